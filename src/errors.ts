@@ -1,0 +1,130 @@
+/**
+ * The one error hierarchy of buttersink. Every failure a user can meet is a
+ * {@link ButtersinkError} with a stable `code`, a one-line `message` fit to print
+ * as is, the original `cause` kept, and the facts needed to act on it.
+ */
+
+/** Options accepted by every {@link ButtersinkError}. */
+export interface ButtersinkErrorOptions {
+  /** The underlying error, kept for `--logfile` and debugging. */
+  cause?: unknown;
+}
+
+/** Base class: `code` identifies the kind of failure, `message` is one line for the user. */
+export class ButtersinkError extends Error {
+  readonly code: string = 'BUTTERSINK';
+  constructor(message: string, options: ButtersinkErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** Bad command-line or API input: wrong URI, missing path, bad option value. Exit code 2 in the CLI. */
+export class UsageError extends ButtersinkError {
+  override readonly code = 'USAGE';
+}
+
+/** A send stream failed framing or CRC checks, or ended before END. */
+export class StreamCorruptError extends ButtersinkError {
+  override readonly code = 'STREAM_CORRUPT';
+  /** Zero-based index of the command where the problem was found (-1: stream header). */
+  readonly commandIndex: number;
+  /** Byte offset in the stream where the bad command (or header) starts. */
+  readonly offset: number;
+  constructor(
+    message: string,
+    facts: { commandIndex: number; offset: number },
+    options: ButtersinkErrorOptions = {},
+  ) {
+    super(message, options);
+    this.commandIndex = facts.commandIndex;
+    this.offset = facts.offset;
+  }
+}
+
+/** A child process (btrfs, ssh, sudo) failed. Carries the command line, exit code and stderr. */
+export class CommandError extends ButtersinkError {
+  override readonly code = 'COMMAND_FAILED';
+  readonly command: string;
+  readonly exitCode: number | undefined;
+  readonly stderr: string;
+  constructor(
+    message: string,
+    facts: { command: string; exitCode?: number | undefined; stderr?: string },
+    options: ButtersinkErrorOptions = {},
+  ) {
+    super(message, options);
+    this.command = facts.command;
+    this.exitCode = facts.exitCode;
+    this.stderr = facts.stderr ?? '';
+  }
+}
+
+/** The operation needs root (btrfs send/receive/list). */
+export class NotRootError extends ButtersinkError {
+  override readonly code = 'NOT_ROOT';
+}
+
+/** A path that should be on btrfs is not, or is not a directory / subvolume. */
+export class NotBtrfsError extends ButtersinkError {
+  override readonly code = 'NOT_BTRFS';
+}
+
+/** The run was cancelled (Ctrl-C, SIGTERM, AbortSignal). */
+export class AbortedError extends ButtersinkError {
+  override readonly code = 'ABORTED';
+}
+
+/** A store (S3, SSH, btrfs) refused or failed an operation. */
+export class StoreError extends ButtersinkError {
+  override readonly code: string = 'STORE';
+}
+
+/** A remote server refused or failed; the message is the server's one-line reason. */
+export class RemoteError extends ButtersinkError {
+  override readonly code = 'REMOTE';
+}
+
+/** SSH host key unknown or changed; the message says how to accept it. */
+export class HostKeyError extends ButtersinkError {
+  override readonly code = 'HOST_KEY';
+}
+
+/**
+ * Decides in one place whether an operation that failed with `err` may be retried
+ * (network resets, S3 5xx/throttling). Corruption, usage and permission errors never are.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof ButtersinkError) return false;
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as {
+    code?: unknown;
+    name?: unknown;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (e.$retryable) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && (status >= 500 || status === 429)) return true;
+  const transient = new Set([
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'EPIPE',
+    'ETIMEDOUT',
+    'EAI_AGAIN',
+    'TimeoutError',
+    'RequestTimeout',
+    'SlowDown',
+    'InternalError',
+  ]);
+  return (
+    (typeof e.code === 'string' && transient.has(e.code)) ||
+    (typeof e.name === 'string' && transient.has(e.name))
+  );
+}
+
+/** One line for the user from any thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
+  return String(err);
+}
