@@ -14,6 +14,8 @@
  *   and never not at all (it rejects when the stage failed or was torn down).
  */
 import type { Duplex, Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { AbortedError } from '../errors.js';
 
 /** What every stage has. */
 export interface StageBase<R> {
@@ -48,4 +50,83 @@ export type Stage<R = unknown> = SourceStage<R> | TransformStage<R> | SinkStage<
 export interface StageOptions {
   /** Aborting it destroys the stage's stream with an AbortedError. */
   signal?: AbortSignal;
+}
+
+/**
+ * Destroys `stream` with an {@link AbortedError} (its `cause` is the signal's reason) when
+ * `signal` aborts; at once (synchronously) when it already has. The listener is removed
+ * when the stream closes, so a long-lived signal does not keep finished streams alive.
+ */
+export function destroyOnAbort(stream: Readable | Writable, signal: AbortSignal | undefined): void {
+  if (!signal) return;
+  const abort = () => {
+    stream.destroy(new AbortedError('aborted', { cause: signal.reason }));
+  };
+  if (signal.aborted) {
+    abort();
+    return;
+  }
+  signal.addEventListener('abort', abort, { once: true });
+  stream.once('close', () => signal.removeEventListener('abort', abort));
+}
+
+/**
+ * A promise that resolves once `stream` has finished (every side it has: ended and/or
+ * finished) and rejects with its error, or `ERR_STREAM_PREMATURE_CLOSE` when it was
+ * destroyed before that. Marked handled: leaving it unawaited never raises
+ * `unhandledRejection`; awaiting it still throws.
+ */
+export function streamDone(stream: Readable | Writable): Promise<void> {
+  return handled(finished(stream));
+}
+
+/**
+ * Marks `promise` as handled (no `unhandledRejection` if nobody awaits it) and returns
+ * it unchanged: awaiting it still rejects. Every stage constructor applies it to `result`.
+ */
+export function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(noop);
+  return promise;
+}
+
+function noop(): void {}
+
+/**
+ * Makes a {@link SourceStage}. Without `result`, the result resolves when the stream has
+ * ended and rejects when it failed or was destroyed first (see {@link streamDone}).
+ */
+export function sourceStage(name: string, stream: Readable): SourceStage<void>;
+export function sourceStage<R>(name: string, stream: Readable, result: Promise<R>): SourceStage<R>;
+export function sourceStage<R>(
+  name: string,
+  stream: Readable,
+  result?: Promise<R>,
+): SourceStage<R | void> {
+  return { kind: 'source', name, stream, result: result ? handled(result) : streamDone(stream) };
+}
+
+/** Makes a {@link TransformStage}; `result` defaults as in {@link sourceStage}. */
+export function transformStage(name: string, stream: Duplex): TransformStage<void>;
+export function transformStage<R>(
+  name: string,
+  stream: Duplex,
+  result: Promise<R>,
+): TransformStage<R>;
+export function transformStage<R>(
+  name: string,
+  stream: Duplex,
+  result?: Promise<R>,
+): TransformStage<R | void> {
+  return { kind: 'transform', name, stream, result: result ? handled(result) : streamDone(stream) };
+}
+
+/** Makes a {@link SinkStage}; `result` defaults as in {@link sourceStage} (finished writing). */
+export function sinkStage(name: string, stream: Writable): SinkStage<void>;
+export function sinkStage<R>(name: string, stream: Writable, result: Promise<R>): SinkStage<R>;
+export function sinkStage<R>(
+  name: string,
+  stream: Writable,
+  result?: Promise<R>,
+): SinkStage<R | void> {
+  return { kind: 'sink', name, stream, result: result ? handled(result) : streamDone(stream) };
 }
