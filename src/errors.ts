@@ -128,3 +128,27 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message.split('\n')[0] ?? err.name;
   return String(err);
 }
+
+/**
+ * `btrfs receive` failed or was torn down. `partialPath` names the subvolume it
+ * created and left incomplete, when there is one (it did not exist before this
+ * receive started and exists now): the caller renames or deletes it. `cause` is
+ * why (the receive's own failure, or the error/abort that tore the stage down).
+ */
+export class ReceiveError extends CommandError {
+  /** Absolute path of the incomplete subvolume left behind, when there is one. */
+  readonly partialPath: string | undefined;
+  constructor(
+    message: string,
+    facts: {
+      command: string;
+      exitCode?: number | undefined;
+      stderr?: string;
+      partialPath?: string | undefined;
+    },
+    options: ButtersinkErrorOptions = {},
+  ) {
+    super(message, facts, options);
+    this.partialPath = facts.partialPath;
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Lists the subvolumes of a btrfs filesystem below a directory, with UUIDs,
+ * generations, creation time and read-only flag, using a fixed number of
+ * `btrfs` processes whatever the number of subvolumes: `subvolume list -a`
+ * (ids, generations, UUIDs, paths), `list -r` (read-only ids), `list -s`
+ * (creation time of snapshots), and optionally one `inspect-internal
+ * dump-tree -t root` for the transids `list` does not show.
+ */
+import { relative } from 'node:path';
+import { runBtrfs } from './exec.js';
+import { isWithin, requireBtrfs } from './mountinfo.js';
+import { readRootItems } from './root-tree.js';
+import { warn } from '../log.js';
+
+/** One subvolume as {@link listSubvolumes} reports it. */
+export interface SubvolumeInfo {
+  /** Subvolume (root) id. */
+  readonly id: number;
+  /** Id of the subvolume that contains this one (`top level`). */
+  readonly topLevel: number;
+  /** Path from the filesystem's top level (subvolume 5), `/`-separated, no leading slash. */
+  readonly fsPath: string;
+  /** Absolute path through the mount the listing was made from. */
+  readonly absPath: string;
+  /** Path relative to the directory given to {@link listSubvolumes}. */
+  readonly path: string;
+  /** The subvolume's own UUID. */
+  readonly uuid: string | undefined;
+  /** UUID of the subvolume this one was snapshotted from; undefined when none. */
+  readonly parentUuid: string | undefined;
+  /** UUID set by `btrfs receive` (the sender's UUID); undefined when not received. */
+  readonly receivedUuid: string | undefined;
+  /** Root item generation (`gen`): last transaction that updated the root item. */
+  readonly generation: number;
+  /** Generation when the subvolume was created (`cgen`, otransid). */
+  readonly otransid: number;
+  /** Creation time; known for snapshots only (`btrfs subvolume list -s`). */
+  readonly otime: Date | undefined;
+  /** True when the subvolume is read-only. */
+  readonly readOnly: boolean;
+  /** Last transaction that changed the contents; only with `transids: true`. */
+  readonly ctransid?: number;
+  /** Sender's ctransid of a received subvolume (0 if none); only with `transids: true`. */
+  readonly stransid?: number;
+  /** Transaction of the receive (0 if none); only with `transids: true`. */
+  readonly rtransid?: number;
+}
+
+/** Options of {@link listSubvolumes}. */
+export interface ListSubvolumesOptions {
+  /** Also fill `ctransid`/`stransid`/`rtransid` by reading the root tree (syncs the filesystem first). Default false. */
+  transids?: boolean;
+  /** Cancels the listing. */
+  signal?: AbortSignal;
+}
+
+/** One parsed line of `btrfs subvolume list` (whatever columns were asked for). */
+export interface SubvolumeListLine {
+  id: number;
+  /** Path as printed, with a leading `<FS_TREE>/` removed. */
+  path: string;
+  gen?: number;
+  cgen?: number;
+  topLevel?: number;
+  parentUuid?: string | undefined;
+  receivedUuid?: string | undefined;
+  uuid?: string | undefined;
+  /** `otime` text as printed (`YYYY-MM-DD HH:MM:SS`, local time of the btrfs process). */
+  otime?: string;
+}
+
+const LINE_START = /^ID \d+ /;
+
+/**
+ * Parses the output of `btrfs subvolume list` (btrfs-progs 6.x, any of the
+ * `-a -g -c -u -q -R -s` columns). The path is everything after the first
+ * ` path `, so spaces survive; a line that does not start with `ID <n> ` continues
+ * the previous path (a file name holding a newline). `-` UUIDs become undefined.
+ */
+export function parseSubvolumeList(text: string): SubvolumeListLine[] {
+  const out: SubvolumeListLine[] = [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  for (const line of lines) {
+    if (!LINE_START.test(line)) {
+      const prev = out.at(-1);
+      if (prev) prev.path += '\n' + line;
+      continue;
+    }
+    const at = line.indexOf(' path ');
+    const head = at < 0 ? line : line.slice(0, at);
+    let path = at < 0 ? '' : line.slice(at + ' path '.length);
+    if (path.startsWith('<FS_TREE>/')) path = path.slice('<FS_TREE>/'.length);
+    const num = (re: RegExp) => {
+      const m = re.exec(head);
+      return m?.[1] === undefined ? undefined : Number(m[1]);
+    };
+    const uuid = (re: RegExp) => {
+      const m = re.exec(head);
+      if (!m) return null;
+      return m[1] === '-' ? undefined : m[1];
+    };
+    const entry: SubvolumeListLine = { id: num(/^ID (\d+)/) ?? 0, path };
+    const gen = num(/ gen (\d+)/);
+    if (gen !== undefined) entry.gen = gen;
+    const cgen = num(/ cgen (\d+)/);
+    if (cgen !== undefined) entry.cgen = cgen;
+    const top = num(/ top level (\d+)/);
+    if (top !== undefined) entry.topLevel = top;
+    const pu = uuid(/ parent_uuid (\S+)/);
+    if (pu !== null) entry.parentUuid = pu;
+    const ru = uuid(/ received_uuid (\S+)/);
+    if (ru !== null) entry.receivedUuid = ru;
+    const u = uuid(/ uuid (\S+)/);
+    if (u !== null) entry.uuid = u;
+    const ot = / otime (\S+ \S+)/.exec(head);
+    if (ot?.[1] !== undefined) entry.otime = ot[1];
+    out.push(entry);
+  }
+  return out;
+}
+
+/** Converts `YYYY-MM-DD HH:MM:SS` printed in UTC to a Date; undefined when malformed. */
+export function parseUtcTime(text: string | undefined): Date | undefined {
+  if (!text) return undefined;
+  const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$/.exec(text.trim());
+  if (!m) return undefined;
+  const d = new Date(`${m[1]}T${m[2]}Z`);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+/**
+ * Lists every subvolume of the filesystem holding `dir` whose path lies strictly
+ * below `dir` (at any depth), sorted by path. `dir` may be any directory on
+ * btrfs, mounted at the top level or through a `subvol=` mount. Spawns three
+ * `btrfs` processes (four with `transids`), independent of the number of
+ * subvolumes. Requires root (btrfs tree search).
+ */
+export async function listSubvolumes(
+  dir: string,
+  opts: ListSubvolumesOptions = {},
+): Promise<SubvolumeInfo[]> {
+  const { realPath, mount } = await requireBtrfs(dir);
+  const signal = opts.signal ? { signal: opts.signal } : {};
+  const utc = { env: { TZ: 'UTC' }, ...signal };
+  const [full, ro, snaps] = await Promise.all([
+    runBtrfs(['subvolume', 'list', '-a', '-g', '-c', '-u', '-q', '-R', realPath], signal),
+    runBtrfs(['subvolume', 'list', '-a', '-r', realPath], signal),
+    runBtrfs(['subvolume', 'list', '-a', '-s', realPath], utc),
+  ]);
+  const readOnly = new Set(parseSubvolumeList(ro.stdout).map((l) => l.id));
+  const otimes = new Map(parseSubvolumeList(snaps.stdout).map((l) => [l.id, l.otime]));
+  let roots: Map<number, { ctransid: number; stransid: number; rtransid: number }> | undefined;
+  if (opts.transids) {
+    try {
+      await runBtrfs(['filesystem', 'sync', realPath], signal);
+      roots = await readRootItems(mount.source, opts.signal);
+    } catch (err) {
+      opts.signal?.throwIfAborted();
+      warn('BTRFS_TRANSIDS', `cannot read subvolume transids of ${mount.source}`, {
+        error: String(err),
+      });
+    }
+  }
+  // Paths from `list -a` are relative to the top level; the mount shows `mount.root` at `mountPoint`.
+  const mountRoot = mount.root.replace(/^\/+|\/+$/g, '');
+  const mountRootAbs = '/' + mountRoot;
+  const dirInFs = '/' + [mountRoot, relative(mount.mountPoint, realPath)].filter(Boolean).join('/');
+  const result: SubvolumeInfo[] = [];
+  for (const line of parseSubvolumeList(full.stdout)) {
+    if (line.path === '') continue;
+    const inFs = '/' + line.path;
+    if (inFs === dirInFs || !isWithin(dirInFs, inFs) || !isWithin(mountRootAbs, inFs)) continue;
+    const fromMount = relative(mountRootAbs, inFs);
+    const absPath = mount.mountPoint === '/' ? '/' + fromMount : `${mount.mountPoint}/${fromMount}`;
+    const r = roots?.get(line.id);
+    result.push({
+      id: line.id,
+      topLevel: line.topLevel ?? 0,
+      fsPath: line.path,
+      absPath,
+      path: relative(dirInFs, inFs),
+      uuid: line.uuid,
+      parentUuid: line.parentUuid,
+      receivedUuid: line.receivedUuid,
+      generation: line.gen ?? 0,
+      otransid: line.cgen ?? 0,
+      otime: parseUtcTime(otimes.get(line.id)),
+      readOnly: readOnly.has(line.id),
+      ...(r ? { ctransid: r.ctransid, stransid: r.stransid, rtransid: r.rtransid } : {}),
+    });
+  }
+  return result.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

@@ -1,0 +1,170 @@
+/**
+ * Source stage: the bytes of `btrfs send` for one read-only subvolume.
+ *
+ * Buffering and backpressure: the child's stdout is forwarded chunk by chunk
+ * (pipe-sized, ≤ 64 KiB); when the stage's readable buffer reaches its
+ * highWaterMark (256 KiB) the child's stdout is paused, the pipe fills and the
+ * kernel blocks `btrfs send`. Nothing is buffered beyond that.
+ *
+ * Completion: the stream ends only after `btrfs send` exited 0 and its stdout
+ * was drained; a non-zero exit errors the stream with a CommandError carrying
+ * stderr. Destroying the stream (or aborting `signal`) sends SIGTERM to the
+ * child (relayed by `sudo`, SIGKILL after 5 s) and waits until it has been
+ * reaped before the stream emits `close`.
+ */
+import { Readable } from 'node:stream';
+import { AbortedError, UsageError } from '../errors.js';
+import { btrfsCommandLine, spawnBtrfs } from '../btrfs/exec.js';
+import type { BtrfsChild } from '../btrfs/exec.js';
+import type { SourceStage, StageOptions } from '../streams/stage.js';
+
+/** Options of {@link btrfsSend}. */
+export interface BtrfsSendOptions extends StageOptions {
+  /** Path of the read-only subvolume to send. */
+  path: string;
+  /** Read-only subvolume the receiver already has: makes an incremental stream (`-p`). */
+  parent?: string;
+  /** Extra read-only subvolumes whose extents may be cloned (`-c`, repeatable). */
+  clones?: readonly string[];
+  /** Metadata only (`--no-data`): UPDATE_EXTENT commands instead of data, for size probes. Default false. */
+  noData?: boolean;
+  /** Send stream version (`--proto`): 1 (default of btrfs-progs 6.2) or 2 (needs kernel ≥ 6.0). */
+  proto?: 1 | 2;
+  /** Send compressed extents as they are (`--compressed-data`, implies proto 2). Default false. */
+  compressedData?: boolean;
+}
+
+/** What {@link btrfsSend} produces once its stream ended. */
+export interface BtrfsSendResult {
+  /** Bytes of send stream produced. */
+  bytes: number;
+}
+
+/** The stage {@link btrfsSend} returns. */
+export interface BtrfsSendStage extends SourceStage<BtrfsSendResult> {
+  /** Process id of `btrfs send` once started (on first read), else undefined. */
+  readonly pid: number | undefined;
+  /** The command line, for messages. */
+  readonly command: string;
+}
+
+const HIGH_WATER_MARK = 256 * 1024;
+
+/** The `btrfs` arguments {@link btrfsSend} runs for `opts`. */
+export function btrfsSendArgs(opts: BtrfsSendOptions): string[] {
+  return [
+    'send',
+    '-q',
+    ...(opts.parent !== undefined ? ['-p', opts.parent] : []),
+    ...(opts.clones ?? []).flatMap((c) => ['-c', c]),
+    ...(opts.noData ? ['--no-data'] : []),
+    ...(opts.proto !== undefined ? ['--proto', String(opts.proto)] : []),
+    ...(opts.compressedData ? ['--compressed-data'] : []),
+    opts.path,
+  ];
+}
+
+/**
+ * Streams `btrfs send` of `opts.path`. The child starts on the first read, so
+ * an unconsumed stage spawns nothing. Requires root.
+ * Throws UsageError on invalid options.
+ */
+export function btrfsSend(opts: BtrfsSendOptions): BtrfsSendStage {
+  if (typeof opts.path !== 'string' || opts.path === '') {
+    throw new UsageError('btrfsSend: path must be a non-empty string');
+  }
+  if (opts.parent !== undefined && (typeof opts.parent !== 'string' || opts.parent === '')) {
+    throw new UsageError('btrfsSend: parent must be a non-empty string');
+  }
+  if (opts.clones?.some((c) => typeof c !== 'string' || c === '')) {
+    throw new UsageError('btrfsSend: clones must be non-empty strings');
+  }
+  if (opts.proto !== undefined && opts.proto !== 1 && opts.proto !== 2) {
+    throw new UsageError(`btrfsSend: proto must be 1 or 2, not ${String(opts.proto)}`);
+  }
+  if (opts.compressedData && opts.proto === 1) {
+    throw new UsageError('btrfsSend: compressedData needs proto 2');
+  }
+  const args = btrfsSendArgs(opts);
+  const signal = opts.signal;
+  let child: BtrfsChild | undefined;
+  let bytes = 0;
+
+  const start = () => {
+    if (signal?.aborted) {
+      stream.destroy(new AbortedError('btrfs send aborted', { cause: signal.reason }));
+      return;
+    }
+    const c = spawnBtrfs(args, { stdout: 'pipe' });
+    child = c;
+    const out = c.stdout;
+    if (!out) throw new Error('btrfs send spawned without stdout');
+    out.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (!stream.push(chunk)) out.pause();
+    });
+    const drained = new Promise<void>((resolve, reject) => {
+      out.once('end', resolve);
+      out.once('error', reject);
+      out.once('close', resolve);
+    });
+    Promise.all([c.done, drained]).then(
+      () => {
+        if (!stream.destroyed) stream.push(null);
+      },
+      (err: unknown) => stream.destroy(err as Error),
+    );
+  };
+
+  const stream = new Readable({
+    highWaterMark: HIGH_WATER_MARK,
+    read() {
+      if (!child) start();
+      else child.stdout?.resume();
+    },
+    destroy(err, callback) {
+      const c = child;
+      if (!c) {
+        callback(err);
+        return;
+      }
+      // Kill before closing stdout, and report `close` only once the child is reaped.
+      c.kill('SIGTERM');
+      c.stdout?.destroy();
+      c.done.then(
+        () => callback(err),
+        () => callback(err),
+      );
+    },
+  });
+
+  const onAbort = () =>
+    stream.destroy(new AbortedError('btrfs send aborted', { cause: signal?.reason }));
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  const result = new Promise<BtrfsSendResult>((resolve, reject) => {
+    let ended = false;
+    stream.once('end', () => {
+      ended = true;
+    });
+    stream.once('error', reject);
+    stream.once('close', () => {
+      signal?.removeEventListener('abort', onAbort);
+      if (ended) resolve({ bytes });
+      else reject(new AbortedError('btrfs send was destroyed before its end'));
+    });
+  });
+  result.catch(() => undefined);
+  if (signal?.aborted) onAbort();
+
+  return {
+    kind: 'source',
+    name: 'btrfs-send',
+    stream,
+    result,
+    command: btrfsCommandLine(args),
+    get pid() {
+      return child?.pid;
+    },
+  };
+}

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isWithin, mountOf, parseMountInfo } from '../../../src/btrfs/mountinfo.js';
+
+const TEXT = `27 1 0:25 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+43 27 0:39 / /tmp/expmnt rw,relatime - btrfs /dev/loop0 rw,ssd,subvolid=5,subvol=/
+44 27 0:39 /a\\040b /tmp/exp\\040mnt2 rw,relatime shared:5 master:2 - btrfs /dev/loop0 rw,ssd,subvolid=256,subvol=/a\\040b
+`;
+
+describe('parseMountInfo / mountOf', () => {
+  it('decodes escapes and optional fields', () => {
+    const m = parseMountInfo(TEXT);
+    assert.equal(m.length, 3);
+    assert.equal(m[2]?.root, '/a b');
+    assert.equal(m[2]?.mountPoint, '/tmp/exp mnt2');
+    assert.equal(m[2]?.fsType, 'btrfs');
+    assert.equal(m[2]?.source, '/dev/loop0');
+  });
+  it('picks the longest mount point containing a path', () => {
+    const m = parseMountInfo(TEXT);
+    assert.equal(mountOf(m, '/tmp/exp mnt2/x')?.id, 44);
+    assert.equal(mountOf(m, '/tmp/expmnt')?.id, 43);
+    assert.equal(mountOf(m, '/tmp/expmnt2')?.id, 27);
+    assert.equal(isWithin('/a', '/ab'), false);
+    assert.equal(isWithin('/', '/ab'), true);
+  });
+});
