@@ -1,0 +1,324 @@
+/**
+ * Builds the planning graph from a {@link PlanInput}: nodes are the snapshots
+ * wanted at the destination plus those the destination already has (complete
+ * subvolumes, or snapshots rebuildable from stored diffs); edges are the diffs
+ * some store can provide.
+ *
+ * A btrfs/ssh source can send any diff, but the planner never enumerates n²
+ * pairs. Candidate parents of a wanted snapshot are taken within its families
+ * (snapshots sharing its `parentUuid`, or its directory), sorted by generation:
+ * the `k` nearest usable neighbours on each side, the nearest one the
+ * destination already has on each side, and its own `parentUuid` when that is a
+ * usable snapshot. That keeps O(n·k) edges. A parent is usable when the source
+ * has it (it must send from it) and it is, or will be, at the destination.
+ */
+import type { Warning } from '../log.js';
+import { UsageError } from '../errors.js';
+import { estimateDiffSize, estimateFullSize, familyStats, LONE_FAMILY } from './estimate.js';
+import type { FamilyStats } from './estimate.js';
+import { canSendAnyDiff, edgeKey, storesDiffs } from './plan-input.js';
+import type { DiffOffer, DiffProvider, PlanInput } from './plan-input.js';
+import type { Volume } from './volume.js';
+
+/** A snapshot in the graph. */
+export interface GraphNode {
+  readonly uuid: string;
+  /** The volume to show: the source's when the source has it, else the destination's. */
+  readonly volume: Volume;
+  /** The source's volume, when the source has this snapshot. */
+  readonly source: Volume | undefined;
+  /** The destination's volume, when the destination lists this snapshot. */
+  readonly dest: Volume | undefined;
+  /** Wanted at the destination (a source snapshot, not excluded). */
+  readonly wanted: boolean;
+  /** A complete subvolume already at a subvolume-storing destination: a free parent. */
+  readonly present: boolean;
+}
+
+/** A diff some store can provide. `from === -1`: a full send. */
+export interface GraphEdge {
+  readonly key: string;
+  readonly to: number;
+  readonly from: number;
+  readonly size: number;
+  readonly estimated: boolean;
+  readonly provider: DiffProvider;
+  /** The destination already holds it. */
+  readonly atDest: boolean;
+}
+
+/** The graph, with adjacency by node index (nodes sorted by path, then UUID). */
+export interface Graph {
+  readonly nodes: readonly GraphNode[];
+  readonly edges: readonly GraphEdge[];
+  readonly inEdges: readonly (readonly number[])[];
+  readonly outEdges: readonly (readonly number[])[];
+  /** Full sends (edges from no parent). */
+  readonly rootEdges: readonly number[];
+  readonly index: ReadonlyMap<string, number>;
+  /** UUIDs of every source volume (wanted or not). */
+  readonly sourceUuids: ReadonlySet<string>;
+  /** Destination volumes, deduplicated, sorted by path. */
+  readonly destVolumes: readonly Volume[];
+  /** Diffs the destination stores (diff stores only), in input order. */
+  readonly destDiffs: readonly DiffOffer[];
+  /** Tests a path against the exclusions. */
+  readonly isExcluded: (path: string) => boolean;
+  readonly warnings: readonly Warning[];
+}
+
+/** Order of volumes for ties and display: path, then UUID. */
+export function comparePathUuid(a: Volume, b: Volume): number {
+  if (a.path !== b.path) return a.path < b.path ? -1 : 1;
+  if (a.uuid !== b.uuid) return a.uuid < b.uuid ? -1 : 1;
+  return 0;
+}
+
+/** Order by generation (unknown last), then path, then UUID. */
+export function compareGen(a: Volume, b: Volume): number {
+  const ga = a.gen ?? Number.POSITIVE_INFINITY;
+  const gb = b.gen ?? Number.POSITIVE_INFINITY;
+  if (ga !== gb) return ga < gb ? -1 : 1;
+  return comparePathUuid(a, b);
+}
+
+function dedupe(volumes: readonly Volume[], side: string, warnings: Warning[]): Volume[] {
+  const byUuid = new Map<string, Volume>();
+  for (const v of [...volumes].sort(comparePathUuid)) {
+    const seen = byUuid.get(v.uuid);
+    if (seen === undefined) byUuid.set(v.uuid, v);
+    else
+      warnings.push({
+        code: 'DUPLICATE_UUID',
+        message: `${side}: ${v.path} has the same UUID as ${seen.path}; ignoring it`,
+        details: { uuid: v.uuid, path: v.path, kept: seen.path },
+      });
+  }
+  return [...byUuid.values()];
+}
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+function selectWanted(
+  source: readonly Volume[],
+  only: string | undefined,
+  isExcluded: (p: string) => boolean,
+): Set<string> {
+  if (only === undefined)
+    return new Set(source.filter((v) => !isExcluded(v.path)).map((v) => v.uuid));
+  const hit = source.find((v) => v.uuid === only) ?? source.find((v) => v.path === only);
+  if (hit === undefined) throw new UsageError(`snapshot '${only}' not found in the source`);
+  return new Set([hit.uuid]);
+}
+
+/** Builds the graph. Pure and deterministic; throws {@link UsageError} for an `only` not in the source. */
+export function buildGraph(input: PlanInput): Graph {
+  const opts = input.options ?? {};
+  const warnings: Warning[] = [];
+  const patterns = (opts.exclude ?? []).map(
+    (r) => new RegExp(r.source, r.flags.replace(/[gy]/g, '')),
+  );
+  const isExcluded = (path: string): boolean => patterns.some((r) => r.test(path));
+  const k = Math.max(0, Math.floor(opts.neighbours ?? 2));
+  const measured = input.measured ?? new Map<string, number>();
+  const destDiffStore = storesDiffs(input.dest.kind);
+
+  const sourceVols = dedupe(input.source.volumes, 'source', warnings);
+  const destVols = dedupe(input.dest.volumes, 'destination', warnings);
+  const sourceBy = new Map(sourceVols.map((v) => [v.uuid, v]));
+  const destBy = new Map(destVols.map((v) => [v.uuid, v]));
+  const wanted = selectWanted(sourceVols, opts.only, isExcluded);
+
+  // Node set.
+  const present = new Set<string>();
+  const uuids = new Set<string>(wanted);
+  if (destDiffStore) {
+    for (const d of input.dest.diffs ?? []) {
+      uuids.add(d.to);
+      if (d.from !== null) uuids.add(d.from);
+    }
+  } else {
+    for (const v of destVols) {
+      uuids.add(v.uuid);
+      present.add(v.uuid);
+    }
+  }
+  const nodes: GraphNode[] = [...uuids]
+    .map((uuid) => {
+      const source = sourceBy.get(uuid);
+      const dest = destBy.get(uuid);
+      return {
+        uuid,
+        volume: source ?? dest ?? { uuid, path: uuid },
+        source,
+        dest,
+        wanted: wanted.has(uuid),
+        present: present.has(uuid),
+      };
+    })
+    .sort((a, b) => comparePathUuid(a.volume, b.volume));
+  const index = new Map(nodes.map((n, i) => [n.uuid, i]));
+
+  // Edges, deduplicated by key: the destination's own first, then offers, then generated.
+  const edges: GraphEdge[] = [];
+  const byKey = new Map<string, number>();
+  const add = (e: Omit<GraphEdge, 'key'>): void => {
+    const key = edgeKey(
+      (nodes[e.to] as GraphNode).uuid,
+      e.from < 0 ? null : (nodes[e.from] as GraphNode).uuid,
+    );
+    if (byKey.has(key)) return;
+    byKey.set(key, edges.length);
+    edges.push({ key, ...e });
+  };
+  const sizeOf = (key: string, size: number, estimated: boolean) => {
+    const m = measured.get(key);
+    return m === undefined ? { size, estimated } : { size: m, estimated: false };
+  };
+
+  const destDiffs = destDiffStore ? [...(input.dest.diffs ?? [])] : [];
+  for (const d of destDiffs) {
+    const to = index.get(d.to) as number;
+    const from = d.from === null ? -1 : (index.get(d.from) as number);
+    add({ to, from, size: d.size, estimated: d.estimated, provider: 'dest', atDest: true });
+  }
+
+  // Snapshots the destination has, complete or rebuildable: preferred candidate parents.
+  const atDest = new Set([...present, ...destDiffs.map((d) => d.to)]);
+  // A wanted snapshot that is a complete subvolume at the destination needs no edge.
+  const needsEdges = (uuid: string): boolean => wanted.has(uuid) && !present.has(uuid);
+  const sourceOffers = [...(input.source.diffs ?? [])]
+    .map((d) => ({ d, key: edgeKey(d.to, d.from) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map(({ d }) => d);
+  for (const d of sourceOffers) {
+    if (!needsEdges(d.to)) continue;
+    const from = d.from === null ? -1 : index.get(d.from);
+    if (from === undefined) continue;
+    // A btrfs source can only send from a parent it has.
+    if (d.from !== null && canSendAnyDiff(input.source.kind) && !sourceBy.has(d.from)) continue;
+    const s = sizeOf(edgeKey(d.to, d.from), d.size, d.estimated);
+    add({
+      to: index.get(d.to) as number,
+      from,
+      ...s,
+      provider: 'source',
+      atDest: d.atDest && destDiffStore,
+    });
+  }
+
+  if (canSendAnyDiff(input.source.kind)) {
+    generateCandidates(atDest, sourceVols, index, needsEdges, k, (to, from, stats) => {
+      const toVol = sourceBy.get(to) as Volume;
+      const fromVol = from === null ? null : (sourceBy.get(from) as Volume);
+      const key = edgeKey(to, from);
+      if (byKey.has(key)) return;
+      const custom = input.source.estimate?.(toVol, fromVol);
+      const estimate =
+        custom !== undefined && Number.isFinite(custom) && custom >= 0
+          ? custom
+          : fromVol === null
+            ? estimateFullSize(toVol, stats)
+            : estimateDiffSize(toVol, fromVol, stats);
+      add({
+        to: index.get(to) as number,
+        from: from === null ? -1 : (index.get(from) as number),
+        ...sizeOf(key, estimate, true),
+        provider: 'source',
+        atDest: false,
+      });
+    });
+  }
+
+  const inEdges: number[][] = nodes.map(() => []);
+  const outEdges: number[][] = nodes.map(() => []);
+  const rootEdges: number[] = [];
+  edges.forEach((e, i) => {
+    (inEdges[e.to] as number[]).push(i);
+    if (e.from < 0) rootEdges.push(i);
+    else (outEdges[e.from] as number[]).push(i);
+  });
+
+  return {
+    nodes,
+    edges,
+    inEdges,
+    outEdges,
+    rootEdges,
+    index,
+    sourceUuids: new Set(sourceBy.keys()),
+    destVolumes: destVols,
+    destDiffs,
+    isExcluded,
+    warnings,
+  };
+}
+
+/**
+ * Calls `emit(to, from, stats)` for the full send and the candidate parents of
+ * every wanted snapshot a btrfs/ssh source must send, family by family in a
+ * deterministic order. O(n·k) calls.
+ */
+function generateCandidates(
+  atDest: ReadonlySet<string>,
+  sourceVols: readonly Volume[],
+  index: ReadonlyMap<string, number>,
+  needsEdges: (uuid: string) => boolean,
+  k: number,
+  emit: (to: string, from: string | null, stats: FamilyStats) => void,
+): void {
+  const families = new Map<string, Volume[]>();
+  const join = (key: string, v: Volume) => {
+    const f = families.get(key);
+    if (f === undefined) families.set(key, [v]);
+    else f.push(v);
+  };
+  for (const v of sourceVols) {
+    join(`dir:${dirname(v.path)}`, v);
+    if (v.parentUuid !== undefined) join(`parent:${v.parentUuid}`, v);
+  }
+  const keys = [...families.keys()].sort();
+  const statsOf = new Map(keys.map((key) => [key, familyStats(families.get(key) as Volume[])]));
+  // Full sends first, sized with the directory family's stats.
+  for (const v of sourceVols) {
+    if (needsEdges(v.uuid))
+      emit(v.uuid, null, statsOf.get(`dir:${dirname(v.path)}`) ?? LONE_FAMILY);
+  }
+  const sourceBy = new Map(sourceVols.map((v) => [v.uuid, v]));
+  for (const key of keys) {
+    const members = families.get(key) as Volume[];
+    if (members.length < 2) continue;
+    const stats = statsOf.get(key) as FamilyStats;
+    const usable = members.filter((v) => index.has(v.uuid)).sort(compareGen);
+    const n = usable.length;
+    // Nearest member the destination has, on each side, by position.
+    const prevPresent = new Array<number>(n);
+    const nextPresent = new Array<number>(n);
+    let last = -1;
+    for (let i = 0; i < n; i++) {
+      prevPresent[i] = last;
+      if (atDest.has((usable[i] as Volume).uuid)) last = i;
+    }
+    last = -1;
+    for (let i = n - 1; i >= 0; i--) {
+      nextPresent[i] = last;
+      if (atDest.has((usable[i] as Volume).uuid)) last = i;
+    }
+    for (let i = 0; i < n; i++) {
+      const v = usable[i] as Volume;
+      if (!needsEdges(v.uuid)) continue;
+      for (let j = Math.max(0, i - k); j <= Math.min(n - 1, i + k); j++) {
+        if (j !== i) emit(v.uuid, (usable[j] as Volume).uuid, stats);
+      }
+      for (const j of [prevPresent[i] as number, nextPresent[i] as number]) {
+        if (j >= 0) emit(v.uuid, (usable[j] as Volume).uuid, stats);
+      }
+      if (v.parentUuid !== undefined && index.has(v.parentUuid) && sourceBy.has(v.parentUuid)) {
+        emit(v.uuid, v.parentUuid, stats);
+      }
+    }
+  }
+}
