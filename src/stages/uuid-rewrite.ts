@@ -1,0 +1,313 @@
+/**
+ * uuid-rewrite: gives the subvolumes a send stream creates the identity the
+ * diff has in buttersink (effective UUID and generation), so that every copy of
+ * a snapshot keeps one `received_uuid` and can serve as a parent anywhere.
+ *
+ * One old→new mapping is applied to every UUID the stream names: SUBVOL and
+ * SNAPSHOT (UUID, CTRANSID), SNAPSHOT's parent (CLONE_UUID, CLONE_CTRANSID) and
+ * every CLONE's source (CLONE_UUID, CLONE_CTRANSID). Changed commands get a new
+ * CRC; their own CRC is checked first, so corruption is never laundered.
+ *
+ * Buffering and backpressure: only the commands that may change (SUBVOL,
+ * SNAPSHOT, CLONE: a few hundred bytes each) and an incomplete command header
+ * are held back until complete; every other byte passes through as slices of
+ * the input chunks, unparsed and uncopied. Backpressure is the Transform's own.
+ * Commands other than those three are not CRC-checked here: add stream-verify
+ * for that.
+ */
+import { Transform } from 'node:stream';
+import { StreamCorruptError, UsageError } from '../errors.js';
+import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
+import { Attr, Cmd, commandName } from '../btrfs/send-stream/constants.js';
+import { createSendCrc } from '../btrfs/send-stream/crc.js';
+import type { SendCrc } from '../btrfs/send-stream/crc.js';
+import { SendStreamParser } from '../btrfs/send-stream/parser.js';
+import { serializeCommand } from '../btrfs/send-stream/serialize.js';
+import type { CommandEvent, SendAttribute } from '../btrfs/send-stream/types.js';
+import {
+  isUuid,
+  readString,
+  readU64,
+  uuidFromString,
+  uuidToString,
+  writeU64,
+} from '../btrfs/send-stream/values.js';
+import { destroyOnAbort, streamDone, transformStage } from '../streams/stage.js';
+import type { StageOptions, TransformStage } from '../streams/stage.js';
+
+/** The identity a subvolume has (or is given) in a stream. */
+export interface SubvolumeIdentity {
+  /** UUID, `8-4-4-4-12` hex. */
+  readonly uuid: string;
+  /** Generation (ctransid) written with the UUID. Default: keep the stream's. */
+  readonly ctransid?: bigint | number;
+}
+
+/** Options of {@link uuidRewrite}. */
+export interface UuidRewriteOptions extends StageOptions {
+  /**
+   * Identity for the subvolume the stream creates (its first SUBVOL or
+   * SNAPSHOT): the diff's `to` effective UUID and generation. The receiver
+   * records it as the new subvolume's received UUID and stransid.
+   */
+  target?: SubvolumeIdentity;
+  /**
+   * Identity of the incremental parent (the first SNAPSHOT's CLONE_UUID and
+   * CLONE_CTRANSID): the diff's `from` effective UUID and generation, which the
+   * receiver looks up among its subvolumes' received UUIDs. Ignored for a full
+   * stream (SUBVOL).
+   */
+  parent?: SubvolumeIdentity;
+  /**
+   * Further old UUID → identity pairs, for multi-subvolume streams and `-c`
+   * clone sources. `target` and `parent` add the pairs they learn from the first
+   * command (stream UUID → target, stream parent UUID → parent) to this one map;
+   * a pair contradicting an entry here fails the stream with a UsageError.
+   */
+  map?: ReadonlyMap<string, SubvolumeIdentity> | Readonly<Record<string, SubvolumeIdentity>>;
+  /** Largest command payload accepted in v2+ streams, bytes. Default 64 MiB. */
+  maxCommandLength?: number;
+}
+
+/** One SUBVOL or SNAPSHOT of the stream, as written to the output. */
+export interface RewrittenSubvolume {
+  /** Index of its command in the stream. */
+  readonly index: number;
+  /** Path (name) the stream gives it. */
+  readonly path: string;
+  /** UUID and generation in the input. */
+  readonly from: { uuid: string; ctransid: bigint };
+  /** UUID and generation in the output. */
+  readonly to: { uuid: string; ctransid: bigint };
+  /** For SNAPSHOT: the parent in the input and in the output. */
+  readonly parent?: {
+    readonly from: { uuid: string; ctransid: bigint };
+    readonly to: { uuid: string; ctransid: bigint };
+  };
+}
+
+/** What {@link uuidRewrite} did. */
+export interface UuidRewriteResult {
+  /** Bytes passed (output size equals input size: UUIDs and ctransids have fixed sizes). */
+  bytes: number;
+  /** Commands seen. */
+  commands: number;
+  /** Commands whose bytes changed (re-serialized with a new CRC). */
+  rewritten: number;
+  /** CLONE commands whose source was rewritten. */
+  clonesRewritten: number;
+  /** Each SUBVOL/SNAPSHOT of the stream, in order. */
+  subvolumes: RewrittenSubvolume[];
+}
+
+interface Identity {
+  uuid: Buffer;
+  ctransid: Buffer | undefined;
+}
+
+/**
+ * Creates the UUID-rewriting transform.
+ *
+ * Contract: output bytes equal input bytes except inside commands whose UUID
+ * or ctransid fields changed, which are re-serialized with a new CRC (same
+ * length). A command that would change but fails its own CRC errors the stream
+ * with a StreamCorruptError. A mapping that contradicts itself errors it with a
+ * UsageError. With no options set, the stream passes unchanged.
+ * @throws {UsageError} for an invalid UUID or ctransid in the options.
+ */
+export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidRewriteResult> {
+  const target = opts.target && toIdentity(opts.target, 'target');
+  const parent = opts.parent && toIdentity(opts.parent, 'parent');
+  const mapping = new Map<string, Identity>();
+  const entries = opts.map instanceof Map ? [...opts.map] : Object.entries(opts.map ?? {});
+  for (const [from, to] of entries) {
+    if (!isUuid(from))
+      throw new UsageError(`uuidRewrite: map key is not a UUID: ${JSON.stringify(from)}`);
+    mapping.set(from.toLowerCase(), toIdentity(to, `map[${from}]`));
+  }
+  const maxCommandLength = opts.maxCommandLength;
+  if (
+    maxCommandLength !== undefined &&
+    !(Number.isSafeInteger(maxCommandLength) && maxCommandLength > 0)
+  ) {
+    throw new UsageError('uuidRewrite: maxCommandLength must be a positive integer');
+  }
+  let parser: SendStreamParser | undefined;
+  let crc: SendCrc | undefined;
+  const queue = new ByteQueue();
+  const summary: UuidRewriteResult = {
+    bytes: 0,
+    commands: 0,
+    rewritten: 0,
+    clonesRewritten: 0,
+    subvolumes: [],
+  };
+  let firstSeen = false;
+
+  const learn = (old: Buffer, identity: Identity | undefined, role: string, index: number) => {
+    if (!identity) return;
+    const key = uuidToString(old);
+    const known = mapping.get(key);
+    if (known && !sameIdentity(known, identity)) {
+      throw new UsageError(
+        `uuidRewrite: command ${index} names ${key} as the ${role}, which the map already sends to ` +
+          `${uuidToString(known.uuid)}, not ${uuidToString(identity.uuid)}`,
+      );
+    }
+    mapping.set(key, identity);
+  };
+
+  /** Returns the command's new bytes, or undefined when nothing changes. */
+  const rewrite = (e: CommandEvent): Buffer | undefined => {
+    const attrs = e.attributes!;
+    const isSubvol = e.cmd === Cmd.SUBVOL || e.cmd === Cmd.SNAPSHOT;
+    const uuidType = isSubvol ? Attr.UUID : Attr.CLONE_UUID;
+    const transidType = isSubvol ? Attr.CTRANSID : Attr.CLONE_CTRANSID;
+    const own = attrs.find((a) => a.type === uuidType);
+    const cloneUuid =
+      e.cmd === Cmd.SNAPSHOT ? attrs.find((a) => a.type === Attr.CLONE_UUID) : undefined;
+    if (
+      !own ||
+      own.value.length !== 16 ||
+      (e.cmd === Cmd.SNAPSHOT && cloneUuid?.value.length !== 16)
+    ) {
+      throw new StreamCorruptError(
+        `send stream corrupt at byte ${e.offset}: command ${e.index} (${commandName(e.cmd)}) lacks a 16-byte UUID`,
+        { commandIndex: e.index, offset: e.offset },
+      );
+    }
+    if (isSubvol && !firstSeen) {
+      firstSeen = true;
+      learn(own.value, target, 'subvolume', e.index);
+      if (cloneUuid) learn(cloneUuid.value, parent, 'parent', e.index);
+    }
+    const replace = new Map<number, Buffer>();
+    const plan = (uuidAttr: SendAttribute, transType: number) => {
+      const to = mapping.get(uuidToString(uuidAttr.value));
+      if (!to) return;
+      if (!to.uuid.equals(uuidAttr.value)) replace.set(uuidAttr.type, to.uuid);
+      const trans = attrs.find((a) => a.type === transType);
+      if (to.ctransid && trans && !to.ctransid.equals(trans.value))
+        replace.set(transType, to.ctransid);
+    };
+    plan(own, transidType);
+    if (cloneUuid) plan(cloneUuid, Attr.CLONE_CTRANSID);
+    if (isSubvol) summary.subvolumes.push(describeSubvolume(e, replace));
+    if (replace.size === 0) return undefined;
+    if (e.cmd === Cmd.CLONE) summary.clonesRewritten++;
+    const next = attrs.map((a) => {
+      const value = replace.get(a.type);
+      return value ? { type: a.type, value } : a;
+    });
+    return serializeCommand(e.cmd, next, e.version, crc!);
+  };
+
+  const stream = new Transform({
+    construct(callback) {
+      Promise.all([createSendCrc(), createSendCrc()]).then(
+        ([parserCrc, serializerCrc]) => {
+          crc = serializerCrc;
+          parser = new SendStreamParser({
+            crc: parserCrc,
+            verify: 'collected',
+            collect: (cmd) => cmd === Cmd.SUBVOL || cmd === Cmd.SNAPSHOT || cmd === Cmd.CLONE,
+            ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
+          });
+          callback();
+        },
+        (err: unknown) => callback(err as Error),
+      );
+    },
+    transform(chunk: Buffer, _encoding, callback) {
+      const p = parser!;
+      try {
+        queue.push(chunk);
+        for (const e of p.push(chunk)) {
+          if (e.type !== 'command' || !e.attributes) continue;
+          const replacement = rewrite(e);
+          if (!replacement) continue;
+          for (const slice of queue.take(e.offset)) this.push(slice);
+          queue.drop(e.offset + 10 + e.length);
+          this.push(replacement);
+          summary.rewritten++;
+        }
+        // Hold back a command that may change, or a header not yet complete.
+        const pending = p.pendingCommand;
+        const hold =
+          p.boundary < p.offset &&
+          (pending === undefined ||
+            pending === Cmd.SUBVOL ||
+            pending === Cmd.SNAPSHOT ||
+            pending === Cmd.CLONE);
+        for (const slice of queue.take(hold ? p.boundary : p.offset)) this.push(slice);
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+    flush(callback) {
+      const p = parser!;
+      try {
+        p.end();
+        for (const slice of queue.take(queue.end)) this.push(slice);
+        summary.bytes = p.offset;
+        summary.commands = p.commands;
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+  });
+
+  destroyOnAbort(stream, opts.signal);
+  return transformStage(
+    'uuid-rewrite',
+    stream,
+    streamDone(stream).then(() => summary),
+  );
+}
+
+function toIdentity(id: SubvolumeIdentity, what: string): Identity {
+  if (typeof id !== 'object' || id === null || typeof id.uuid !== 'string' || !isUuid(id.uuid)) {
+    throw new UsageError(`uuidRewrite: ${what}.uuid must be a UUID`);
+  }
+  let ctransid: Buffer | undefined;
+  if (id.ctransid !== undefined) {
+    try {
+      ctransid = writeU64(id.ctransid);
+    } catch {
+      throw new UsageError(`uuidRewrite: ${what}.ctransid must be an integer 0–2^64-1`);
+    }
+  }
+  return { uuid: uuidFromString(id.uuid), ctransid };
+}
+
+/** Same UUID, and the same ctransid where both set one. */
+function sameIdentity(a: Identity, b: Identity): boolean {
+  if (!a.uuid.equals(b.uuid)) return false;
+  return !a.ctransid || !b.ctransid || a.ctransid.equals(b.ctransid);
+}
+
+function describeSubvolume(e: CommandEvent, replace: Map<number, Buffer>): RewrittenSubvolume {
+  const attrs = e.attributes!;
+  const value = (type: number) => attrs.find((a) => a.type === type)?.value;
+  const pair = (uuidType: number, transType: number) => {
+    const uuid = value(uuidType)!;
+    const trans = value(transType);
+    const ctransid = trans?.length === 8 ? readU64(trans) : 0n;
+    const newTrans = replace.get(transType);
+    return {
+      from: { uuid: uuidToString(uuid), ctransid },
+      to: {
+        uuid: uuidToString(replace.get(uuidType) ?? uuid),
+        ctransid: newTrans ? readU64(newTrans) : ctransid,
+      },
+    };
+  };
+  const own = pair(Attr.UUID, Attr.CTRANSID);
+  const path = value(Attr.PATH);
+  const base = { index: e.index, path: path ? readString(path) : '', from: own.from, to: own.to };
+  return e.cmd === Cmd.SNAPSHOT
+    ? { ...base, parent: pair(Attr.CLONE_UUID, Attr.CLONE_CTRANSID) }
+    : base;
+}
