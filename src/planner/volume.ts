@@ -6,6 +6,11 @@
 export interface Volume {
   /** Effective UUID: the received UUID when the snapshot was received, else its own UUID. */
   readonly uuid: string;
+  /**
+   * The subvolume's own UUID when it differs from `uuid` (a received snapshot):
+   * the UUID `btrfs send` may write into streams, which uuid-rewrite maps to `uuid`.
+   */
+  readonly ownUuid?: string;
   /** Path relative to its store, `/`-separated, no leading slash, e.g. `home/2024-01-01`. */
   readonly path: string;
   /** Generation (ctransid or the sent generation), when known; higher is newer. */

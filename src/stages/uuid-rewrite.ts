@@ -65,6 +65,13 @@ export interface UuidRewriteOptions extends StageOptions {
    * a pair contradicting an entry here fails the stream with a UsageError.
    */
   map?: ReadonlyMap<string, SubvolumeIdentity> | Readonly<Record<string, SubvolumeIdentity>>;
+  /**
+   * New name (PATH) for the subvolume the stream creates (its first SUBVOL or
+   * SNAPSHOT). A receiver creates it under this name, so a store can receive
+   * into a staging name and rename it when complete. One path component: no
+   * `/`, not `.` or `..`. Default: keep the stream's.
+   */
+  subvolumeName?: string;
   /** Largest command payload accepted in v2+ streams, bytes. Default 64 MiB. */
   maxCommandLength?: number;
 }
@@ -88,7 +95,7 @@ export interface RewrittenSubvolume {
 
 /** What {@link uuidRewrite} did. */
 export interface UuidRewriteResult {
-  /** Bytes passed (output size equals input size: UUIDs and ctransids have fixed sizes). */
+  /** Bytes read (output size equals it unless `subvolumeName` changed the name's length). */
   bytes: number;
   /** Commands seen. */
   commands: number;
@@ -124,6 +131,13 @@ export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidR
     if (!isUuid(from))
       throw new UsageError(`uuidRewrite: map key is not a UUID: ${JSON.stringify(from)}`);
     mapping.set(from.toLowerCase(), toIdentity(to, `map[${from}]`));
+  }
+  const newName = opts.subvolumeName;
+  if (
+    newName !== undefined &&
+    (newName === '' || newName === '.' || newName === '..' || /[/\0]/.test(newName))
+  ) {
+    throw new UsageError(`uuidRewrite: subvolumeName must be one path component, got ${JSON.stringify(newName)}`);
   }
   const maxCommandLength = opts.maxCommandLength;
   if (
@@ -176,12 +190,16 @@ export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidR
         { commandIndex: e.index, offset: e.offset },
       );
     }
+    const replace = new Map<number, Buffer>();
     if (isSubvol && !firstSeen) {
       firstSeen = true;
       learn(own.value, target, 'subvolume', e.index);
       if (cloneUuid) learn(cloneUuid.value, parent, 'parent', e.index);
+      const path = attrs.find((a) => a.type === Attr.PATH);
+      if (newName !== undefined && path && readString(path.value) !== newName) {
+        replace.set(Attr.PATH, Buffer.from(newName, 'utf8'));
+      }
     }
-    const replace = new Map<number, Buffer>();
     const plan = (uuidAttr: SendAttribute, transType: number) => {
       const to = mapping.get(uuidToString(uuidAttr.value));
       if (!to) return;

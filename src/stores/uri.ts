@@ -70,7 +70,9 @@ export function parseLocation(uri: string, cwd: string = process.cwd()): Locatio
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(uri);
   if (!scheme) {
     if (/^[a-zA-Z0-9+.-]+:/.test(uri) && !uri.startsWith('./') && !uri.includes('/')) {
-      throw new UsageError(`${uri}: not a path or URI (use /path/, ssh://host/path/ or s3://bucket/prefix/)`);
+      throw new UsageError(
+        `${uri}: not a path or URI (use /path/, ssh://host/path/ or s3://bucket/prefix/)`,
+      );
     }
     return local(uri, resolve(cwd, uri) + (uri.endsWith('/') && uri !== '/' ? '/' : ''));
   }

@@ -246,3 +246,29 @@ describe('uuidRewrite', () => {
     await assert.rejects(stage.result, AbortedError);
   });
 });
+
+describe('uuidRewrite subvolumeName', () => {
+  for (const name of ['full-v1', 'incr-v2']) {
+    it(`renames the created subvolume of ${name} and keeps every other command`, async () => {
+      const input = fixture(name);
+      const { bytes: output, result } = await rewrite(input, { subvolumeName: 'snap.part' });
+      const before = await parsed(input);
+      const after = await parsed(output);
+      assert.equal(after.length, before.length);
+      const first = after.find((c) => c.cmd === Cmd.SUBVOL || c.cmd === Cmd.SNAPSHOT)!;
+      assert.equal(attr(first, Attr.PATH).toString('utf8'), 'snap.part');
+      assert.equal(result.rewritten, 1);
+      // Every command after the renamed one is byte-identical, shifted by the length change.
+      const shift = output.length - input.length;
+      const firstIn = before[first.index]!;
+      const tailIn = input.subarray(firstIn.offset + 10 + firstIn.length);
+      assert.ok(output.subarray(firstIn.offset + 10 + firstIn.length + shift).equals(tailIn));
+    });
+  }
+
+  it('rejects a name that is not one path component', () => {
+    for (const bad of ['', '.', '..', 'a/b', 'a\0b']) {
+      assert.throws(() => uuidRewrite({ subvolumeName: bad }), UsageError);
+    }
+  });
+});

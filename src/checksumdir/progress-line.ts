@@ -1,0 +1,71 @@
+/**
+ * A one-line progress display (`NAME: 1,234 files, 1.2 GiB, 850 MiB/s`) that is
+ * redrawn in place a few times a second, and only on a terminal: on anything
+ * that is not a TTY it writes nothing at all.
+ */
+import type { Writable } from 'node:stream';
+
+/** Counts fed by the scan; cheap to call on every file and chunk. */
+export interface ProgressLine {
+  /** One more file or entry finished. */
+  addFile(): void;
+  /** Bytes hashed. */
+  addBytes(bytes: number): void;
+  /** Stops redrawing and clears the line. Idempotent. */
+  stop(): void;
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** `1536` → `1.5 KiB`. */
+export function humanBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/**
+ * Returns a progress line drawing on `out` every `intervalMs` (default 250)
+ * when `out` is a TTY, else one that only counts.
+ */
+export function progressLine(
+  out: Writable | undefined,
+  label: string,
+  intervalMs = 250,
+): ProgressLine {
+  let files = 0;
+  let bytes = 0;
+  const isTTY = (out as { isTTY?: boolean } | undefined)?.isTTY === true;
+  if (!out || !isTTY) {
+    return {
+      addFile: () => void files++,
+      addBytes: (n) => void (bytes += n),
+      stop: () => undefined,
+    };
+  }
+  const started = performance.now();
+  const draw = () => {
+    const seconds = (performance.now() - started) / 1000;
+    const rate = seconds > 0 ? bytes / seconds : 0;
+    out.write(
+      `\r\x1b[K${label}: ${files.toLocaleString('en-US')} files, ${humanBytes(bytes)}, ${humanBytes(rate)}/s`,
+    );
+  };
+  const timer = setInterval(draw, intervalMs);
+  timer.unref();
+  let stopped = false;
+  return {
+    addFile: () => void files++,
+    addBytes: (n) => void (bytes += n),
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      out.write('\r\x1b[K');
+    },
+  };
+}

@@ -1,0 +1,273 @@
+/**
+ * The command-line front end: `buttersink`, `checksumdir`, `btrfslist`. It
+ * parses flags (commander lives only here), turns them into the library's
+ * option objects once, runs the library, and reports. Exit codes: 0 success,
+ * 1 failure, 2 usage error. One AbortController per run; SIGINT/SIGTERM abort it.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ButtersinkError, UsageError, describeError } from './errors.js';
+import { consoleLogger, debug, setLogger } from './log.js';
+import { formatBytes } from './planner/format-bytes.js';
+import { formatPlan } from './planner/plan.js';
+import { openStore } from './stores/open-store.js';
+import { parseLocation } from './stores/uri.js';
+import type { Store } from './stores/store.js';
+import { sync } from './sync.js';
+import type { Progress } from './streams/progress-tap.js';
+
+/** Where the CLI writes; tests pass their own. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+const defaultIo: CliIo = { stdout: process.stdout, stderr: process.stderr };
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function regexOption(value: string, previous: RegExp[] = []): RegExp[] {
+  try {
+    return [...previous, new RegExp(value)];
+  } catch {
+    throw new InvalidArgumentError(`not a regular expression: ${value}`);
+  }
+}
+
+function intOption(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+/** Runs one command with the process's signals wired to an AbortController; returns the exit code. */
+async function withAbort(io: CliIo, fn: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (name: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(130);
+    io.stderr.write(`\nbuttersink: ${name}: stopping (partial transfers are left as *.part)\n`);
+    controller.abort(new Error(`interrupted by ${name}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function reportError(io: CliIo, prog: string, err: unknown): number {
+  const msg = describeError(err);
+  io.stderr.write(`${prog}: ${msg}\n`);
+  debug('error', { error: err instanceof Error ? (err.stack ?? msg) : String(err) });
+  if (err instanceof UsageError) return 2;
+  return 1;
+}
+
+function progressLine(io: CliIo) {
+  let last = '';
+  return {
+    update(label: string, p: Progress, estimated: boolean) {
+      if (!io.stderr.isTTY) return;
+      const total =
+        p.total !== undefined ? ` of ${estimated ? '~' : ''}${formatBytes(p.total)}` : '';
+      const eta = p.etaMs !== undefined && !p.done ? `, ${Math.ceil(p.etaMs / 1000)} s left` : '';
+      const line = `  ${label}: ${formatBytes(p.bytes)}${total} at ${formatBytes(p.rate)}/s${eta}`;
+      io.stderr.write(`\r${line.padEnd(last.length)}`);
+      last = line;
+    },
+    clear() {
+      if (io.stderr.isTTY && last) io.stderr.write(`\r${' '.repeat(last.length)}\r`);
+      last = '';
+    },
+  };
+}
+
+async function listStore(
+  io: CliIo,
+  store: Store,
+  opts: { delete: boolean; quiet: number },
+  signal: AbortSignal,
+) {
+  const view = await store.view('dest', { signal });
+  const rows = [...view.volumes].sort((a, b) => a.path.localeCompare(b.path));
+  let total = 0;
+  for (const v of rows) {
+    const size = v.totalSize !== undefined ? formatBytes(v.totalSize) : '-';
+    const excl =
+      v.exclusiveSize !== undefined ? ` (${formatBytes(v.exclusiveSize)} exclusive)` : '';
+    total += v.exclusiveSize ?? 0;
+    io.stdout.write(`${v.uuid}  ${v.path}  ${size}${excl}\n`);
+  }
+  io.stdout.write(
+    `TOTAL: ${rows.length} snapshot(s)${total > 0 ? `, ${formatBytes(total)} exclusive` : ''}\n`,
+  );
+  const partials = await store.listPartials({ signal });
+  for (const p of partials) {
+    io.stdout.write(`partial: ${p.where}${opts.delete ? ' (deleting)' : ''}\n`);
+  }
+  if (partials.length > 0 && !opts.delete && opts.quiet < 2) {
+    io.stderr.write(
+      `buttersink: ${partials.length} partial transfer(s) found; run with -d to delete them\n`,
+    );
+  }
+  if (opts.delete && partials.length > 0) await store.deletePartials(partials, { signal });
+  return 0;
+}
+
+/** `buttersink [options] [<src>] <dst>`: returns the exit code. */
+export async function buttersinkMain(
+  argv: readonly string[],
+  io: CliIo = defaultIo,
+): Promise<number> {
+  const program = new Command('buttersink')
+    .description('Synchronize two sets of btrfs snapshots.')
+    .argument('[src]', 'a source of btrfs snapshots')
+    .argument('[dst]', 'the btrfs snapshots to be updated')
+    .option('-n, --dry-run', "display what would be transferred, but don't do it", false)
+    .option(
+      '-d, --delete',
+      'delete any snapshots in <dst> that are not in <src>; with only <dst>, delete partial transfers',
+      false,
+    )
+    .option(
+      '-e, --estimate',
+      'use estimated size instead of measuring diffs with a local test send',
+      false,
+    )
+    .option(
+      '-q, --quiet',
+      "once: don't display progress. twice: only display error messages",
+      (_v: string, prev: number) => prev + 1,
+      0,
+    )
+    .option('-l, --logfile <file>', 'log debugging information to file')
+    .option('--exclude <regex>', 'skip snapshots whose path matches (repeatable)', regexOption, [])
+    .addOption(
+      new Option('--part-size <MB>', 'size of chunks in a multipart upload')
+        .argParser(intOption(5, 5 * 1024))
+        .default(100),
+    )
+    .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']))
+    .version(version(), '-V, --version', 'display version')
+    .addHelpText(
+      'after',
+      `
+<src>, <dst>: [btrfs://]/path/to/directory/[snapshot]
+
+If only <dst> is supplied, just list available snapshots. NOTE: The trailing
+"/" *is* significant.`,
+    )
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  const o = program.opts<{
+    dryRun: boolean;
+    delete: boolean;
+    estimate: boolean;
+    quiet: number;
+    logfile?: string;
+    exclude: RegExp[];
+    partSize: number;
+    proto?: '1' | '2';
+  }>();
+  const args = program.processedArgs as [string | undefined, string | undefined];
+  if (args[0] === undefined) {
+    io.stderr.write(`buttersink: missing <dst> (see buttersink --help)\n`);
+    return 2;
+  }
+  const [srcArg, dstArg] = args[1] === undefined ? [undefined, args[0]] : [args[0], args[1]];
+  const logger = consoleLogger({
+    quiet: o.quiet >= 2,
+    ...(o.logfile ? { logfile: o.logfile } : {}),
+  });
+  const previous = setLogger(logger);
+  debug('start', { argv: [...argv] });
+  const stores: Store[] = [];
+  try {
+    return await withAbort(io, async (signal) => {
+      const storeOpts = o.proto ? { proto: Number(o.proto) as 1 | 2 } : {};
+      const dstLoc = parseLocation(dstArg);
+      if (srcArg === undefined) {
+        const store = openStore(dstLoc, storeOpts);
+        stores.push(store);
+        return await listStore(io, store, { delete: o.delete, quiet: o.quiet }, signal);
+      }
+      const srcLoc = parseLocation(srcArg);
+      if (dstLoc.snapshot !== undefined) {
+        throw new UsageError(
+          `${dstArg}: a destination is a directory; add the trailing '/' (${dstArg}/)`,
+        );
+      }
+      const source = openStore(srcLoc, storeOpts);
+      stores.push(source);
+      const dest = openStore(dstLoc, storeOpts);
+      stores.push(dest);
+      const progress = progressLine(io);
+      const say = (s: string) => {
+        if (o.quiet < 2) io.stdout.write(s);
+      };
+      const report = await sync(source, dest, {
+        dryRun: o.dryRun,
+        delete: o.delete,
+        estimate: o.estimate,
+        exclude: o.exclude,
+        signal,
+        onPlan: (plan) => say(formatPlan(plan) + '\n'),
+        onProgress: (t, p) => {
+          if (o.quiet === 0) progress.update(t.to.path, p, t.estimated);
+        },
+        onTransferDone: (d) => {
+          progress.clear();
+          const from = d.transfer.from ? ` from ${d.transfer.from.path}` : ' (full)';
+          say(
+            `sent ${d.transfer.to.path}${from}: ${formatBytes(d.bytes)} in ${d.seconds.toFixed(1)} s (${formatBytes(d.bytes / Math.max(d.seconds, 1e-3))}/s)\n`,
+          );
+        },
+        onDelete: (v) => say(`deleted ${v.path}\n`),
+      });
+      if (o.dryRun) say('dry run: nothing changed\n');
+      else if (report.transferred.length === 0 && report.deleted.length === 0)
+        say('nothing to do\n');
+      return 0;
+    });
+  } catch (err) {
+    if (
+      srcArg !== undefined &&
+      !srcArg.endsWith('/') &&
+      err instanceof ButtersinkError &&
+      /no such directory|not a directory|not found in the source/.test(err.message)
+    ) {
+      io.stderr.write(`buttersink: ${describeError(err)}\n`);
+      io.stderr.write(
+        `buttersink: hint: a source without a trailing '/' is one snapshot; for a directory of snapshots write ${srcArg}/\n`,
+      );
+      return err instanceof UsageError ? 2 : 1;
+    }
+    return reportError(io, 'buttersink', err);
+  } finally {
+    await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
+    setLogger(previous);
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * The local btrfs store: a directory whose read-only subvolumes (at any depth)
+ * are the snapshots. It can generate any diff between two of them.
+ *
+ * Layout and commit: a snapshot received for `<dir>/<path>` is first received
+ * under the name `<path>.part` in the same directory (the stream's subvolume
+ * name is rewritten), and renamed to `<path>` only after `btrfs receive`
+ * exited 0, the whole stream verified and the received UUID checked. (A
+ * read-only subvolume can be renamed within its directory, not moved to
+ * another one.) Whatever a failed or killed run leaves is therefore always
+ * named `*.part`: never listed as a snapshot, removed by `deletePartials`.
+ * Measured diff sizes are appended to `<snapshot>.bs` beside the snapshot.
+ */
+import { appendFile, mkdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { NotBtrfsError, StoreError, UsageError, describeError } from '../../errors.js';
+import { requireBtrfs } from '../../btrfs/mountinfo.js';
+import { qgroupSizes } from '../../btrfs/qgroup.js';
+import { listSubvolumes } from '../../btrfs/subvolume-list.js';
+import { subvolumeShow } from '../../btrfs/subvolume-show.js';
+import { deleteSubvolume } from '../../btrfs/subvolume.js';
+import { debug, warn } from '../../log.js';
+import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
+import type { Volume } from '../../planner/volume.js';
+import { btrfsReceive } from '../../stages/btrfs-receive.js';
+import { btrfsSend } from '../../stages/btrfs-send.js';
+import { noDataSizeProbe } from '../../stages/size-probe.js';
+import { uuidRewrite } from '../../stages/uuid-rewrite.js';
+import { commitSink } from '../../streams/commit-sink.js';
+import { runPipeline } from '../../streams/pipeline.js';
+import type { SourceStage } from '../../streams/stage.js';
+import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
+import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
+import type { BtrfsLocation } from '../uri.js';
+
+/** Suffix of a snapshot being received (or left by a failed receive). */
+export const PARTIAL_SUFFIX = '.part';
+
+/** Options of {@link BtrfsStore}. */
+export interface BtrfsStoreOptions {
+  /** Send stream protocol version for sends from this store (`--proto`). Default: btrfs-progs' default. */
+  proto?: 1 | 2;
+}
+
+function isPartialPath(path: string): boolean {
+  return path.split('/').some((part) => part.endsWith(PARTIAL_SUFFIX));
+}
+
+/** A directory of read-only btrfs snapshots on this machine. */
+export class BtrfsStore implements Store {
+  readonly kind = 'btrfs' as const;
+  readonly location: BtrfsLocation;
+  readonly #opts: BtrfsStoreOptions;
+
+  constructor(location: BtrfsLocation, opts: BtrfsStoreOptions = {}) {
+    this.location = location;
+    this.#opts = opts;
+  }
+
+  /** Absolute path of a snapshot of this store. */
+  pathOf(volume: Volume): string {
+    return join(this.location.dir, volume.path);
+  }
+
+  /** Checks the directory exists and is on btrfs; one-line errors for the user. */
+  async #checkDir(): Promise<void> {
+    const dir = this.location.dir;
+    const st = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') {
+        throw new UsageError(`${dir}: no such directory`);
+      }
+      throw new StoreError(`${dir}: ${describeError(err)}`, { cause: err });
+    });
+    if (!st.isDirectory()) {
+      throw new UsageError(
+        `${dir}: not a directory (a snapshot directory URI ends with '/', e.g. ${dir}/)`,
+      );
+    }
+    try {
+      await requireBtrfs(dir);
+    } catch (err) {
+      if (err instanceof NotBtrfsError)
+        throw new NotBtrfsError(`${dir}: not on a btrfs filesystem`);
+      throw err;
+    }
+  }
+
+  async view(role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
+    await this.#checkDir();
+    const signal = opts.signal;
+    const subs = await listSubvolumes(this.location.dir, signal ? { signal } : {});
+    const sizes = await qgroupSizes(this.location.dir, {
+      sync: false,
+      ...(signal ? { signal } : {}),
+    });
+    const volumes: Volume[] = [];
+    for (const s of subs) {
+      if (!s.readOnly || s.uuid === undefined || isPartialPath(s.path)) continue;
+      const q = sizes.get(s.id);
+      volumes.push({
+        uuid: s.receivedUuid ?? s.uuid,
+        ...(s.receivedUuid !== undefined ? { ownUuid: s.uuid } : {}),
+        path: s.path,
+        gen: s.otransid,
+        ...(s.parentUuid !== undefined ? { parentUuid: s.parentUuid } : {}),
+        ...(q ? { totalSize: q.total, exclusiveSize: q.exclusive } : {}),
+      });
+    }
+    const diffs = role === 'source' ? await this.#readSizeInfo(volumes) : [];
+    return { kind: 'btrfs', volumes, diffs };
+  }
+
+  async #readSizeInfo(volumes: readonly Volume[]): Promise<DiffOffer[]> {
+    const known = new Set(volumes.map((v) => v.uuid));
+    const offers: DiffOffer[] = [];
+    for (const v of volumes) {
+      const file = `${this.pathOf(v)}.bs`;
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch {
+        continue;
+      }
+      const { entries, bad } = parseSizeInfo(text);
+      if (bad.length > 0)
+        warn('BAD_SIZE_INFO', `${file}: ${bad.length} unreadable line(s) ignored`);
+      for (const e of entries) {
+        if (e.to !== v.uuid || (e.from !== null && !known.has(e.from))) continue;
+        offers.push({
+          to: e.to,
+          from: e.from,
+          size: e.size,
+          estimated: false,
+          store: 'source',
+          atDest: false,
+        });
+      }
+    }
+    return offers;
+  }
+
+  async measure(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): Promise<number> {
+    const signal = opts.signal;
+    const sig = signal ? { signal } : {};
+    const send = btrfsSend({
+      path: this.pathOf(to),
+      ...(from ? { parent: this.pathOf(from) } : {}),
+      noData: true,
+      ...(this.#opts.proto ? { proto: this.#opts.proto } : {}),
+      ...sig,
+    });
+    const { results } = await runPipeline([send, noDataSizeProbe(sig)] as const, sig);
+    const bytes = results[1].bytes;
+    const line = formatSizeInfo({ to: to.uuid, from: from?.uuid ?? null, size: bytes });
+    await appendFile(`${this.pathOf(to)}.bs`, line).catch((err: unknown) =>
+      warn(
+        'SIZE_INFO_WRITE',
+        `cannot record measured size in ${this.pathOf(to)}.bs: ${describeError(err)}`,
+      ),
+    );
+    debug('measured diff', { to: to.path, from: from?.path ?? null, bytes });
+    return bytes;
+  }
+
+  send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<unknown> {
+    return btrfsSend({
+      path: this.pathOf(to),
+      ...(from ? { parent: this.pathOf(from) } : {}),
+      ...(this.#opts.proto ? { proto: this.#opts.proto } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  async receive(
+    to: Volume,
+    _from: Volume | null,
+    opts: StoreOpOptions = {},
+  ): Promise<ReceiveStages> {
+    const signal = opts.signal;
+    const final = this.pathOf(to);
+    const parentDir = dirname(final);
+    const stagingName = basename(final) + PARTIAL_SUFFIX;
+    const staging = join(parentDir, stagingName);
+    if (relative(this.location.dir, final).startsWith('..')) {
+      throw new StoreError(`refusing to receive outside ${this.location.dir}: ${to.path}`);
+    }
+    await mkdir(parentDir, { recursive: true });
+    if (await exists(final)) {
+      throw new StoreError(
+        `${final} already exists and is not snapshot ${to.uuid}; move it away first`,
+      );
+    }
+    if (await exists(staging)) {
+      debug('removing earlier partial before receiving', { staging });
+      await this.#removePartial(staging);
+    }
+    signal?.throwIfAborted();
+    const sig = signal ? { signal } : {};
+    const receiver = btrfsReceive({ dir: parentDir, ...sig });
+    const sink = commitSink(receiver, {
+      ...sig,
+      name: 'btrfs-receive',
+      commit: async (received) => {
+        const show = await subvolumeShow(received.path, sig);
+        if (show.receivedUuid !== to.uuid || !show.readOnly) {
+          throw new StoreError(
+            `received ${received.path} has received UUID ${show.receivedUuid ?? 'none'}, expected ${to.uuid}; left as partial`,
+          );
+        }
+        await rename(received.path, final);
+        return { path: final };
+      },
+    });
+    return { transforms: [uuidRewrite({ subvolumeName: stagingName, ...sig })], sink };
+  }
+
+  async deleteVolume(volume: Volume, opts: StoreOpOptions = {}): Promise<void> {
+    await deleteSubvolume(this.pathOf(volume), opts.signal ? { signal: opts.signal } : {});
+    await unlink(`${this.pathOf(volume)}.bs`).catch(() => undefined);
+  }
+
+  async listPartials(opts: StoreOpOptions = {}): Promise<Partial[]> {
+    await this.#checkDir();
+    const subs = await listSubvolumes(
+      this.location.dir,
+      opts.signal ? { signal: opts.signal } : {},
+    );
+    return subs.filter((s) => isPartialPath(s.path)).map((s) => ({ where: s.absPath }));
+  }
+
+  async deletePartials(partials: readonly Partial[], opts: StoreOpOptions = {}): Promise<void> {
+    for (const p of partials) await this.#removePartial(p.where, opts.signal);
+  }
+
+  /** Deletes a partial subvolume (or a leftover plain directory) named `*.part`. */
+  async #removePartial(path: string, signal?: AbortSignal): Promise<void> {
+    if (
+      !basename(path).endsWith(PARTIAL_SUFFIX) &&
+      !isPartialPath(relative(this.location.dir, path))
+    ) {
+      throw new StoreError(`refusing to remove ${path}: not a partial transfer`);
+    }
+    try {
+      await deleteSubvolume(path, signal ? { signal } : {});
+    } catch (err) {
+      // Not a subvolume: a plain directory left by an older layout.
+      await rmdir(path).catch(() => {
+        throw err;
+      });
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}

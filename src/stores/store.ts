@@ -1,0 +1,58 @@
+/**
+ * The one interface every store kind implements (local btrfs, SSH, S3). The
+ * sync engine and library users talk to stores only through it; retry, limits
+ * and dry-run are wrappers around it, never special cases inside a store.
+ */
+import type { SinkStage, SourceStage, TransformStage } from '../streams/stage.js';
+import type { StoreKind, StoreView } from '../planner/plan-input.js';
+import type { Volume } from '../planner/volume.js';
+import type { Location } from './uri.js';
+
+/** Which side of a sync a store is on (a store lists differently as a source). */
+export type StoreRole = 'source' | 'dest';
+
+/** Options accepted by store operations. */
+export interface StoreOpOptions {
+  signal?: AbortSignal;
+}
+
+/** The stages that receive one diff, ending in the sink; transforms run first, in order. */
+export interface ReceiveStages {
+  readonly transforms: readonly TransformStage<unknown>[];
+  readonly sink: SinkStage<unknown>;
+}
+
+/** A partial transfer left by a failed or killed run. */
+export interface Partial {
+  /** Where it is, as the user would find it (absolute path, key). */
+  readonly where: string;
+}
+
+/** A set of snapshots somewhere. */
+export interface Store {
+  readonly kind: StoreKind;
+  readonly location: Location;
+  /** Lists the store for the planner: its read-only snapshots and the diffs it offers. */
+  view(role: StoreRole, opts?: StoreOpOptions): Promise<StoreView>;
+  /**
+   * Measures the exact (or near-exact) size of the diff creating `to` from `from`
+   * (null: full). Only stores that generate diffs can; others throw StoreError.
+   */
+  measure(to: Volume, from: Volume | null, opts?: StoreOpOptions): Promise<number>;
+  /** The send stream creating `to` from `from`, as a source stage. */
+  send(to: Volume, from: Volume | null, opts?: StoreOpOptions): SourceStage<unknown>;
+  /**
+   * Stages that store the stream creating `to` (at `to.path`) from `from`. Contract:
+   * nothing appears under its final name unless the whole stream arrived, verified
+   * and was committed; a failure leaves a partial a later `deletePartials` finds.
+   */
+  receive(to: Volume, from: Volume | null, opts?: StoreOpOptions): Promise<ReceiveStages>;
+  /** Deletes a snapshot (subvolume stores) or a stored diff (diff stores). */
+  deleteVolume(volume: Volume, opts?: StoreOpOptions): Promise<void>;
+  /** Partial transfers left behind by failed runs. */
+  listPartials(opts?: StoreOpOptions): Promise<Partial[]>;
+  /** Removes what {@link listPartials} found. */
+  deletePartials(partials: readonly Partial[], opts?: StoreOpOptions): Promise<void>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,163 @@
+/**
+ * The sync engine: lists both stores, plans (measuring the estimated diffs the
+ * plan would use unless told to estimate), then runs each planned transfer as a
+ * pipeline of stages and, last, the deletes. Library users call this exactly as
+ * the CLI does.
+ *
+ * Each transfer: source send → uuid-rewrite (effective UUIDs) → stream-verify →
+ * progress → the destination's receive stages (which commit last).
+ */
+import { StoreError, describeError } from './errors.js';
+import { warn } from './log.js';
+import { planWithMeasurement } from './planner/measure-loop.js';
+import type { PlanOptions } from './planner/plan-input.js';
+import type { Plan, Transfer } from './planner/plan.js';
+import type { Volume } from './planner/volume.js';
+import { streamVerify } from './stages/stream-verify.js';
+import { uuidRewrite } from './stages/uuid-rewrite.js';
+import { runPipeline } from './streams/pipeline.js';
+import { progressTap } from './streams/progress-tap.js';
+import type { Progress } from './streams/progress-tap.js';
+import type { Store } from './stores/store.js';
+
+/** Options of {@link sync}. */
+export interface SyncOptions {
+  /** `-n`: plan and report, change nothing. */
+  dryRun?: boolean;
+  /** `-d`: delete destination snapshots the source does not have (not in single-snapshot mode). */
+  delete?: boolean;
+  /** `-e`: plan with estimated sizes, measure nothing. */
+  estimate?: boolean;
+  /** Snapshot paths matching any of these are neither sent nor deleted. */
+  exclude?: readonly RegExp[];
+  signal?: AbortSignal;
+  /** Called once with the final plan, before anything changes. */
+  onPlan?: (plan: Plan) => void;
+  /** Called before each transfer starts. */
+  onTransferStart?: (transfer: Transfer, index: number, count: number) => void;
+  /** Progress of the running transfer (throttled). */
+  onProgress?: (transfer: Transfer, progress: Progress) => void;
+  /** Called after each transfer succeeded. */
+  onTransferDone?: (done: TransferDone) => void;
+  /** Called after each delete. */
+  onDelete?: (volume: Volume) => void;
+}
+
+/** A completed transfer. */
+export interface TransferDone {
+  readonly transfer: Transfer;
+  /** Bytes of send stream moved. */
+  readonly bytes: number;
+  readonly seconds: number;
+}
+
+/** What {@link sync} did. */
+export interface SyncReport {
+  readonly plan: Plan;
+  readonly transferred: readonly TransferDone[];
+  readonly deleted: readonly Volume[];
+}
+
+/**
+ * Synchronizes `dest` with `source`. Rejects on the first failed transfer
+ * (earlier transfers stay; the failed one leaves only a partial), before any
+ * delete. Resolves with what was done; with `dryRun`, with the plan only.
+ */
+export async function sync(
+  source: Store,
+  dest: Store,
+  opts: SyncOptions = {},
+): Promise<SyncReport> {
+  const signal = opts.signal;
+  const sig = signal ? { signal } : {};
+  const [srcView, dstView] = await Promise.all([
+    source.view('source', sig),
+    dest.view('dest', sig),
+  ]);
+  const options: PlanOptions = {
+    delete: opts.delete ?? false,
+    ...(opts.exclude ? { exclude: opts.exclude } : {}),
+    ...(source.location.snapshot !== undefined ? { only: source.location.snapshot } : {}),
+  };
+  const plan = await planWithMeasurement(
+    { source: srcView, dest: dstView, options },
+    (req) => source.measure(req.to, req.from, sig),
+    { estimateOnly: opts.estimate ?? false, ...sig },
+  );
+  for (const w of plan.warnings) warn(w.code, w.message, w.details);
+  opts.onPlan?.(plan);
+  if (opts.dryRun) return { plan, transferred: [], deleted: [] };
+
+  const transferred: TransferDone[] = [];
+  for (const [i, t] of plan.transfers.entries()) {
+    signal?.throwIfAborted();
+    if (t.store !== 'source') {
+      throw new StoreError(
+        `cannot run transfer of ${t.to.path}: it is provided by the destination`,
+      );
+    }
+    opts.onTransferStart?.(t, i, plan.transfers.length);
+    const done = await transfer(source, dest, t, opts);
+    transferred.push(done);
+    opts.onTransferDone?.(done);
+  }
+  if (plan.missing.length > 0) {
+    throw new StoreError(
+      `${plan.missing.length} snapshot(s) cannot be transferred (no diff available): ${plan.missing
+        .map((v) => v.path)
+        .join(', ')}`,
+    );
+  }
+  const deleted: Volume[] = [];
+  for (const v of plan.deletes.volumes) {
+    signal?.throwIfAborted();
+    await dest.deleteVolume(v, sig);
+    deleted.push(v);
+    opts.onDelete?.(v);
+  }
+  return { plan, transferred, deleted };
+}
+
+/** Runs one planned transfer as a pipeline; see the module header for its stages. */
+export async function transfer(
+  source: Store,
+  dest: Store,
+  t: Transfer,
+  opts: Pick<SyncOptions, 'signal' | 'onProgress'> = {},
+): Promise<TransferDone> {
+  const sig = opts.signal ? { signal: opts.signal } : {};
+  const started = process.hrtime.bigint();
+  const receive = await dest.receive(t.to, t.from, sig);
+  let bytes = 0;
+  try {
+    await runPipeline(
+      [
+        source.send(t.to, t.from, sig),
+        uuidRewrite({
+          target: { uuid: t.to.uuid },
+          ...(t.from ? { parent: { uuid: t.from.uuid } } : {}),
+          ...sig,
+        }),
+        streamVerify(sig),
+        progressTap({
+          ...(t.size > 0 ? { total: t.size } : {}),
+          onProgress: (p) => {
+            bytes = p.bytes;
+            opts.onProgress?.(t, p);
+          },
+          ...sig,
+        }),
+        ...receive.transforms,
+        receive.sink,
+      ],
+      sig,
+    );
+  } catch (err) {
+    if (err instanceof Error && !err.message.includes(t.to.path)) {
+      err.message = `${t.to.path}: ${describeError(err)}`;
+    }
+    throw err;
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { transfer: t, bytes, seconds };
+}
