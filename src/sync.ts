@@ -10,7 +10,7 @@
 import { StoreError, describeError } from './errors.js';
 import { warn } from './log.js';
 import { planWithMeasurement } from './planner/measure-loop.js';
-import type { PlanOptions } from './planner/plan-input.js';
+import type { DiffOffer, PlanOptions } from './planner/plan-input.js';
 import type { Plan, Transfer } from './planner/plan.js';
 import type { Volume } from './planner/volume.js';
 import { streamVerify } from './stages/stream-verify.js';
@@ -39,8 +39,10 @@ export interface SyncOptions {
   onProgress?: (transfer: Transfer, progress: Progress) => void;
   /** Called after each transfer succeeded. */
   onTransferDone?: (done: TransferDone) => void;
-  /** Called after each delete. */
+  /** Called after each delete of a snapshot. */
   onDelete?: (volume: Volume) => void;
+  /** Called after each delete of a stored diff. */
+  onDeleteDiff?: (diff: DiffOffer) => void;
 }
 
 /** A completed transfer. */
@@ -114,6 +116,11 @@ export async function sync(
     await dest.deleteVolume(v, sig);
     deleted.push(v);
     opts.onDelete?.(v);
+  }
+  for (const d of plan.deletes.diffs) {
+    signal?.throwIfAborted();
+    await dest.deleteDiff(d, sig);
+    opts.onDeleteDiff?.(d);
   }
   return { plan, transferred, deleted };
 }

@@ -4,7 +4,7 @@
  * and dry-run are wrappers around it, never special cases inside a store.
  */
 import type { SinkStage, SourceStage, TransformStage } from '../streams/stage.js';
-import type { StoreKind, StoreView } from '../planner/plan-input.js';
+import type { DiffOffer, StoreKind, StoreView } from '../planner/plan-input.js';
 import type { Volume } from '../planner/volume.js';
 import type { Location } from './uri.js';
 
@@ -47,8 +47,10 @@ export interface Store {
    * and was committed; a failure leaves a partial a later `deletePartials` finds.
    */
   receive(to: Volume, from: Volume | null, opts?: StoreOpOptions): Promise<ReceiveStages>;
-  /** Deletes a snapshot (subvolume stores) or a stored diff (diff stores). */
+  /** Deletes a snapshot (subvolume stores). */
   deleteVolume(volume: Volume, opts?: StoreOpOptions): Promise<void>;
+  /** Deletes a stored diff (diff stores; S3 moves it under `trash/`). Subvolume stores throw StoreError. */
+  deleteDiff(diff: DiffOffer, opts?: StoreOpOptions): Promise<void>;
   /** Partial transfers left behind by failed runs. */
   listPartials(opts?: StoreOpOptions): Promise<Partial[]>;
   /** Removes what {@link listPartials} found. */

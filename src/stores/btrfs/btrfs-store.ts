@@ -219,6 +219,12 @@ export class BtrfsStore implements Store {
     await unlink(`${this.pathOf(volume)}.bs`).catch(() => undefined);
   }
 
+  async deleteDiff(diff: DiffOffer): Promise<void> {
+    throw new StoreError(
+      `a btrfs store holds snapshots, not diffs (asked to delete ${diff.to}_${diff.from ?? 'None'})`,
+    );
+  }
+
   async listPartials(opts: StoreOpOptions = {}): Promise<Partial[]> {
     await this.#checkDir();
     const subs = await listSubvolumes(
