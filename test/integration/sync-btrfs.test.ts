@@ -1,0 +1,270 @@
+/**
+ * Local btrfs → btrfs sync, end to end through the CLI and the library, on
+ * real loop-mounted filesystems (issue 3's "Must show").
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { listSubvolumes } from '../../src/btrfs/subvolume-list.js';
+import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
+import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
+import { parseLocation } from '../../src/stores/uri.js';
+import type { BtrfsLocation } from '../../src/stores/uri.js';
+import { sync } from '../../src/sync.js';
+import {
+  createBtrfs,
+  deterministicBytes,
+  makeTree,
+  snapshot,
+  subvolume,
+} from '../fixtures/btrfs-fs.js';
+import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
+import { runCli, startCli } from '../fixtures/cli.js';
+import { integrationPrereqs } from '../fixtures/require-integration.js';
+import { treeDigest } from '../fixtures/tree-digest.js';
+
+const { skip } = integrationPrereqs({ root: true, btrfs: true });
+
+function store(dir: string): BtrfsStore {
+  return new BtrfsStore(parseLocation(dir.endsWith('/') ? dir : `${dir}/`) as BtrfsLocation);
+}
+
+async function assertSameSnapshot(src: string, dst: string): Promise<void> {
+  const s = await subvolumeShow(src);
+  const d = await subvolumeShow(dst);
+  assert.equal(d.readOnly, true, `${dst} is read-only`);
+  assert.equal(d.receivedUuid, s.receivedUuid ?? s.uuid, `${dst} received UUID`);
+  assert.equal(await treeDigest(dst), await treeDigest(src), `${dst} content equals ${src}`);
+}
+
+describe('btrfs → btrfs sync', { skip }, () => {
+  let A: BtrfsFs;
+  let B: BtrfsFs;
+  let C: BtrfsFs;
+  let live: string;
+  let snaps: string;
+  let backup: string;
+  let cascade: string;
+
+  before(async () => {
+    [A, B, C] = await Promise.all([
+      createBtrfs({ size: 1 << 30 }),
+      createBtrfs({ size: 1 << 30 }),
+      createBtrfs({ size: 1 << 30 }),
+    ]);
+    live = await subvolume(join(A.mnt, 'live'));
+    snaps = join(A.mnt, 'snaps');
+    backup = join(B.mnt, 'backup');
+    cascade = join(C.mnt, 'cascade');
+    await Promise.all([mkdir(snaps), mkdir(backup), mkdir(cascade)]);
+    for (let step = 0; step < 4; step++) {
+      await makeTree(live, step, { bigMiB: 32 });
+      await snapshot(live, join(snaps, `2024-01-0${step + 1}`));
+    }
+  });
+  after(async () => {
+    await Promise.all([A?.cleanup(), B?.cleanup(), C?.cleanup()]);
+  });
+
+  it('syncs a chain of 4 snapshots: read-only, received UUIDs, identical content', async () => {
+    const r = await runCli(['-q', `${snaps}/`, `${backup}/`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stdout, /Optimal synchronization: 4 transfers \(1 full, 3 incremental\)/);
+    for (let i = 1; i <= 4; i++) {
+      await assertSameSnapshot(join(snaps, `2024-01-0${i}`), join(backup, `2024-01-0${i}`));
+    }
+  });
+
+  it('a second run transfers nothing', async () => {
+    const r = await runCli([`${snaps}/`, `${backup}/`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stdout, /nothing to transfer/);
+    assert.doesNotMatch(r.stdout, /^sent /m);
+  });
+
+  it('lists the destination with UUIDs and paths', async () => {
+    const r = await runCli([`${backup}/`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const src = await subvolumeShow(join(snaps, '2024-01-02'));
+    assert.match(r.stdout, new RegExp(`^${src.uuid}  2024-01-02 `, 'm'));
+    assert.match(r.stdout, /^TOTAL: 4 snapshot\(s\)/m);
+  });
+
+  it('-n changes nothing', async () => {
+    await makeTree(live, 4, { bigMiB: 32 });
+    await snapshot(live, join(snaps, '2024-01-05'));
+    const before = (await listSubvolumes(B.mnt)).map((s) => s.path);
+    const r = await runCli(['-n', `${snaps}/`, `${backup}/`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stdout, /2024-01-05 from 2024-01-04/);
+    assert.match(r.stdout, /dry run: nothing changed/);
+    assert.deepEqual(
+      (await listSubvolumes(B.mnt)).map((s) => s.path),
+      before,
+    );
+  });
+
+  it('a new snapshot goes over incrementally (bytes sent ≪ full)', async () => {
+    const report = await sync(store(snaps), store(backup));
+    assert.equal(report.transferred.length, 1);
+    const t = report.transferred[0]!;
+    assert.equal(t.transfer.to.path, '2024-01-05');
+    assert.equal(t.transfer.from?.path, '2024-01-04');
+    // The full snapshot holds > 32 MiB; the step changed ~70 KB of data.
+    assert.ok(t.bytes < 1_000_000, `incremental sent ${t.bytes} bytes`);
+    await assertSameSnapshot(join(snaps, '2024-01-05'), join(backup, '2024-01-05'));
+  });
+
+  it('a cascade A → B → C keeps A’s UUIDs, and A → C goes incrementally from C’s copy', async () => {
+    const r = await runCli(['-q', `${backup}/`, `${cascade}/`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    for (let i = 1; i <= 5; i++) {
+      const a = await subvolumeShow(join(snaps, `2024-01-0${i}`));
+      const c = await subvolumeShow(join(cascade, `2024-01-0${i}`));
+      assert.equal(c.receivedUuid, a.uuid);
+    }
+    await makeTree(live, 5, { bigMiB: 32 });
+    await snapshot(live, join(snaps, '2024-01-06'));
+    const report = await sync(store(snaps), store(cascade));
+    assert.equal(report.transferred.length, 1);
+    assert.equal(report.transferred[0]!.transfer.from?.path, '2024-01-05');
+    assert.ok(report.transferred[0]!.bytes < 1_000_000);
+    await assertSameSnapshot(join(snaps, '2024-01-06'), join(cascade, '2024-01-06'));
+  });
+
+  it('-d removes what the source lacks', async () => {
+    const { deleteSubvolume } = await import('../../src/btrfs/subvolume.js');
+    await deleteSubvolume(join(snaps, '2024-01-01'));
+    const r = await runCli(['-q', '-d', `${snaps}/`, `${backup}/`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stdout, /deleted 2024-01-01/);
+    assert.equal(existsSync(join(backup, '2024-01-01')), false);
+    assert.equal(existsSync(join(backup, '2024-01-06')), true);
+  });
+
+  it('syncs one snapshot when the source has no trailing slash', async () => {
+    const one = join(C.mnt, 'one');
+    await mkdir(one);
+    const r = await runCli(['-q', join(snaps, '2024-01-03'), `${one}/`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(await readdir(one), ['2024-01-03']);
+    await assertSameSnapshot(join(snaps, '2024-01-03'), join(one, '2024-01-03'));
+  });
+
+  it('SIGKILL mid-receive leaves no snapshot under its final name; -d cleans the .part; the rerun completes', async () => {
+    const bigLive = await subvolume(join(A.mnt, 'big-live'));
+    await writeFile(join(bigLive, 'big'), deterministicBytes(400 << 20, 'kill'));
+    const bigSnaps = join(A.mnt, 'big-snaps');
+    await mkdir(bigSnaps);
+    await snapshot(bigLive, join(bigSnaps, 'huge'));
+    const dst = join(B.mnt, 'kill-target');
+    await mkdir(dst);
+    const child = startCli(['-e', `${bigSnaps}/`, `${dst}/`]);
+    const partial = join(dst, 'huge.part');
+    for (let i = 0; i < 400 && !existsSync(partial); i++) await sleep(25);
+    assert.ok(existsSync(partial), 'the receive started');
+    await sleep(100);
+    child.kill('SIGKILL');
+    await child;
+    await sleep(200); // let the orphaned btrfs send/receive die on their broken pipes
+    assert.equal(existsSync(join(dst, 'huge')), false, 'nothing under the final name');
+
+    const listing = await runCli([`${dst}/`]);
+    assert.equal(listing.exitCode, 0, listing.stderr);
+    assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
+    assert.match(listing.stdout, /partial: .*huge\.part/);
+    const clean = await runCli(['-d', `${dst}/`]);
+    assert.equal(clean.exitCode, 0, clean.stderr);
+    assert.equal(existsSync(partial), false, '-d removed the partial');
+
+    const rerun = await runCli(['-q', `${bigSnaps}/`, `${dst}/`]);
+    assert.equal(rerun.exitCode, 0, rerun.stderr);
+    await assertSameSnapshot(join(bigSnaps, 'huge'), join(dst, 'huge'));
+  });
+
+  it('SIGINT mid-transfer stops with a non-zero exit and leaves only a .part', async () => {
+    const dst = join(C.mnt, 'sigint-target');
+    await mkdir(dst);
+    const child = startCli(['-e', `${join(A.mnt, 'big-snaps')}/`, `${dst}/`]);
+    for (let i = 0; i < 400 && !existsSync(join(dst, 'huge.part')); i++) await sleep(25);
+    child.kill('SIGINT');
+    const r = await child;
+    assert.notEqual(r.exitCode, 0);
+    assert.match(String(r.stderr), /SIGINT/);
+    assert.equal(existsSync(join(dst, 'huge')), false);
+    const rerun = await runCli(['-q', `${join(A.mnt, 'big-snaps')}/`, `${dst}/`]);
+    assert.equal(rerun.exitCode, 0, rerun.stderr);
+    assert.equal(existsSync(join(dst, 'huge.part')), false);
+  });
+});
+
+describe('buttersink bad input', { skip }, () => {
+  let A: BtrfsFs;
+  before(async () => {
+    A = await createBtrfs();
+    await mkdir(join(A.mnt, 'snaps'));
+    await mkdir(join(A.mnt, 'dst'));
+  });
+  after(async () => A?.cleanup());
+
+  const cases: [string, string[], number, RegExp][] = [
+    ['a missing source', ['/nonexistent/', '/tmp/'], 2, /\/nonexistent: no such directory/],
+    ['an unknown scheme', ['ftp://host/x/', '/tmp/'], 2, /unknown scheme/],
+    ['no arguments', [], 2, /missing <dst>/],
+    ['a bad option value', ['--part-size', '1', '/a/', '/b/'], 2, /part-size/],
+  ];
+  for (const [what, args, code, msg] of cases) {
+    it(`${what}: one-line error, exit ${code}`, async () => {
+      const r = await runCli(args);
+      assert.equal(r.exitCode, code, r.stderr);
+      assert.match(r.stderr, msg);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+
+  it('a path not on btrfs', async () => {
+    const r = await runCli(['/proc/', `${join(A.mnt, 'dst')}/`]);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /\/proc: not on a btrfs filesystem/);
+  });
+
+  it('a source directory written without its trailing slash gets the hint', async () => {
+    const r = await runCli([join(A.mnt, 'snaps'), `${join(A.mnt, 'dst')}/`]);
+    assert.notEqual(r.exitCode, 0);
+    assert.match(r.stderr, /trailing '\/'/);
+  });
+
+  it('a destination without trailing slash is refused', async () => {
+    const r = await runCli([`${join(A.mnt, 'snaps')}/`, join(A.mnt, 'dst')]);
+    assert.equal(r.exitCode, 2);
+    assert.match(r.stderr, /add the trailing '\/'/);
+  });
+
+  it('a non-root user is told to be root', async () => {
+    const r = await runCli([`${join(A.mnt, 'snaps')}/`], 'buttersink', {
+      env: { ...process.env, BUTTERSINK_TEST_UID: '' } as Record<string, string>,
+    });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const nobody = await import('execa').then(({ execa }) =>
+      execa(
+        'setpriv',
+        [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          process.execPath,
+          '--import',
+          'tsx',
+          'src/bin/buttersink.ts',
+          `${join(A.mnt, 'snaps')}/`,
+        ],
+        { reject: false, cwd: new URL('../..', import.meta.url).pathname },
+      ),
+    );
+    assert.equal(nobody.exitCode, 1, nobody.stderr);
+    assert.match(nobody.stderr, /must be root to access a btrfs filesystem/);
+  });
+});
