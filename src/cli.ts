@@ -6,7 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ButtersinkError, UsageError, describeError } from './errors.js';
+import { ButtersinkError, NotRootError, UsageError, describeError } from './errors.js';
+import { isRoot } from './btrfs/exec.js';
+import { btrfsList, formatBtrfsList } from './btrfslist.js';
+import { describeDifferences, runChecksumdir, verifyChecksumdir } from './checksumdir/index.js';
 import { consoleLogger, debug, setLogger } from './log.js';
 import { formatBytes } from './planner/format-bytes.js';
 import { formatPlan } from './planner/plan.js';
@@ -269,5 +272,117 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
   } finally {
     await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
     setLogger(previous);
+  }
+}
+
+function simpleProgram(name: string, description: string, io: CliIo): Command {
+  return new Command(name)
+    .description(description)
+    .version(version(), '-V, --version', 'display version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    });
+}
+
+function parseOrExit(program: Command, argv: readonly string[]): number | undefined {
+  try {
+    program.parse(argv, { from: 'user' });
+    return undefined;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+}
+
+/** `checksumdir [--verify] <dir>...`: returns the exit code. */
+export async function checksumdirMain(
+  argv: readonly string[],
+  io: CliIo = defaultIo,
+): Promise<number> {
+  const program = simpleProgram(
+    'checksumdir',
+    'Checksum all data and key metadata of directories (NAME.ls, NAME.files, NAME.sha256sum in the current directory).',
+    io,
+  )
+    .argument('<dir...>', 'directories to record')
+    .option(
+      '--verify',
+      'compare each <dir> with the NAME.ls/NAME.files recorded earlier (in --records or .)',
+      false,
+    )
+    .option('--records <dir>', 'where the record files are (default: current directory)')
+    .option('-q, --quiet', 'no progress line', false);
+  const early = parseOrExit(program, argv);
+  if (early !== undefined) return early;
+  const o = program.opts<{ verify: boolean; records?: string; quiet: boolean }>();
+  const dirs = program.processedArgs[0] as string[];
+  const progress = o.quiet
+    ? {}
+    : { progress: io.stderr as unknown as import('node:stream').Writable };
+  try {
+    return await withAbort(io, async (signal) => {
+      if (!o.verify) {
+        const r = await runChecksumdir({
+          dirs,
+          signal,
+          ...progress,
+          ...(o.records ? { outDir: o.records } : {}),
+        });
+        for (const d of r.dirs) {
+          io.stdout.write(
+            `${d.name}: ${d.counts.entries} entries, ${d.counts.files} files, ${formatBytes(d.counts.bytes)}\n`,
+          );
+        }
+        return r.exitCode;
+      }
+      let code = 0;
+      for (const dir of dirs) {
+        const r = await verifyChecksumdir({
+          dir,
+          signal,
+          ...progress,
+          ...(o.records ? { recordDir: o.records } : {}),
+        });
+        for (const line of describeDifferences(r.differences)) io.stdout.write(`${line}\n`);
+        if (r.recordsIntact === false)
+          io.stdout.write(`records of ${dir} do not match their .sha256sum\n`);
+        io.stdout.write(`${dir}: ${r.identical ? 'identical' : 'DIFFERS'}\n`);
+        if (r.exitCode !== 0) code = 1;
+      }
+      return code;
+    });
+  } catch (err) {
+    return reportError(io, 'checksumdir', err);
+  }
+}
+
+/** `btrfslist [--json] <dir>`: returns the exit code. */
+export async function btrfslistMain(
+  argv: readonly string[],
+  io: CliIo = defaultIo,
+): Promise<number> {
+  const program = simpleProgram(
+    'btrfslist',
+    'Show the subvolumes of a btrfs filesystem with UUIDs, generations and sizes.',
+    io,
+  )
+    .argument('<dir>', 'a directory on the btrfs filesystem')
+    .option('--json', 'print JSON for scripts', false);
+  const early = parseOrExit(program, argv);
+  if (early !== undefined) return early;
+  const dir = program.processedArgs[0] as string;
+  try {
+    if (!isRoot()) throw new NotRootError('must be root to access a btrfs filesystem');
+    const listing = await btrfsList(dir);
+    io.stdout.write(
+      program.opts<{ json: boolean }>().json
+        ? JSON.stringify(listing, null, 2) + '\n'
+        : formatBtrfsList(listing),
+    );
+    return 0;
+  } catch (err) {
+    return reportError(io, 'btrfslist', err);
   }
 }
