@@ -1,0 +1,72 @@
+/**
+ * buttersink as a library: the same stages, pipeline runner, stores and
+ * planner the CLI uses. Compose your own pipelines from them:
+ *
+ * ```ts
+ * import { btrfsSend, uuidRewrite, streamVerify, hashTap, btrfsReceive, runPipeline } from 'buttersink';
+ * await runPipeline([btrfsSend({ path }), uuidRewrite({ target: { uuid } }), streamVerify(),
+ *   hashTap({ algorithm: 'sha256' }), btrfsReceive({ dir })]);
+ * ```
+ */
+export * from './errors.js';
+export type { Logger, Warning } from './log.js';
+export { consoleLogger, setLogger, warn } from './log.js';
+
+// The stream-stage framework.
+export * from './streams/index.js';
+
+// Concrete stages.
+export type {
+  BtrfsSendOptions,
+  BtrfsSendResult,
+  BtrfsSendStage,
+} from './stages/btrfs-send.js';
+export { btrfsSend } from './stages/btrfs-send.js';
+export type {
+  BtrfsReceiveOptions,
+  BtrfsReceiveStage,
+  ReceivedSubvolume,
+} from './stages/btrfs-receive.js';
+export { btrfsReceive } from './stages/btrfs-receive.js';
+export type {
+  RewrittenSubvolume,
+  SubvolumeIdentity,
+  UuidRewriteOptions,
+  UuidRewriteResult,
+} from './stages/uuid-rewrite.js';
+export { uuidRewrite } from './stages/uuid-rewrite.js';
+export type { StreamVerifyOptions, VerifyResult as StreamVerifyResult } from './stages/stream-verify.js';
+export { streamVerify } from './stages/stream-verify.js';
+export type { NoDataSizeProbeOptions, SizeEstimate } from './stages/size-probe.js';
+export { countBytes, noDataSizeProbe } from './stages/size-probe.js';
+export type { TreeWalkOptions, TreeWalkResult } from './stages/tree-walk.js';
+export { treeWalk } from './stages/tree-walk.js';
+export type { FileHashOptions, FileHashResult } from './stages/file-hash.js';
+export { fileHash } from './stages/file-hash.js';
+
+// btrfs-progs wrapper and send-stream codec.
+export { listSubvolumes } from './btrfs/subvolume-list.js';
+export type { SubvolumeInfo } from './btrfs/subvolume-list.js';
+export { subvolumeShow } from './btrfs/subvolume-show.js';
+export { deleteSubvolume, setReadOnly, snapshot } from './btrfs/subvolume.js';
+export { qgroupSizes } from './btrfs/qgroup.js';
+export { SendStreamParser } from './btrfs/send-stream/parser.js';
+
+// Planner.
+export * from './planner/index.js';
+
+// Stores and sync.
+export type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from './stores/store.js';
+export type { BtrfsLocation, Location, S3Location, SshLocation } from './stores/uri.js';
+export { formatLocation, parseLocation } from './stores/uri.js';
+export { BtrfsStore } from './stores/btrfs/btrfs-store.js';
+export type { OpenStoreOptions } from './stores/open-store.js';
+export { openStore } from './stores/open-store.js';
+export type { SyncOptions, SyncReport, TransferDone } from './sync.js';
+export { sync, transfer } from './sync.js';
+
+// Companion commands as library calls.
+export { btrfsList, formatBtrfsList } from './btrfslist.js';
+export type { BtrfsListing, ListedSubvolume } from './btrfslist.js';
+export { runChecksumdir, verifyChecksumdir } from './checksumdir/index.js';
+export type { ChecksumdirOptions, ChecksumdirResult } from './checksumdir/index.js';
