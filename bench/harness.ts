@@ -38,10 +38,14 @@ export interface ScenarioResult {
 
 /** Runs `command` under bash with GNU time; throws with its stderr when it fails. */
 export async function timeCommand(command: string): Promise<Run> {
-  const res = await execa('/usr/bin/time', ['-f', '%e %M', 'bash', '-o', 'pipefail', '-c', command], {
-    reject: false,
-    all: false,
-  });
+  const res = await execa(
+    '/usr/bin/time',
+    ['-f', '%e %M', 'bash', '-o', 'pipefail', '-c', command],
+    {
+      reject: false,
+      all: false,
+    },
+  );
   const lines = res.stderr.trim().split('\n');
   const last = lines[lines.length - 1] ?? '';
   if (res.exitCode !== 0) {
@@ -76,7 +80,8 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     if (sc.reset) await execa('bash', ['-c', sc.reset]);
   };
   for (let i = 0; i < pairs; i++) {
-    const order = i % 2 === 0 ? (['baseline', 'project'] as const) : (['project', 'baseline'] as const);
+    const order =
+      i % 2 === 0 ? (['baseline', 'project'] as const) : (['project', 'baseline'] as const);
     const got: Partial<Record<'baseline' | 'project', Run>> = {};
     for (const side of order) {
       await reset();
@@ -87,7 +92,12 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
     ratios.push(got.baseline!.seconds / got.project!.seconds);
   }
   await reset();
-  const out: ScenarioResult = { name: sc.name, project, baseline, medianSpeedRatio: median(ratios) };
+  const out: ScenarioResult = {
+    name: sc.name,
+    project,
+    baseline,
+    medianSpeedRatio: median(ratios),
+  };
   return sc.bytes === undefined ? out : { ...out, bytes: sc.bytes };
 }
 
@@ -96,7 +106,8 @@ export function formatRow(r: ScenarioResult): string {
   const p = median(r.project.map((x) => x.seconds));
   const b = median(r.baseline.map((x) => x.seconds));
   const mbps = (s: number) => (r.bytes ? `${(r.bytes / 1e6 / s).toFixed(0)} MB/s` : '');
-  const rss = (runs: Run[]) => `${(Math.max(...runs.map((x) => x.maxRssKiB)) / 1024).toFixed(0)} MiB`;
+  const rss = (runs: Run[]) =>
+    `${(Math.max(...runs.map((x) => x.maxRssKiB)) / 1024).toFixed(0)} MiB`;
   return `| ${r.name} | ${p.toFixed(2)} s ${mbps(p)} | ${b.toFixed(2)} s ${mbps(b)} | **${r.medianSpeedRatio.toFixed(2)}×** | ${rss(r.project)} | ${rss(r.baseline)} |`;
 }
 

@@ -1,0 +1,221 @@
+/**
+ * `npm run bench`: every scenario beside the plain baseline it replaces, on
+ * the same data in the same run, alternating sides, median ratio of ≥ 5 pairs,
+ * peak RSS. Data lives on RAM-backed btrfs images (/dev/shm) to keep disk
+ * noise out. Writes bench/RESULTS.md. Needs root, btrfs-progs and a build.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { planSync } from '../src/planner/plan-sync.js';
+import { syntheticInput } from '../src/planner/synthetic.js';
+import { makeChecksumdirDataset } from './checksumdir.js';
+import { formatRow, median, runScenario, tableHeader } from './harness.js';
+import type { Scenario, ScenarioResult } from './harness.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const BASE = '/dev/shm/buttersink-bench';
+const MiB = 1 << 20;
+const sh = (cmd: string) => execa('bash', ['-o', 'pipefail', '-c', cmd]);
+const pairs = Number(process.env.BENCH_PAIRS ?? 5);
+
+async function mountImage(name: string, size: string): Promise<string> {
+  const img = join(BASE, `${name}.img`);
+  const mnt = join(BASE, name);
+  await mkdir(mnt, { recursive: true });
+  await sh(`truncate -s ${size} ${img} && mkfs.btrfs -q -f ${img} && mount -o loop ${img} ${mnt}`);
+  return mnt;
+}
+
+async function cleanup(): Promise<void> {
+  for (const m of ['src', 'dst']) {
+    await sh(`mountpoint -q ${join(BASE, m)} && umount ${join(BASE, m)} || true`);
+  }
+  await rm(BASE, { recursive: true, force: true });
+}
+
+async function machine(): Promise<string> {
+  const model =
+    (await readFile('/proc/cpuinfo', 'utf8')).match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
+  const kernel = (await sh('uname -r')).stdout;
+  const progs = (await sh('btrfs --version')).stdout.split('\n')[0];
+  return `${cpus().length} × ${model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${kernel}, ${progs}, Node ${process.version}; data on btrfs loop images in /dev/shm`;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (btrfs send/receive)');
+  if (!existsSync(join(REPO, 'dist', 'bin', 'buttersink.js')))
+    throw new Error('run npm run build first');
+  await cleanup();
+  await mkdir(BASE, { recursive: true });
+  const results: ScenarioResult[] = [];
+  const notes: string[] = [];
+  try {
+    const src = await mountImage('src', '4G');
+    const dst = await mountImage('dst', '6G');
+    const node = process.execPath;
+    const bs = `${node} ${REPO}dist/bin/buttersink.js`;
+
+    // Data: 640 MiB of incompressible files; s2 adds 128 MiB and rewrites 16 MiB.
+    console.error('creating data…');
+    await sh(`btrfs subvolume create ${src}/live >/dev/null && mkdir ${src}/snaps`);
+    for (let i = 0; i < 5; i++) await sh(`head -c ${128 * MiB} /dev/urandom > ${src}/live/f${i}`);
+    await sh(`btrfs subvolume snapshot -r ${src}/live ${src}/snaps/s1 >/dev/null`);
+    await sh(
+      `head -c ${128 * MiB} /dev/urandom > ${src}/live/new && dd if=/dev/urandom of=${src}/live/f0 bs=1M count=16 seek=32 conv=notrunc status=none`,
+    );
+    await sh(`btrfs subvolume snapshot -r ${src}/live ${src}/snaps/s2 >/dev/null && sync`);
+    const fullBytes = Number((await sh(`btrfs send -q ${src}/snaps/s1 | wc -c`)).stdout);
+    const incrBytes = Number(
+      (await sh(`btrfs send -q -p ${src}/snaps/s1 ${src}/snaps/s2 | wc -c`)).stdout,
+    );
+    await sh(`mkdir -p ${dst}/pipe ${dst}/full ${dst}/incr`);
+    await sh(`btrfs send -q ${src}/snaps/s1 | btrfs receive -q ${dst}/incr/`);
+
+    const scenarios: Scenario[] = [
+      {
+        name: 'btrfs send | uuid-rewrite + verify + progress | btrfs receive (full, 640 MiB)',
+        bytes: fullBytes,
+        project: `btrfs send -q ${src}/snaps/s1 | ${node} ${REPO}bench/filter.mjs 2>/dev/null | btrfs receive -q ${dst}/pipe/`,
+        baseline: `btrfs send -q ${src}/snaps/s1 | btrfs receive -q ${dst}/pipe/`,
+        reset: `btrfs subvolume delete -c ${dst}/pipe/s1 >/dev/null 2>&1; true`,
+      },
+      {
+        name: 'buttersink full sync of one snapshot (probe + transfer)',
+        bytes: fullBytes,
+        project: `${bs} -q ${src}/snaps/s1 ${dst}/full/`,
+        baseline: `btrfs send -q ${src}/snaps/s1 | btrfs receive -q ${dst}/full/`,
+        reset: `btrfs subvolume delete -c ${dst}/full/s1 >/dev/null 2>&1; rm -f ${src}/snaps/*.bs; true`,
+      },
+      {
+        name: 'buttersink incremental sync (s2 from s1, probe + transfer)',
+        bytes: incrBytes,
+        project: `${bs} -q ${src}/snaps/s2 ${dst}/incr/`,
+        baseline: `btrfs send -q -p ${src}/snaps/s1 ${src}/snaps/s2 | btrfs receive -q ${dst}/incr/`,
+        reset: `btrfs subvolume delete -c ${dst}/incr/s2 >/dev/null 2>&1; rm -f ${src}/snaps/*.bs; true`,
+      },
+      {
+        name: 'size probe (--no-data) vs full counting send, incremental s2 from s1',
+        project: `${node} ${REPO}bench/probe.mjs ${src}/snaps/s2 ${src}/snaps/s1 >/dev/null`,
+        baseline: `btrfs send -q -p ${src}/snaps/s1 ${src}/snaps/s2 | wc -c >/dev/null`,
+      },
+    ];
+    for (const sc of scenarios) {
+      console.error(`running: ${sc.name}`);
+      results.push(await runScenario({ ...sc, pairs }));
+    }
+
+    // Probe accuracy on the same diff, and on the full send.
+    for (const [what, args, real] of [
+      ['incremental', `${src}/snaps/s2 ${src}/snaps/s1`, incrBytes],
+      ['full', `${src}/snaps/s1`, fullBytes],
+    ] as const) {
+      const est = Number((await sh(`${node} ${REPO}bench/probe.mjs ${args}`)).stdout);
+      notes.push(
+        `Size probe accuracy (${what}): estimate ${est} B vs real stream ${real} B: error ${((100 * (est - real)) / real).toFixed(3)} %.`,
+      );
+    }
+
+    // checksumdir: ≥ 5,000 files, ≥ 800 MB.
+    console.error('creating checksumdir data…');
+    const tree = join(BASE, 'tree');
+    await makeChecksumdirDataset(tree);
+    const treeBytes = Number((await sh(`du -sb --apparent-size ${tree} | cut -f1`)).stdout);
+    const files = Number((await sh(`find ${tree} -type f | wc -l`)).stdout);
+    const out = join(BASE, 'records');
+    await mkdir(out);
+    const ours = `cd ${out} && ${node} ${REPO}dist/bin/checksumdir.js -q ${tree} >/dev/null`;
+    for (const [label, baseline, n] of [
+      [
+        'xargs -P2 sha256sum',
+        `cd ${tree} && find . -type f -print0 | xargs -0 -P2 sha256sum >/dev/null`,
+        pairs,
+      ],
+      [
+        'one sha256sum per file',
+        `cd ${tree} && find . -type f -exec sha256sum {} \\; >/dev/null`,
+        3,
+      ],
+    ] as const) {
+      console.error(`running: checksumdir vs ${label}`);
+      results.push(
+        await runScenario({
+          name: `checksumdir (${files} files, ${(treeBytes / 1e6).toFixed(0)} MB) vs ${label}`,
+          bytes: treeBytes,
+          project: ours,
+          baseline,
+          pairs: n,
+        }),
+      );
+    }
+
+    for (const extra of ['s3', 'ssh']) {
+      const file = join(REPO, 'bench', `${extra}.ts`);
+      if (!existsSync(file)) continue;
+      const mod = (await import(file)) as {
+        scenarios?: (ctx: BenchContext) => Promise<Scenario[]>;
+      };
+      if (!mod.scenarios) continue;
+      for (const sc of await mod.scenarios({ src, dst, node, repo: REPO, fullBytes })) {
+        console.error(`running: ${sc.name}`);
+        results.push(await runScenario({ ...sc, pairs }));
+      }
+    }
+  } finally {
+    await cleanup();
+  }
+
+  // Planner on synthetic sets.
+  const plannerLines: string[] = [];
+  for (const n of [1_000, 10_000]) {
+    const input = syntheticInput({ snapshots: n });
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = process.hrtime.bigint();
+      planSync(input);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    plannerLines.push(
+      `| planner, ${n.toLocaleString('en')} synthetic snapshots (btrfs → btrfs) | ${median(times).toFixed(0)} ms (median of 5) |`,
+    );
+  }
+
+  const date = new Date().toISOString().slice(0, 10);
+  const md = [
+    '# Benchmark results',
+    '',
+    `Latest run: ${date}, ${await machine()}.`,
+    `Each scenario alternates buttersink and its plain baseline on the same data (${pairs} pairs unless noted); ratio = baseline time / buttersink time per pair, median (≥ 1 means buttersink is as fast or faster). Peak RSS is the largest process of each command (GNU time).`,
+    '',
+    tableHeader,
+    ...results.map(formatRow),
+    '',
+    '| planner | time |',
+    '|---|---|',
+    ...plannerLines,
+    '',
+    ...notes.map((n) => `- ${n}`),
+    '',
+    'Run `npm run build && npm run bench` (as root) to reproduce; `BENCH_PAIRS=N` changes the number of pairs.',
+    '',
+  ].join('\n');
+  await writeFile(join(REPO, 'bench', 'RESULTS.md'), md);
+  console.log(md);
+}
+
+/** What extra scenario modules (bench/s3.ts, bench/ssh.ts) receive. */
+export interface BenchContext {
+  /** Mounted source btrfs with `snaps/s1` and `snaps/s2`. */
+  src: string;
+  /** Mounted destination btrfs. */
+  dst: string;
+  node: string;
+  repo: string;
+  /** Size of the full send stream of s1. */
+  fullBytes: number;
+}
+
+await main();
