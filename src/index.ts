@@ -16,11 +16,7 @@ export { consoleLogger, setLogger, warn } from './log.js';
 export * from './streams/index.js';
 
 // Concrete stages.
-export type {
-  BtrfsSendOptions,
-  BtrfsSendResult,
-  BtrfsSendStage,
-} from './stages/btrfs-send.js';
+export type { BtrfsSendOptions, BtrfsSendResult, BtrfsSendStage } from './stages/btrfs-send.js';
 export { btrfsSend } from './stages/btrfs-send.js';
 export type {
   BtrfsReceiveOptions,
@@ -35,7 +31,10 @@ export type {
   UuidRewriteResult,
 } from './stages/uuid-rewrite.js';
 export { uuidRewrite } from './stages/uuid-rewrite.js';
-export type { StreamVerifyOptions, VerifyResult as StreamVerifyResult } from './stages/stream-verify.js';
+export type {
+  StreamVerifyOptions,
+  VerifyResult as StreamVerifyResult,
+} from './stages/stream-verify.js';
 export { streamVerify } from './stages/stream-verify.js';
 export type { NoDataSizeProbeOptions, SizeEstimate } from './stages/size-probe.js';
 export { countBytes, noDataSizeProbe } from './stages/size-probe.js';

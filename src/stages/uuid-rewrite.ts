@@ -137,7 +137,9 @@ export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidR
     newName !== undefined &&
     (newName === '' || newName === '.' || newName === '..' || /[/\0]/.test(newName))
   ) {
-    throw new UsageError(`uuidRewrite: subvolumeName must be one path component, got ${JSON.stringify(newName)}`);
+    throw new UsageError(
+      `uuidRewrite: subvolumeName must be one path component, got ${JSON.stringify(newName)}`,
+    );
   }
   const maxCommandLength = opts.maxCommandLength;
   if (
