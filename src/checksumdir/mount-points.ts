@@ -5,6 +5,7 @@
  * btrfs subvolume) does not make one.
  */
 import { readFile } from 'node:fs/promises';
+import { parseMountInfo } from '../btrfs/mountinfo.js';
 
 /** Mount targets as raw path bytes, with membership tested on canonical paths. */
 export interface MountPoints {
@@ -14,45 +15,12 @@ export interface MountPoints {
   readonly size: number;
 }
 
-/** Decodes mountinfo's octal escapes (`\040` for a space, `\134` for a backslash …). */
-export function unescapeMountinfo(field: Buffer): Buffer {
-  if (!field.includes(0x5c)) return field;
-  const out: number[] = [];
-  for (let i = 0; i < field.length; i++) {
-    const byte = field[i]!;
-    const octal = field.toString('latin1', i + 1, i + 4);
-    if (byte === 0x5c && /^[0-7]{3}$/.test(octal)) {
-      out.push(parseInt(octal, 8));
-      i += 3;
-    } else {
-      out.push(byte);
-    }
-  }
-  return Buffer.from(out);
-}
-
-/** Parses the text of a mountinfo file into its set of mount targets. */
+/**
+ * Parses the bytes of a mountinfo file into its set of mount targets. Decoded
+ * as latin1 so that every path byte survives, whatever the names' encoding.
+ */
 export function parseMountinfo(text: Buffer): MountPoints {
-  const targets = new Set<string>();
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf(0x0a, start);
-    if (end < 0) end = text.length;
-    const line = text.subarray(start, end);
-    start = end + 1;
-    // Fields: id parent major:minor root mount-point options ...; none holds a raw space.
-    let field = 0;
-    let pos = 0;
-    while (field < 4 && pos >= 0) {
-      pos = line.indexOf(0x20, pos);
-      if (pos >= 0) pos++;
-      field++;
-    }
-    if (pos < 0) continue;
-    let stop = line.indexOf(0x20, pos);
-    if (stop < 0) stop = line.length;
-    targets.add(unescapeMountinfo(line.subarray(pos, stop)).toString('latin1'));
-  }
+  const targets = new Set(parseMountInfo(text.toString('latin1')).map((m) => m.mountPoint));
   return {
     has: (canonicalPath) => targets.has(canonicalPath.toString('latin1')),
     size: targets.size,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMountinfo, unescapeMountinfo } from '../../../src/checksumdir/mount-points.js';
+import { parseMountinfo } from '../../../src/checksumdir/mount-points.js';
 
 test('mount targets are field 5, octal escapes decoded', () => {
   const text = Buffer.from(
@@ -17,5 +17,11 @@ test('mount targets are field 5, octal escapes decoded', () => {
   assert.ok(mounts.has(Buffer.from('/mnt/with space')));
   assert.ok(mounts.has(Buffer.from('/mnt/back\\slash')));
   assert.ok(!mounts.has(Buffer.from('/mnt')));
-  assert.equal(unescapeMountinfo(Buffer.from('a\\012b\\x')).toString(), 'a\nb\\x');
+  const nonUtf8 = Buffer.concat([Buffer.from('/mnt/'), Buffer.from([0xff, 0xfe])]);
+  const raw = Buffer.concat([
+    Buffer.from('42 22 0:37 / '),
+    nonUtf8,
+    Buffer.from(' rw - tmpfs t rw\n'),
+  ]);
+  assert.ok(parseMountinfo(raw).has(nonUtf8), 'non-UTF-8 target bytes survive');
 });
