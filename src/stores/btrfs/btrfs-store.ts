@@ -24,7 +24,7 @@ import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
 import type { Volume } from '../../planner/volume.js';
 import { btrfsReceive } from '../../stages/btrfs-receive.js';
 import { btrfsSend } from '../../stages/btrfs-send.js';
-import { noDataSizeProbe } from '../../stages/size-probe.js';
+import { countBytes, noDataSizeProbe } from '../../stages/size-probe.js';
 import { uuidRewrite } from '../../stages/uuid-rewrite.js';
 import { commitSink } from '../../streams/commit-sink.js';
 import { runPipeline } from '../../streams/pipeline.js';
@@ -140,17 +140,30 @@ export class BtrfsStore implements Store {
   }
 
   async measure(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): Promise<number> {
-    const signal = opts.signal;
-    const sig = signal ? { signal } : {};
-    const send = btrfsSend({
+    const sig = opts.signal ? { signal: opts.signal } : {};
+    const sendOpts = {
       path: this.pathOf(to),
       ...(from ? { parent: this.pathOf(from) } : {}),
-      noData: true,
       ...(this.#opts.proto ? { proto: this.#opts.proto } : {}),
       ...sig,
-    });
-    const { results } = await runPipeline([send, noDataSizeProbe(sig)] as const, sig);
-    const bytes = results[1].bytes;
+    };
+    let bytes: number;
+    try {
+      const probe = await runPipeline(
+        [btrfsSend({ ...sendOpts, noData: true }), noDataSizeProbe(sig)] as const,
+        sig,
+      );
+      bytes = probe.results[1].bytes;
+    } catch (err) {
+      opts.signal?.throwIfAborted();
+      // Older btrfs-progs lack --no-data: count a whole test send instead (slow, exact).
+      warn(
+        'PROBE_FALLBACK',
+        `fast size probe failed (${describeError(err)}); measuring ${to.path} with a full test send`,
+      );
+      const full = await runPipeline([btrfsSend(sendOpts), countBytes(sig)] as const, sig);
+      bytes = full.results[1];
+    }
     const line = formatSizeInfo({ to: to.uuid, from: from?.uuid ?? null, size: bytes });
     await appendFile(`${this.pathOf(to)}.bs`, line).catch((err: unknown) =>
       warn(
