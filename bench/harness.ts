@@ -101,6 +101,49 @@ export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
   return sc.bytes === undefined ? out : { ...out, bytes: sc.bytes };
 }
 
+/** A scenario measured inside this process: both sides are async functions. */
+export interface FnScenario {
+  name: string;
+  bytes?: number;
+  project: () => Promise<void>;
+  baseline: () => Promise<void>;
+  pairs?: number;
+}
+
+/**
+ * Runs an in-process scenario, alternating sides like {@link runScenario}. Peak
+ * RSS is this process's (both sides share it), so it is reported for both.
+ */
+export async function runFnScenario(sc: FnScenario): Promise<ScenarioResult> {
+  const pairs = sc.pairs ?? 5;
+  const project: Run[] = [];
+  const baseline: Run[] = [];
+  const ratios: number[] = [];
+  const time = async (fn: () => Promise<void>): Promise<Run> => {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    return {
+      seconds: Number(process.hrtime.bigint() - t0) / 1e9,
+      maxRssKiB: process.resourceUsage().maxRSS,
+    };
+  };
+  for (let i = 0; i < pairs; i++) {
+    const b1 = i % 2 === 0 ? await time(sc.baseline) : undefined;
+    const p = await time(sc.project);
+    const b = b1 ?? (await time(sc.baseline));
+    project.push(p);
+    baseline.push(b);
+    ratios.push(b.seconds / p.seconds);
+  }
+  const out: ScenarioResult = {
+    name: sc.name,
+    project,
+    baseline,
+    medianSpeedRatio: median(ratios),
+  };
+  return sc.bytes === undefined ? out : { ...out, bytes: sc.bytes };
+}
+
 /** One Markdown table row for a scenario. */
 export function formatRow(r: ScenarioResult): string {
   const p = median(r.project.map((x) => x.seconds));

@@ -13,7 +13,10 @@ import { execa } from 'execa';
 import { planSync } from '../src/planner/plan-sync.js';
 import { syntheticInput } from '../src/planner/synthetic.js';
 import { makeChecksumdirDataset } from './checksumdir.js';
-import { formatRow, median, runScenario, tableHeader } from './harness.js';
+import { btrfsSend } from '../src/stages/btrfs-send.js';
+import { countBytes, noDataSizeProbe } from '../src/stages/size-probe.js';
+import { runPipeline } from '../src/streams/pipeline.js';
+import { formatRow, median, runFnScenario, runScenario, tableHeader } from './harness.js';
 import type { Scenario, ScenarioResult } from './harness.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -98,7 +101,7 @@ async function main(): Promise<void> {
         reset: `btrfs subvolume delete -c ${dst}/incr/s2 >/dev/null 2>&1; rm -f ${src}/snaps/*.bs; true`,
       },
       {
-        name: 'size probe (--no-data) vs full counting send, incremental s2 from s1',
+        name: 'size probe as a command (node start-up included) vs `btrfs send -p | wc -c`',
         project: `${node} ${REPO}bench/probe.mjs ${src}/snaps/s2 ${src}/snaps/s1 >/dev/null`,
         baseline: `btrfs send -q -p ${src}/snaps/s1 ${src}/snaps/s2 | wc -c >/dev/null`,
       },
@@ -107,6 +110,28 @@ async function main(): Promise<void> {
       console.error(`running: ${sc.name}`);
       results.push(await runScenario({ ...sc, pairs }));
     }
+
+    // The probe as the sync engine runs it (in-process) vs the original's
+    // measurement, a whole counting test send, also in-process.
+    const s1 = `${src}/snaps/s1`;
+    const s2 = `${src}/snaps/s2`;
+    console.error('running: size probe in-process');
+    results.push(
+      await runFnScenario({
+        name: `size probe in-process: --no-data probe vs full counting send (${(incrBytes / 1e6).toFixed(0)} MB diff)`,
+        bytes: incrBytes,
+        project: async () => {
+          await runPipeline([
+            btrfsSend({ path: s2, parent: s1, noData: true }),
+            noDataSizeProbe(),
+          ] as const);
+        },
+        baseline: async () => {
+          await runPipeline([btrfsSend({ path: s2, parent: s1 }), countBytes()] as const);
+        },
+        pairs,
+      }),
+    );
 
     // Probe accuracy on the same diff, and on the full send.
     for (const [what, args, real] of [
