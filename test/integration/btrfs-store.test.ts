@@ -5,13 +5,18 @@
  * and refusing to overwrite a foreign snapshot.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { setBtrfsCommand } from '../../src/btrfs/exec.js';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
-import { StoreError } from '../../src/errors.js';
+import { StoreError, StreamCorruptError } from '../../src/errors.js';
+import { streamVerify } from '../../src/stages/stream-verify.js';
+import { runPipeline } from '../../src/streams/pipeline.js';
+import { sourceStage } from '../../src/streams/stage.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
 import { parseLocation } from '../../src/stores/uri.js';
 import type { BtrfsLocation } from '../../src/stores/uri.js';
@@ -85,6 +90,32 @@ describe('BtrfsStore', { skip }, () => {
     } finally {
       setBtrfsCommand(previous);
     }
+  });
+
+  it('a corrupted stream fails with StreamCorruptError and leaves nothing under the final name', async () => {
+    const view = await store.view('source');
+    const a = view.volumes.find((v) => v.path === 'a')!;
+    const stream = (await execa('btrfs', ['send', '-q', join(snaps, 'a')], { encoding: 'buffer' }))
+      .stdout;
+    stream[Math.floor(stream.length / 2)]! ^= 0x01;
+    const destDir = join(fs.mnt, 'corrupt-dest');
+    await mkdir(destDir);
+    const dest = new BtrfsStore(parseLocation(`${destDir}/`) as BtrfsLocation);
+    const receive = await dest.receive(a, null);
+    await assert.rejects(
+      runPipeline([
+        sourceStage('corrupt', Readable.from([stream])),
+        streamVerify(),
+        ...receive.transforms,
+        receive.sink,
+      ]),
+      StreamCorruptError,
+    );
+    assert.equal(existsSync(join(destDir, 'a')), false, 'nothing under the final name');
+    const partials = await dest.listPartials();
+    assert.ok(partials.every((p) => p.where.endsWith('.part')));
+    await dest.deletePartials(partials);
+    assert.deepEqual((await dest.view('dest')).volumes, []);
   });
 
   it('refuses to receive over an existing path that is not the snapshot', async () => {
