@@ -160,7 +160,7 @@ export async function transfer(
       sig,
     );
   } catch (err) {
-    if (err instanceof Error && !err.message.includes(t.to.path)) {
+    if (err instanceof Error && !err.message.startsWith(`${t.to.path}: `)) {
       err.message = `${t.to.path}: ${describeError(err)}`;
     }
     throw err;

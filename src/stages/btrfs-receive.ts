@@ -85,8 +85,17 @@ export function btrfsReceive(opts: BtrfsReceiveOptions): BtrfsReceiveStage {
     const stderr = child?.stderrTail() ?? '';
     const p = await partialPath();
     const exitCode = cause instanceof CommandError ? cause.exitCode : undefined;
+    // The receiver's own ERROR lines say what went wrong (e.g. "No space left on device").
+    const errors =
+      cause instanceof CommandError
+        ? stderr
+            .split('\n')
+            .filter((l) => /^ERROR:/.test(l))
+            .map((l) => l.replace(/^ERROR:\s*/, ''))
+        : [];
+    const detail = errors.length > 0 ? errors.slice(-2).join('; ') : describeError(cause);
     return new ReceiveError(
-      `btrfs receive into ${realDir} failed: ${describeError(cause)}${p ? ` (partial subvolume left at ${p})` : ''}`,
+      `btrfs receive failed: ${detail}${p ? ` (partial subvolume left at ${p})` : ''}`,
       { command: btrfsCommandLine(args(realDir)), exitCode, stderr, partialPath: p },
       { cause },
     );

@@ -64,6 +64,11 @@ describe('btrfs → btrfs sync', { skip }, () => {
       await makeTree(live, step, { bigMiB: 32 });
       await snapshot(live, join(snaps, `2024-01-0${step + 1}`));
     }
+    // One big snapshot for the kill, interrupt and full-disk tests.
+    const bigLive = await subvolume(join(A.mnt, 'big-live'));
+    await writeFile(join(bigLive, 'big'), deterministicBytes(400 << 20, 'kill'));
+    await mkdir(join(A.mnt, 'big-snaps'));
+    await snapshot(bigLive, join(A.mnt, 'big-snaps', 'huge'));
   });
   after(async () => {
     await Promise.all([A?.cleanup(), B?.cleanup(), C?.cleanup()]);
@@ -155,11 +160,7 @@ describe('btrfs → btrfs sync', { skip }, () => {
   });
 
   it('SIGKILL mid-receive leaves no snapshot under its final name; -d cleans the .part; the rerun completes', async () => {
-    const bigLive = await subvolume(join(A.mnt, 'big-live'));
-    await writeFile(join(bigLive, 'big'), deterministicBytes(400 << 20, 'kill'));
     const bigSnaps = join(A.mnt, 'big-snaps');
-    await mkdir(bigSnaps);
-    await snapshot(bigLive, join(bigSnaps, 'huge'));
     const dst = join(B.mnt, 'kill-target');
     await mkdir(dst);
     const child = startCli(['-e', `${bigSnaps}/`, `${dst}/`]);
@@ -183,6 +184,21 @@ describe('btrfs → btrfs sync', { skip }, () => {
     const rerun = await runCli(['-q', `${bigSnaps}/`, `${dst}/`]);
     assert.equal(rerun.exitCode, 0, rerun.stderr);
     await assertSameSnapshot(join(bigSnaps, 'huge'), join(dst, 'huge'));
+  });
+
+  it('a full destination disk fails with a one-line error and leaves only a .part', async () => {
+    const small = await createBtrfs({ size: 256 << 20 });
+    try {
+      const r = await runCli(['-q', '-e', `${join(A.mnt, 'big-snaps')}/`, `${small.mnt}/`]);
+      assert.equal(r.exitCode, 1);
+      assert.match(r.stderr, /^buttersink: huge: .*(No space left|space)/m);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal(existsSync(join(small.mnt, 'huge')), false);
+      const listing = await runCli([`${small.mnt}/`]);
+      assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
+    } finally {
+      await small.cleanup();
+    }
   });
 
   it('SIGINT mid-transfer stops with a non-zero exit and leaves only a .part', async () => {
