@@ -1,0 +1,217 @@
+/**
+ * s3-download: a source stage reading one S3 object with ranged GETs, `jobs`
+ * ranges in flight, handed on strictly in order. Each range is retried on its own
+ * (network errors, 5xx, throttling, a body cut short), and every range is pinned
+ * to the object's ETag (If-Match), so an object replaced mid-download fails the
+ * stage instead of mixing two versions.
+ *
+ * Buffering/backpressure: each range is collected whole, as the chunks the socket
+ * delivered (handed on as they are: no concatenation, and a consumer that keeps a
+ * small slice pins one socket chunk, not a whole range);
+ * at most `jobs` ranges are fetched or waiting, and new ranges are requested only
+ * while the consumer reads (`_read`), so memory is bounded by about
+ * (jobs + 1) × rangeSize. Destroying the stream cancels the requests in flight.
+ */
+import { Readable } from 'node:stream';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { AbortedError, StoreError, UsageError, describeError, isRetryable } from '../errors.js';
+import { debug } from '../log.js';
+import { destroyOnAbort, handled, sourceStage } from '../streams/stage.js';
+import type { SourceStage, StageOptions } from '../streams/stage.js';
+
+/** Options of {@link s3Download}. */
+export interface S3DownloadOptions extends StageOptions {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  /** Object size in bytes, when known from a listing (saves a HEAD). */
+  size?: number;
+  /** Object ETag, when known from a listing; ranges are pinned to it. */
+  etag?: string;
+  /** Bytes per ranged GET. Default 8 MiB. */
+  rangeSize?: number;
+  /** Ranges in flight. Default 4. */
+  jobs?: number;
+  /** Attempts per range (on top of the SDK's own retries of a request). Default 5. */
+  attempts?: number;
+  /** First retry delay in ms, doubled on each retry. Default 250. */
+  retryDelayMs?: number;
+}
+
+/** What a finished download read. */
+export interface S3DownloadResult {
+  bytes: number;
+  /** Ranges that needed more than one attempt. */
+  retriedRanges: number;
+}
+
+const MiB = 1024 * 1024;
+
+function positive(name: string, v: number): void {
+  if (!(Number.isSafeInteger(v) && v > 0)) {
+    throw new UsageError(`s3Download: ${name} must be a positive integer, got ${v}`);
+  }
+}
+
+/**
+ * Creates the source. Contract: the stream is the object's bytes, in order, and
+ * ends only after the last range arrived complete; a range that still fails
+ * after `attempts` errors the stream with a StoreError naming the key and range.
+ * Throws UsageError for invalid options.
+ */
+export function s3Download(opts: S3DownloadOptions): SourceStage<S3DownloadResult> {
+  const { client, bucket, key } = opts;
+  if (!client || typeof bucket !== 'string' || bucket === '' || typeof key !== 'string') {
+    throw new UsageError('s3Download: client, bucket and key are required');
+  }
+  const rangeSize = opts.rangeSize ?? 8 * MiB;
+  const jobs = opts.jobs ?? 4;
+  const attempts = opts.attempts ?? 5;
+  const retryDelayMs = opts.retryDelayMs ?? 250;
+  positive('rangeSize', rangeSize);
+  positive('jobs', jobs);
+  positive('attempts', attempts);
+  if (opts.size !== undefined && !(Number.isSafeInteger(opts.size) && opts.size >= 0)) {
+    throw new UsageError(`s3Download: size must be a non-negative integer, got ${opts.size}`);
+  }
+  const where = `s3://${bucket}/${key}`;
+  const cancel = new AbortController();
+  let size = opts.size;
+  let etag = opts.etag;
+  let next = 0;
+  let delivered = 0;
+  let retriedRanges = 0;
+  const queue: Promise<Buffer[]>[] = [];
+  let pumping = false;
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve, reject) => {
+      const t = setTimeout(resolve, ms);
+      cancel.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          reject(new AbortedError('download cancelled'));
+        },
+        { once: true },
+      );
+    });
+
+  const fetchRange = async (start: number, end: number): Promise<Buffer[]> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await client.send(
+          new GetObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Range: `bytes=${start}-${end - 1}`,
+            ...(etag !== undefined ? { IfMatch: etag } : {}),
+          }),
+          { abortSignal: cancel.signal },
+        );
+        const chunks: Buffer[] = [];
+        let got = 0;
+        for await (const c of res.Body as AsyncIterable<Uint8Array>) {
+          const b = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length);
+          chunks.push(b);
+          got += b.length;
+        }
+        if (got !== end - start) {
+          throw Object.assign(new Error(`range returned ${got} of ${end - start} bytes`), {
+            code: 'ECONNRESET',
+          });
+        }
+        if (attempt > 1) retriedRanges += 1;
+        return chunks;
+      } catch (err) {
+        if (cancel.signal.aborted) throw err;
+        if (attempt >= attempts || !isRetryable(err)) {
+          throw new StoreError(
+            `${where}: bytes ${start}-${end - 1}: ${describeError(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`,
+            { cause: err },
+          );
+        }
+        debug('retrying S3 range', { key, start, attempt, error: describeError(err) });
+        await sleep(retryDelayMs * 2 ** (attempt - 1));
+      }
+    }
+  };
+
+  const fill = () => {
+    while (queue.length < jobs && size !== undefined && next < size) {
+      const start = next;
+      const end = Math.min(size, start + rangeSize);
+      next = end;
+      queue.push(handled(fetchRange(start, end)));
+    }
+  };
+
+  const stream: Readable = new Readable({
+    highWaterMark: rangeSize,
+    construct(callback) {
+      if (size !== undefined && (etag !== undefined || size === 0)) {
+        callback();
+        return;
+      }
+      client
+        .send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: cancel.signal })
+        .then(
+          (head) => {
+            size ??= head.ContentLength ?? 0;
+            etag ??= head.ETag;
+            callback();
+          },
+          (err: unknown) =>
+            callback(new StoreError(`${where}: ${describeError(err)}`, { cause: err })),
+        );
+    },
+    read() {
+      if (pumping) return;
+      pumping = true;
+      (async () => {
+        for (;;) {
+          fill();
+          const head = queue.shift();
+          if (head === undefined) {
+            stream.push(null);
+            return;
+          }
+          const chunks = await head;
+          if (stream.destroyed) return;
+          fill();
+          let more = true;
+          for (const c of chunks) {
+            delivered += c.length;
+            more = stream.push(c);
+          }
+          // Cleared before Node may ask again: a _read during push() is served by this loop.
+          if (!more) {
+            pumping = false;
+            return;
+          }
+        }
+      })().then(
+        () => undefined,
+        (err: unknown) => {
+          pumping = false;
+          stream.destroy(err as Error);
+        },
+      );
+    },
+    destroy(err, callback) {
+      cancel.abort(err ?? new AbortedError('download destroyed'));
+      queue.length = 0;
+      callback(err);
+    },
+  });
+  destroyOnAbort(stream, opts.signal);
+  const result = new Promise<S3DownloadResult>((resolve, reject) => {
+    stream.once('end', () => resolve({ bytes: delivered, retriedRanges }));
+    stream.once('error', reject);
+    stream.once('close', () => {
+      if (!stream.readableEnded) reject(new AbortedError(`${where}: download destroyed`));
+    });
+  });
+  return sourceStage('s3-download', stream, result);
+}

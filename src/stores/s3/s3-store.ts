@@ -1,0 +1,572 @@
+/**
+ * The S3 store: send streams ("diffs") kept as objects in a bucket, laid out as the
+ * original buttersink did (see `s3-layout.ts` and formats.md), readable by both.
+ * It offers exactly the diffs it holds, with their real sizes.
+ *
+ * Receiving a diff: chunker → skip-uploaded → s3-upload. The multipart upload
+ * completes only after the whole stream arrived and verified; a failed or killed
+ * run leaves it open, and the next run of the same transfer resumes it (parts
+ * whose content matches are skipped). After completion the diff's size is
+ * appended to the snapshot's `.bs` object. Sending a diff: s3-download (ranged,
+ * parallel, retried). Deleting a diff moves it under `trash/` (copy, then delete).
+ */
+import {
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCopyCommand,
+  CompleteMultipartUploadCommand,
+} from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
+import { StoreError, UsageError, describeError } from '../../errors.js';
+import { debug, warn } from '../../log.js';
+import { edgeKey } from '../../planner/plan-input.js';
+import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
+import type { Volume } from '../../planner/volume.js';
+import { s3Download } from '../../stages/s3-download.js';
+import { S3_MAX_PARTS, S3_MIN_PART_SIZE, s3Upload } from '../../stages/s3-upload.js';
+import { skipUploaded } from '../../stages/skip-uploaded.js';
+import { chunker } from '../../streams/chunker.js';
+import { mapLimit } from '../../streams/highland-adapter.js';
+import type { SourceStage } from '../../streams/stage.js';
+import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
+import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
+import type { S3Location } from '../uri.js';
+import { createS3Client } from './s3-client.js';
+import type { S3ClientOptions } from './s3-client.js';
+import { abortUpload, findResumableUpload, listOpenUploads } from './multipart.js';
+import { diffKey, parseKey, prefixDir, sizeInfoKey, trashKey } from './s3-layout.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+/** Largest object a single CopyObject may copy. */
+const MAX_SINGLE_COPY = 5 * GiB;
+
+/** Options of {@link S3Store}. */
+export interface S3StoreOptions extends S3ClientOptions {
+  /** A client to use instead of creating one (not destroyed by `close()`). */
+  client?: S3Client;
+  /** Server-side encryption (SSE-S3, AES256) of uploads. Default true. */
+  encrypt?: boolean;
+  /**
+   * Bytes per multipart part (of the first parts: the size grows for very long streams
+   * so 10,000 parts hold 5 TiB). Default 100 MiB; at least 5 MiB.
+   */
+  partSize?: number;
+  /** Parts uploaded, or ranges downloaded, at once. Default 4. Memory ≈ (jobs + 3) × partSize. */
+  jobs?: number;
+  /** Bytes per ranged GET when downloading. Default 8 MiB. */
+  rangeSize?: number;
+}
+
+/** A diff as stored in the bucket. */
+export interface StoredDiff {
+  readonly key: string;
+  /** Snapshot path relative to the store prefix. */
+  readonly path: string;
+  readonly to: string;
+  readonly from: string | null;
+  /** Object size, bytes. */
+  readonly size: number;
+  readonly etag?: string;
+}
+
+/** A partial transfer in S3: an open multipart upload. */
+export interface S3Partial extends Partial {
+  readonly key: string;
+  readonly uploadId: string;
+}
+
+interface Listing {
+  diffs: StoredDiff[];
+  /** Sizes recorded in `.bs` objects, by edge key. */
+  info: Map<string, number>;
+}
+
+/** Diffs stored under `s3://bucket/prefix/`. */
+export class S3Store implements Store {
+  readonly kind = 's3' as const;
+  readonly location: S3Location;
+  readonly #opts: S3StoreOptions;
+  readonly #partSize: number;
+  readonly #jobs: number;
+  #client: S3Client | undefined;
+  /** Stored diffs of the last listing, by edge key. */
+  #byEdge = new Map<string, StoredDiff>();
+
+  /** Validates options (UsageError); makes no request. */
+  constructor(location: S3Location, opts: S3StoreOptions = {}) {
+    this.location = location;
+    this.#opts = opts;
+    this.#partSize = opts.partSize ?? 100 * MiB;
+    if (!(Number.isSafeInteger(this.#partSize) && this.#partSize >= S3_MIN_PART_SIZE)) {
+      throw new UsageError(`part size must be at least 5 MiB, got ${this.#partSize} bytes`);
+    }
+    this.#jobs = opts.jobs ?? 4;
+    if (!(Number.isSafeInteger(this.#jobs) && this.#jobs >= 1)) {
+      throw new UsageError(`jobs must be a positive integer, got ${this.#jobs}`);
+    }
+    this.#client = opts.client;
+  }
+
+  /** The S3 client (created on first use). */
+  get client(): S3Client {
+    this.#client ??= createS3Client(this.#opts);
+    return this.#client;
+  }
+
+  get #bucket(): string {
+    return this.location.bucket;
+  }
+
+  /** `s3://bucket/key`, for messages. */
+  uriOf(key: string): string {
+    return `s3://${this.#bucket}/${key}`;
+  }
+
+  #wrap(what: string, err: unknown): never {
+    if (err instanceof StoreError || err instanceof UsageError) throw err;
+    const name = (err as { name?: unknown }).name;
+    if (name === 'NoSuchBucket') {
+      throw new StoreError(`s3://${this.#bucket}/: no such bucket`, { cause: err });
+    }
+    throw new StoreError(`${what}: ${describeError(err)}`, { cause: err });
+  }
+
+  async #list(opts: StoreOpOptions): Promise<Listing> {
+    const dir = prefixDir(this.location.prefix);
+    const diffs: StoredDiff[] = [];
+    const infoKeys: string[] = [];
+    const unknown: string[] = [];
+    const sig = opts.signal ? { abortSignal: opts.signal } : {};
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.#bucket,
+            Prefix: dir,
+            ...(token !== undefined ? { ContinuationToken: token } : {}),
+          }),
+          sig,
+        );
+        for (const o of page.Contents ?? []) {
+          if (o.Key === undefined) continue;
+          const k = parseKey(this.location.prefix, o.Key);
+          if (k.kind === 'diff') {
+            diffs.push({
+              key: o.Key,
+              path: k.path,
+              to: k.to,
+              from: k.from,
+              size: o.Size ?? 0,
+              ...(o.ETag !== undefined ? { etag: o.ETag } : {}),
+            });
+          } else if (k.kind === 'info') infoKeys.push(o.Key);
+          else if (k.kind === 'unknown') unknown.push(o.Key);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
+    } catch (err) {
+      this.#wrap(`listing ${this.uriOf(dir)}`, err);
+    }
+    for (const key of unknown.slice(0, 20)) {
+      warn('S3_UNKNOWN_KEY', `ignoring ${this.uriOf(key)}: not a diff or .bs size info`);
+    }
+    if (unknown.length > 20) {
+      warn('S3_UNKNOWN_KEY', `ignoring ${unknown.length - 20} more unrecognised keys`);
+    }
+    const info = new Map<string, number>();
+    const texts = await mapLimit(
+      infoKeys,
+      8,
+      (key) => this.#getText(key, opts.signal).catch(() => undefined),
+      opts.signal ? { signal: opts.signal } : {},
+    );
+    texts.forEach((text, i) => {
+      if (text === undefined) return;
+      const { entries, bad } = parseSizeInfo(text);
+      if (bad.length > 0) {
+        warn(
+          'BAD_SIZE_INFO',
+          `${this.uriOf(infoKeys[i]!)}: ${bad.length} unreadable line(s) ignored`,
+        );
+      }
+      for (const e of entries) info.set(edgeKey(e.to, e.from), e.size);
+    });
+    diffs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { diffs, info };
+  }
+
+  async #getText(key: string, signal?: AbortSignal): Promise<string | undefined> {
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
+        signal ? { abortSignal: signal } : {},
+      );
+      return (await res.Body?.transformToString('utf8')) ?? '';
+    } catch (err) {
+      const name = (err as { name?: unknown }).name;
+      if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Every diff stored under the prefix (trash and unknown keys left out; unknown keys
+   * warned about), sorted by key. Refreshes what `send`/`deleteDiff` look up.
+   */
+  async storedDiffs(opts: StoreOpOptions = {}): Promise<StoredDiff[]> {
+    const { diffs, info } = await this.#list(opts);
+    this.#byEdge = new Map();
+    for (const d of diffs) {
+      const ek = edgeKey(d.to, d.from);
+      const recorded = info.get(ek);
+      if (recorded !== undefined && recorded !== d.size) {
+        warn(
+          'S3_SIZE_MISMATCH',
+          `${this.uriOf(d.key)} has ${d.size} bytes but its .bs records ${recorded}; run a scrub`,
+        );
+      }
+      if (!this.#byEdge.has(ek)) this.#byEdge.set(ek, d);
+    }
+    return diffs;
+  }
+
+  async view(role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
+    const diffs = await this.storedDiffs(opts);
+    const volumes = new Map<string, Volume>();
+    for (const d of [...diffs].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+      if (!volumes.has(d.to)) volumes.set(d.to, { uuid: d.to, path: d.path });
+    }
+    const offers: DiffOffer[] = [...this.#byEdge.values()].map((d) => ({
+      to: d.to,
+      from: d.from,
+      size: d.size,
+      estimated: false,
+      store: role === 'source' ? 'source' : 'dest',
+      atDest: role === 'dest',
+    }));
+    return { kind: 's3', volumes: [...volumes.values()], diffs: offers };
+  }
+
+  #stored(to: Volume, from: Volume | null): StoredDiff | undefined {
+    return this.#byEdge.get(edgeKey(to.uuid, from?.uuid ?? null));
+  }
+
+  async measure(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): Promise<number> {
+    const known = this.#stored(to, from);
+    if (known) return known.size;
+    const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null);
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.#bucket, Key: key }),
+        opts.signal ? { abortSignal: opts.signal } : {},
+      );
+      return head.ContentLength ?? 0;
+    } catch (err) {
+      this.#wrap(`${this.uriOf(key)}: an S3 store cannot measure a diff it does not hold`, err);
+    }
+  }
+
+  /** The download of one stored diff (see {@link s3Download}). */
+  download(diff: StoredDiff, opts: StoreOpOptions = {}): SourceStage<unknown> {
+    return s3Download({
+      client: this.client,
+      bucket: this.#bucket,
+      key: diff.key,
+      size: diff.size,
+      ...(diff.etag !== undefined ? { etag: diff.etag } : {}),
+      jobs: this.#jobs,
+      ...(this.#opts.rangeSize !== undefined ? { rangeSize: this.#opts.rangeSize } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<unknown> {
+    const stored = this.#stored(to, from);
+    if (stored) return this.download(stored, opts);
+    return s3Download({
+      client: this.client,
+      bucket: this.#bucket,
+      key: diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null),
+      jobs: this.#jobs,
+      ...(this.#opts.rangeSize !== undefined ? { rangeSize: this.#opts.rangeSize } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  async receive(
+    to: Volume,
+    from: Volume | null,
+    opts: StoreOpOptions = {},
+  ): Promise<ReceiveStages> {
+    const signal = opts.signal;
+    const sig = signal ? { signal } : {};
+    const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null);
+    const where = this.uriOf(key);
+    let open;
+    try {
+      open = await findResumableUpload(this.client, this.#bucket, key, sig);
+    } catch (err) {
+      this.#wrap(`${where}: looking for an upload to resume`, err);
+    }
+    let partSize = this.#partSize;
+    const part1 = open?.parts.get(1);
+    // Part 2 exists, so part 1 had the base part size of that run: chunk alike to match.
+    if (part1 && open?.parts.has(2) && part1.size >= S3_MIN_PART_SIZE && part1.size !== partSize) {
+      debug('resuming with the part size of the open upload', { key, partSize: part1.size });
+      partSize = part1.size;
+    }
+    if (open) {
+      debug('found an open upload to resume', {
+        key,
+        uploadId: open.uploadId,
+        parts: open.parts.size,
+      });
+    }
+    signal?.throwIfAborted();
+    let skipped = { parts: 0, bytes: 0 };
+    const sink = s3Upload({
+      client: this.client,
+      bucket: this.#bucket,
+      key,
+      ...(open ? { uploadId: open.uploadId } : {}),
+      encrypt: this.#opts.encrypt ?? true,
+      jobs: this.#jobs,
+      ...sig,
+      onPart: (p) => {
+        if (p.skipped) skipped = { parts: skipped.parts + 1, bytes: skipped.bytes + p.bytes };
+      },
+      onComplete: async (r) => {
+        if (open && skipped.parts > 0) {
+          warn(
+            'UPLOAD_RESUMED',
+            `${where}: resumed an interrupted upload: ${skipped.parts} part(s), ${skipped.bytes} bytes already uploaded and verified; ${r.uploadedParts} part(s) uploaded now`,
+            {
+              skippedParts: skipped.parts,
+              skippedBytes: skipped.bytes,
+              uploadedParts: r.uploadedParts,
+            },
+          );
+        }
+        for (const other of open?.others ?? []) {
+          await abortUpload(this.client, this.#bucket, other).catch((err: unknown) =>
+            debug('could not abort a superseded upload', { key, error: describeError(err) }),
+          );
+        }
+        await this.#appendSizeInfo(to, from, r.bytes, signal).catch((err: unknown) =>
+          warn(
+            'SIZE_INFO_WRITE',
+            `cannot record the size in ${this.uriOf(sizeInfoKey(this.location.prefix, to.path))}: ${describeError(err)}`,
+          ),
+        );
+        this.#byEdge.set(edgeKey(to.uuid, from?.uuid ?? null), {
+          key,
+          path: to.path,
+          to: to.uuid,
+          from: from?.uuid ?? null,
+          size: r.bytes,
+          ...(r.etag !== undefined ? { etag: r.etag } : {}),
+        });
+      },
+    });
+    return {
+      transforms: [
+        chunker({ partSize, maxParts: S3_MAX_PARTS, ...sig }),
+        skipUploaded({ uploaded: open?.parts ?? new Map(), ...sig }),
+      ],
+      sink,
+    };
+  }
+
+  async #appendSizeInfo(
+    to: Volume,
+    from: Volume | null,
+    size: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const key = sizeInfoKey(this.location.prefix, to.path);
+    const before = (await this.#getText(key, signal)) ?? '';
+    const line = formatSizeInfo({ to: to.uuid, from: from?.uuid ?? null, size });
+    const body = before === '' || before.endsWith('\n') ? before + line : `${before}\n${line}`;
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.#bucket,
+        Key: key,
+        Body: body,
+        ContentType: 'text/plain',
+        ...((this.#opts.encrypt ?? true) ? { ServerSideEncryption: 'AES256' as const } : {}),
+      }),
+      signal ? { abortSignal: signal } : {},
+    );
+  }
+
+  async deleteVolume(volume: Volume): Promise<void> {
+    throw new StoreError(
+      `an S3 store holds diffs, not snapshots (asked to delete ${volume.path}); delete its diffs`,
+    );
+  }
+
+  async deleteDiff(diff: DiffOffer, opts: StoreOpOptions = {}): Promise<void> {
+    const stored = this.#byEdge.get(edgeKey(diff.to, diff.from));
+    if (!stored) {
+      throw new StoreError(
+        `diff ${edgeKey(diff.to, diff.from)} is not stored in ${this.location.uri}`,
+      );
+    }
+    const target = trashKey(stored.key);
+    try {
+      await this.copyObject(stored.key, target, stored.size, opts);
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.#bucket, Key: stored.key }),
+        opts.signal ? { abortSignal: opts.signal } : {},
+      );
+    } catch (err) {
+      this.#wrap(`moving ${this.uriOf(stored.key)} to ${this.uriOf(target)}`, err);
+    }
+    this.#byEdge.delete(edgeKey(diff.to, diff.from));
+    debug('moved diff to trash', { key: stored.key, trash: target });
+  }
+
+  /**
+   * Server-side copy of `source` (in this bucket, or `bucket/key` in another) to `target`
+   * in this bucket: CopyObject up to 5 GiB, a multipart UploadPartCopy above.
+   */
+  async copyObject(
+    source: string,
+    target: string,
+    size: number,
+    opts: StoreOpOptions & { sourceBucket?: string } = {},
+  ): Promise<void> {
+    const sig = opts.signal ? { abortSignal: opts.signal } : {};
+    const copySource = `${opts.sourceBucket ?? this.#bucket}/${source
+      .split('/')
+      .map(encodeURIComponent)
+      .join('/')}`;
+    const sse = (this.#opts.encrypt ?? true) ? { ServerSideEncryption: 'AES256' as const } : {};
+    if (size <= MAX_SINGLE_COPY) {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.#bucket,
+          Key: target,
+          CopySource: copySource,
+          ...sse,
+        }),
+        sig,
+      );
+      return;
+    }
+    const created = await this.client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: target, ...sse }),
+      sig,
+    );
+    const uploadId = created.UploadId!;
+    const partSize = Math.max(this.#partSize, Math.ceil(size / S3_MAX_PARTS), GiB);
+    const ranges: { n: number; start: number; end: number }[] = [];
+    for (let start = 0, n = 1; start < size; start += partSize, n++) {
+      ranges.push({ n, start, end: Math.min(size, start + partSize) - 1 });
+    }
+    const parts: CompletedPart[] = await mapLimit(
+      ranges,
+      this.#jobs,
+      async (r) => {
+        const res = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket: this.#bucket,
+            Key: target,
+            UploadId: uploadId,
+            PartNumber: r.n,
+            CopySource: copySource,
+            CopySourceRange: `bytes=${r.start}-${r.end}`,
+          }),
+          sig,
+        );
+        return { PartNumber: r.n, ETag: res.CopyPartResult?.ETag };
+      },
+      opts.signal ? { signal: opts.signal } : {},
+    );
+    await this.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: this.#bucket,
+        Key: target,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+      sig,
+    );
+  }
+
+  /**
+   * S3 → S3 without moving bytes through this machine: copies the diff creating `to`
+   * from `from` out of `source` (same service and credentials, any bucket/prefix)
+   * server-side into this store, then records its size in the `.bs`. The source
+   * must have been listed (`view`/`storedDiffs`). Returns the size copied.
+   */
+  async copyDiffFrom(
+    source: S3Store,
+    to: Volume,
+    from: Volume | null,
+    opts: StoreOpOptions = {},
+  ): Promise<number> {
+    const stored = source.#stored(to, from);
+    if (!stored) {
+      throw new StoreError(
+        `diff ${edgeKey(to.uuid, from?.uuid ?? null)} is not stored in ${source.location.uri}`,
+      );
+    }
+    const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null);
+    try {
+      await this.copyObject(stored.key, key, stored.size, {
+        ...opts,
+        sourceBucket: source.location.bucket,
+      });
+    } catch (err) {
+      this.#wrap(`copying ${source.uriOf(stored.key)} to ${this.uriOf(key)}`, err);
+    }
+    await this.#appendSizeInfo(to, from, stored.size, opts.signal);
+    // The copy has an ETag of its own: leave it out, a download HEADs it.
+    const { etag: _etag, ...rest } = stored;
+    this.#byEdge.set(edgeKey(to.uuid, from?.uuid ?? null), { ...rest, key, path: to.path });
+    return stored.size;
+  }
+
+  async listPartials(opts: StoreOpOptions = {}): Promise<S3Partial[]> {
+    let uploads;
+    try {
+      uploads = await listOpenUploads(
+        this.client,
+        this.#bucket,
+        prefixDir(this.location.prefix),
+        opts,
+      );
+    } catch (err) {
+      this.#wrap(`listing open uploads under ${this.location.uri}`, err);
+    }
+    return uploads.map((u) => ({
+      where: `${this.uriOf(u.key)} (open multipart upload)`,
+      key: u.key,
+      uploadId: u.uploadId,
+    }));
+  }
+
+  async deletePartials(partials: readonly Partial[], opts: StoreOpOptions = {}): Promise<void> {
+    for (const p of partials) {
+      const { key, uploadId } = p as Partial & { key?: unknown; uploadId?: unknown };
+      if (typeof key !== 'string' || typeof uploadId !== 'string') {
+        throw new StoreError(`${p.where}: not a partial upload of this S3 store`);
+      }
+      await abortUpload(this.client, this.#bucket, { key, uploadId }, opts);
+      debug('aborted open upload', { key });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#client && this.#client !== this.#opts.client) this.#client.destroy();
+    this.#client = undefined;
+  }
+}

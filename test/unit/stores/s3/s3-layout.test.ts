@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { diffKey, parseKey, sizeInfoKey, trashKey } from '../../../../src/stores/s3/s3-layout.js';
+
+const A = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+const B = 'ABCDEF01-2345-6789-ABCD-EF0123456789';
+
+describe('S3 key layout (the original buttersink)', () => {
+  it('builds diff, .bs and trash keys', () => {
+    assert.equal(
+      diffKey('backups', 'home/2024-01-01', A, null),
+      `backups/home/2024-01-01/${A}_None`,
+    );
+    assert.equal(diffKey('', 's1', A, B), `s1/${A}_${B.toLowerCase()}`);
+    assert.equal(sizeInfoKey('backups', 'home/2024-01-01'), 'backups/home/2024-01-01.bs');
+    assert.equal(trashKey(`backups/s1/${A}_None`), `trash/backups/s1/${A}_None`);
+  });
+
+  it('parses what it builds', () => {
+    assert.deepEqual(parseKey('backups', diffKey('backups', 'home/s 1', A, B)), {
+      kind: 'diff',
+      path: 'home/s 1',
+      to: A,
+      from: B.toLowerCase(),
+    });
+    assert.deepEqual(parseKey('', `s1/${A}_None`), { kind: 'diff', path: 's1', to: A, from: null });
+    assert.deepEqual(parseKey('backups', 'backups/home/s1.bs'), { kind: 'info', path: 'home/s1' });
+  });
+
+  it('classifies trash, directories and unknown keys', () => {
+    assert.equal(parseKey('', `trash/s1/${A}_None`).kind, 'trash');
+    assert.equal(parseKey('p', `p/trash/s1/${A}_None`).kind, 'trash');
+    assert.equal(parseKey('p', 'p/dir/').kind, 'directory');
+    assert.equal(parseKey('p', 'p/README.txt').kind, 'unknown');
+    assert.equal(parseKey('p', `p/${A}_None`).kind, 'unknown', 'a diff needs a snapshot path');
+    assert.equal(parseKey('p', 'p/s1/notauuid_None').kind, 'unknown');
+    assert.equal(parseKey('p', `p/s1/${A}_nope`).kind, 'unknown');
+    assert.equal(parseKey('p', `other/s1/${A}_None`).kind, 'unknown');
+  });
+});
