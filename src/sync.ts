@@ -5,7 +5,8 @@
  * the CLI does.
  *
  * Each transfer: source send → uuid-rewrite (effective UUIDs) → stream-verify →
- * progress → the destination's receive stages (which commit last).
+ * progress → the destination's receive stages (which commit last); or, where
+ * the destination can copy from the source inside the service (S3 → S3), that copy.
  */
 import { StoreError, describeError } from './errors.js';
 import { warn } from './log.js';
@@ -134,6 +135,9 @@ export async function transfer(
 ): Promise<TransferDone> {
   const sig = opts.signal ? { signal: opts.signal } : {};
   const started = process.hrtime.bigint();
+  const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
+  const copied = await dest.copyFrom?.(source, t.to, t.from, sig);
+  if (copied !== undefined) return { transfer: t, bytes: copied, seconds: elapsed() };
   const receive = await dest.receive(t.to, t.from, sig);
   let bytes = 0;
   try {
@@ -165,6 +169,5 @@ export async function transfer(
     }
     throw err;
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { transfer: t, bytes, seconds };
+  return { transfer: t, bytes, seconds: elapsed() };
 }

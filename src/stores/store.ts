@@ -47,6 +47,18 @@ export interface Store {
    * and was committed; a failure leaves a partial a later `deletePartials` finds.
    */
   receive(to: Volume, from: Volume | null, opts?: StoreOpOptions): Promise<ReceiveStages>;
+  /**
+   * Optional: stores the diff creating `to` from `from` by copying it inside the
+   * storage service from `source` (S3 → S3 server-side copy), without moving its
+   * bytes through this machine. Resolves with the bytes copied, or `undefined`
+   * when it cannot copy from that source (the caller then streams the diff).
+   */
+  copyFrom?(
+    source: Store,
+    to: Volume,
+    from: Volume | null,
+    opts?: StoreOpOptions,
+  ): Promise<number | undefined>;
   /** Deletes a snapshot (subvolume stores). */
   deleteVolume(volume: Volume, opts?: StoreOpOptions): Promise<void>;
   /** Deletes a stored diff (diff stores; S3 moves it under `trash/`). Subvolume stores throw StoreError. */

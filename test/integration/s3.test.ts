@@ -218,6 +218,24 @@ describe('S3 store (moto_server + loop btrfs)', { skip: prereqs.skip }, () => {
     assert.equal(bs, `${uuids.get('s0')}\tNone\t${size}\n`);
   });
 
+  it('sync S3 → S3 copies every stored diff server-side, byte-identical', async () => {
+    const from = s3Store('s3://bkt-chain/backups/', moto.endpoint);
+    const to = s3Store('s3://bkt-chain/mirror/', moto.endpoint);
+    const report = await sync(from, to);
+    assert.ok(report.transferred.length >= 3, `${report.transferred.length} diffs copied`);
+    const src = (await keys(client, 'bkt-chain', 'backups/')).filter((k) => !k.endsWith('.bs'));
+    for (const key of src) {
+      const copy = key.replace(/^backups\//, 'mirror/');
+      assert.ok(
+        (await objectBytes(client, 'bkt-chain', copy)).equals(
+          await objectBytes(client, 'bkt-chain', key),
+        ),
+        copy,
+      );
+    }
+    assert.equal((await sync(from, to)).transferred.length, 0, 'a rerun copies nothing');
+  });
+
   it('kill -9 mid-upload, rerun: completes, uploads only the missing parts, bytes = fresh btrfs send', async (t) => {
     const big = await subvolume(join(src.mnt, 'bigvol'));
     await execa('dd', ['if=/dev/urandom', `of=${join(big, 'data.bin')}`, 'bs=1M', 'count=48']);

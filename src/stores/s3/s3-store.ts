@@ -507,6 +507,16 @@ export class S3Store implements Store {
    * server-side into this store, then records its size in the `.bs`. The source
    * must have been listed (`view`/`storedDiffs`). Returns the size copied.
    */
+  async copyFrom(
+    source: Store,
+    to: Volume,
+    from: Volume | null,
+    opts: StoreOpOptions = {},
+  ): Promise<number | undefined> {
+    if (!(source instanceof S3Store)) return undefined;
+    return this.copyDiffFrom(source, to, from, opts);
+  }
+
   async copyDiffFrom(
     source: S3Store,
     to: Volume,
