@@ -14,7 +14,11 @@ import { consoleLogger, debug, setLogger } from './log.js';
 import { formatBytes } from './planner/format-bytes.js';
 import { formatPlan } from './planner/plan.js';
 import { openStore } from './stores/open-store.js';
+import { S3Store } from './stores/s3/s3-store.js';
+import { scrubStore } from './stores/s3/scrub.js';
 import { parseLocation } from './stores/uri.js';
+import { serverMain } from './server/server-main.js';
+import type { ServerMode } from './server/protocol.js';
 import type { Store } from './stores/store.js';
 import { sync } from './sync.js';
 import type { Progress } from './streams/progress-tap.js';
@@ -106,18 +110,32 @@ async function listStore(
   signal: AbortSignal,
 ) {
   const view = await store.view('dest', { signal });
-  const rows = [...view.volumes].sort((a, b) => a.path.localeCompare(b.path));
-  let total = 0;
-  for (const v of rows) {
-    const size = v.totalSize !== undefined ? formatBytes(v.totalSize) : '-';
-    const excl =
-      v.exclusiveSize !== undefined ? ` (${formatBytes(v.exclusiveSize)} exclusive)` : '';
-    total += v.exclusiveSize ?? 0;
-    io.stdout.write(`${v.uuid}  ${v.path}  ${size}${excl}\n`);
+  if (view.kind === 's3') {
+    const paths = new Map(view.volumes.map((v) => [v.uuid, v.path]));
+    const diffs = [...(view.diffs ?? [])].sort((a, b) =>
+      (paths.get(a.to) ?? '').localeCompare(paths.get(b.to) ?? ''),
+    );
+    let bytes = 0;
+    for (const d of diffs) {
+      bytes += d.size;
+      const from = d.from === null ? 'full' : `from ${paths.get(d.from) ?? d.from}`;
+      io.stdout.write(`${d.to}  ${paths.get(d.to)}  ${from}  ${formatBytes(d.size)}\n`);
+    }
+    io.stdout.write(`TOTAL: ${diffs.length} diff(s), ${formatBytes(bytes)}\n`);
+  } else {
+    const rows = [...view.volumes].sort((a, b) => a.path.localeCompare(b.path));
+    let total = 0;
+    for (const v of rows) {
+      const size = v.totalSize !== undefined ? formatBytes(v.totalSize) : '-';
+      const excl =
+        v.exclusiveSize !== undefined ? ` (${formatBytes(v.exclusiveSize)} exclusive)` : '';
+      total += v.exclusiveSize ?? 0;
+      io.stdout.write(`${v.uuid}  ${v.path}  ${size}${excl}\n`);
+    }
+    io.stdout.write(
+      `TOTAL: ${rows.length} snapshot(s)${total > 0 ? `, ${formatBytes(total)} exclusive` : ''}\n`,
+    );
   }
-  io.stdout.write(
-    `TOTAL: ${rows.length} snapshot(s)${total > 0 ? `, ${formatBytes(total)} exclusive` : ''}\n`,
-  );
   const partials = await store.listPartials({ signal });
   for (const p of partials) {
     io.stdout.write(`partial: ${p.where}${opts.delete ? ' (deleting)' : ''}\n`);
@@ -131,11 +149,31 @@ async function listStore(
   return 0;
 }
 
+/** `--verify`: scrubs an S3 store; exit 1 when a diff is bad. */
+async function verifyStore(io: CliIo, store: Store, quiet: number, signal: AbortSignal) {
+  if (!(store instanceof S3Store)) {
+    throw new UsageError('--verify checks stored diffs: give an s3:// location');
+  }
+  const report = await scrubStore(store, {
+    signal,
+    onDiff: (d, r) => {
+      if (r.ok && quiet === 0) io.stdout.write(`ok   ${store.uriOf(d.key)}\n`);
+      if (!r.ok) io.stdout.write(`BAD  ${store.uriOf(d.key)}: ${r.error}\n`);
+    },
+  });
+  io.stdout.write(
+    `verified ${report.checked} diff(s), ${formatBytes(report.bytes)}: ${report.bad.length} bad\n`,
+  );
+  return report.bad.length > 0 ? 1 : 0;
+}
+
 /** `buttersink [options] [<src>] <dst>`: returns the exit code. */
 export async function buttersinkMain(
   argv: readonly string[],
   io: CliIo = defaultIo,
 ): Promise<number> {
+  // The hidden server entry an SSH client starts on the remote host: stdout is its data channel.
+  if (argv.includes('--server')) return serverMain(argv, io.stderr);
   const program = new Command('buttersink')
     .description('Synchronize two sets of btrfs snapshots.')
     .argument('[src]', 'a source of btrfs snapshots')
@@ -165,6 +203,31 @@ export async function buttersinkMain(
         .default(100),
     )
     .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']))
+    .option('--endpoint-url <url>', 'S3: endpoint of an S3-compatible service (path-style)')
+    .option('--region <region>', 'S3: region (default: from the AWS config, else discovered)')
+    .option('--profile <name>', 'S3: AWS profile for credentials')
+    .option('--no-encrypt', 'S3: upload without server-side encryption (AES256)')
+    .addOption(
+      new Option('--jobs <n>', 'S3: parts uploaded / ranges downloaded at once')
+        .argParser(intOption(1, 64))
+        .default(4),
+    )
+    .option('--verify', 'with only <dst> (s3://): verify every stored diff, change nothing', false)
+    .option(
+      '--remote-command <cmd>',
+      "SSH: command starting buttersink on the remote host (default 'sudo buttersink')",
+    )
+    .option(
+      '-i, --identity <file>',
+      'SSH: private key file, tried before ~/.ssh/config and default keys (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
+    .option(
+      '--accept-new-host-key',
+      'SSH: add an unknown host key to ~/.ssh/known_hosts (a changed key is always refused)',
+      false,
+    )
     .version(version(), '-V, --version', 'display version')
     .addHelpText(
       'after',
@@ -194,6 +257,15 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
     exclude: RegExp[];
     partSize: number;
     proto?: '1' | '2';
+    endpointUrl?: string;
+    region?: string;
+    profile?: string;
+    encrypt: boolean;
+    jobs: number;
+    verify: boolean;
+    remoteCommand?: string;
+    identity: string[];
+    acceptNewHostKey: boolean;
   }>();
   const args = program.processedArgs as [string | undefined, string | undefined];
   if (args[0] === undefined) {
@@ -210,11 +282,32 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
   const stores: Store[] = [];
   try {
     return await withAbort(io, async (signal) => {
-      const storeOpts = o.proto ? { proto: Number(o.proto) as 1 | 2 } : {};
+      const storeOpts = {
+        ...(o.proto ? { proto: Number(o.proto) as 1 | 2 } : {}),
+        s3: {
+          ...(o.endpointUrl !== undefined ? { endpoint: o.endpointUrl } : {}),
+          ...(o.region !== undefined ? { region: o.region } : {}),
+          ...(o.profile !== undefined ? { profile: o.profile } : {}),
+          encrypt: o.encrypt,
+          partSize: o.partSize * 1024 * 1024,
+          jobs: o.jobs,
+        },
+      };
+      // Each SSH store asks the remote for the least mode its role needs (one sudoers line per mode).
+      const sshOpts = (mode: ServerMode) => ({
+        ...storeOpts,
+        ssh: {
+          mode,
+          ...(o.remoteCommand !== undefined ? { remoteCommand: o.remoteCommand } : {}),
+          ...(o.identity.length > 0 ? { identityFiles: o.identity } : {}),
+          acceptNewHostKey: o.acceptNewHostKey,
+        },
+      });
       const dstLoc = parseLocation(dstArg);
       if (srcArg === undefined) {
-        const store = openStore(dstLoc, storeOpts);
+        const store = openStore(dstLoc, sshOpts(o.delete ? 'w' : 'r'));
         stores.push(store);
+        if (o.verify) return await verifyStore(io, store, o.quiet, signal);
         return await listStore(io, store, { delete: o.delete, quiet: o.quiet }, signal);
       }
       const srcLoc = parseLocation(srcArg);
@@ -223,9 +316,9 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
           `${dstArg}: a destination is a directory; add the trailing '/' (${dstArg}/)`,
         );
       }
-      const source = openStore(srcLoc, storeOpts);
+      const source = openStore(srcLoc, sshOpts('r'));
       stores.push(source);
-      const dest = openStore(dstLoc, storeOpts);
+      const dest = openStore(dstLoc, sshOpts(o.delete ? 'w' : 'a'));
       stores.push(dest);
       const progress = progressLine(io);
       const say = (s: string) => {

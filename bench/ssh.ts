@@ -1,0 +1,188 @@
+/**
+ * Benchmark scenario for the SSH store: btrfs → ssh://127.0.0.1 → btrfs,
+ * `buttersink <snap> ssh://…/dir/` (remote side: `buttersink --server --mode a`,
+ * no sudo since we are root) vs `btrfs send <snap> | ssh host btrfs receive dir`,
+ * same snapshot, same sshd, same run. An sshd of its own (Debian's
+ * /usr/sbin/sshd, throw-away keys) listens on 127.0.0.1; it is killed at exit.
+ *
+ * `scenarios(ctx)` is what bench/run.ts calls (needs `npm run build`: the
+ * remote command is dist/bin/buttersink.js). Standalone: `node --import tsx
+ * bench/ssh.ts [MiB]` (root) makes two btrfs images in /dev/shm with a
+ * snapshot of MiB (default 512) random MiB, runs the scenario and prints a row.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { formatRow, runScenario, tableHeader } from './harness.js';
+import type { Scenario } from './harness.js';
+
+/** The part of bench/run.ts's context this scenario uses. */
+export interface SshBenchContext {
+  /** Mounted source btrfs with the read-only snapshot `snaps/s1`. */
+  src: string;
+  /** Mounted destination btrfs. */
+  dst: string;
+  /** Absolute path of node. */
+  node: string;
+  /** Repository root, with a trailing slash. */
+  repo: string;
+  /** Size of the full send stream of s1, bytes. */
+  fullBytes: number;
+}
+
+const sh = (cmd: string) => execa('bash', ['-o', 'pipefail', '-c', cmd]);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`bench sshd did not start on port ${port}`);
+}
+
+/** Starts a throw-away sshd; returns its port, a client HOME and an ssh config file. */
+async function startBenchSshd(): Promise<{ port: number; home: string; sshConfig: string }> {
+  const dir = await mkdtemp('/tmp/buttersink-bench-sshd-');
+  const home = join(dir, 'home');
+  await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+  for (const f of [join(dir, 'host'), join(home, '.ssh', 'id_ed25519')]) {
+    await sh(`ssh-keygen -q -t ed25519 -N '' -f ${f}`);
+  }
+  await writeFile(
+    join(dir, 'authorized_keys'),
+    await readFile(join(home, '.ssh', 'id_ed25519.pub')),
+  );
+  const port = await freePort();
+  const hostPub = (await readFile(join(dir, 'host.pub'), 'utf8')).trim().split(/\s+/);
+  await writeFile(
+    join(home, '.ssh', 'known_hosts'),
+    `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`,
+  );
+  // OpenSSH reads ~ from the password database, not $HOME: name every file.
+  const sshConfig = join(home, '.ssh', 'config');
+  await writeFile(
+    sshConfig,
+    `Host benchhost\n HostName 127.0.0.1\n Port ${port}\n User root\n IdentityFile ${home}/.ssh/id_ed25519\n UserKnownHostsFile ${home}/.ssh/known_hosts\n StrictHostKeyChecking yes\n`,
+  );
+  await writeFile(
+    join(dir, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${join(dir, 'host')}`,
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'StrictModes no',
+      'UsePAM no',
+      '',
+    ].join('\n'),
+  );
+  await mkdir('/run/sshd', { recursive: true });
+  const child = execa(
+    '/usr/sbin/sshd',
+    ['-D', '-f', join(dir, 'sshd_config'), '-E', join(dir, 'log')],
+    {
+      reject: false,
+      stdio: 'ignore',
+    },
+  );
+  const pid = child.pid!;
+  process.on('exit', () => {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await waitForPort(port);
+  return { port, home, sshConfig };
+}
+
+/**
+ * The SSH scenario on `ctx`'s data: starts the sshd (left running until the
+ * process exits) and returns one harness scenario.
+ */
+export async function scenarios(ctx: SshBenchContext): Promise<Scenario[]> {
+  if (!existsSync('/usr/sbin/sshd')) return [];
+  const { home, sshConfig } = await startBenchSshd();
+  const ours = join(ctx.dst, 'ssh-ours');
+  const base = join(ctx.dst, 'ssh-base');
+  await mkdir(ours, { recursive: true });
+  await mkdir(base, { recursive: true });
+  const bs = `${ctx.node} ${ctx.repo}dist/bin/buttersink.js`;
+  const snap = join(ctx.src, 'snaps', 's1');
+  const clear = (d: string) =>
+    `for s in ${d}/*; do [ -d "$s" ] && btrfs subvolume delete -c "$s" >/dev/null; done; rm -f ${d}/*.bs; true`;
+  return [
+    {
+      name: `btrfs → ssh://127.0.0.1 → btrfs (full s1) vs btrfs send | ssh host btrfs receive`,
+      bytes: ctx.fullBytes,
+      project: `HOME=${home} SSH_AUTH_SOCK= ${bs} -q --remote-command '${bs}' ${snap} ssh://benchhost${ours}/`,
+      baseline: `btrfs send -q ${snap} | ssh -F ${sshConfig} benchhost btrfs receive -q ${base}/`,
+      reset: `${clear(ours)}; ${clear(base)}`,
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  const mib = Number(process.argv[2] ?? 512);
+  const repo = process.env.BENCH_REPO ?? fileURLToPath(new URL('..', import.meta.url));
+  const root = await mkdtemp('/dev/shm/buttersink-bench-ssh-');
+  const mounts: string[] = [];
+  try {
+    for (const name of ['src', 'dst']) {
+      const img = join(root, `${name}.img`);
+      const mnt = join(root, name);
+      await mkdir(mnt);
+      await sh(
+        `truncate -s ${mib * 3 + 512}M ${img} && mkfs.btrfs -q ${img} && mount -o loop ${img} ${mnt}`,
+      );
+      mounts.push(mnt);
+    }
+    const src = mounts[0]!;
+    await sh(`btrfs subvolume create ${src}/vol >/dev/null && mkdir ${src}/snaps`);
+    await sh(`openssl rand -out ${src}/vol/data.bin ${mib * 1024 * 1024}`);
+    await sh(`btrfs subvolume snapshot -r ${src}/vol ${src}/snaps/s1 >/dev/null && sync`);
+    const fullBytes = Number((await sh(`btrfs send -q ${src}/snaps/s1 | wc -c`)).stdout);
+    const [sc] = await scenarios({ src, dst: mounts[1]!, node: process.execPath, repo, fullBytes });
+    if (!sc) throw new Error('no sshd');
+    const pairs = Number(process.env.BENCH_PAIRS ?? 5);
+    const result = await runScenario({ ...sc, pairs });
+    console.log(tableHeader);
+    console.log(formatRow(result));
+    console.log(JSON.stringify(result));
+  } finally {
+    for (const m of mounts) execFileSync('umount', ['-l', m]);
+    execFileSync('bash', [
+      '-c',
+      `for f in ${root}/*.img; do losetup -j "$f" | cut -d: -f1 | xargs -r -n1 losetup -d; done; rm -rf ${root}`,
+    ]);
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await main();
+}

@@ -1,0 +1,342 @@
+/**
+ * The server side of one protocol session (one SSH exec channel): handshake,
+ * then requests answered in order, with the mode checked before anything is
+ * touched. It serves a {@link BtrfsStore} rooted at the served directory.
+ *
+ * Buffering/backpressure: control messages are answered one at a time; a
+ * `send` streams `btrfs send` into data frames through {@link frameSink}
+ * (waits for the output's drain), a `receive` pulls data frames through
+ * {@link frameSource} only as fast as verify/receive consume them, so neither
+ * direction buffers more than a few hundred KiB whatever the peer does.
+ *
+ * Cancellation: when the input ends or fails in the middle of a receive, or
+ * the client sends `abort`, the receive pipeline is destroyed: `btrfs
+ * receive` is killed (never sent EOF) and what it created stays `*.part`. A
+ * failing output (EPIPE: the connection dropped) ends a send the same way.
+ */
+import { realpath, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { AbortedError, describeError } from '../errors.js';
+import { debug, setLogger } from '../log.js';
+import type { Logger } from '../log.js';
+import type { Volume } from '../planner/volume.js';
+import { btrfsSend } from '../stages/btrfs-send.js';
+import { noDataSizeProbe } from '../stages/size-probe.js';
+import { streamVerify } from '../stages/stream-verify.js';
+import { runPipeline } from '../streams/pipeline.js';
+import { BtrfsStore } from '../stores/btrfs/btrfs-store.js';
+import { FrameReader, FrameWriter, ProtocolError } from './frame.js';
+import { frameSink, frameSource } from './frame-stages.js';
+import {
+  MAX_REQUEST_JSON,
+  PROTOCOL_NAME,
+  PROTOCOL_VERSIONS,
+  ServerRefusal,
+  modeAllows,
+  OP_MODE,
+  parseClientHello,
+  parseRequest,
+  wireError,
+} from './protocol.js';
+import type { Request, ServerMode, VolumeRef } from './protocol.js';
+import { resolveInside } from './safe-path.js';
+import { subvolumeGuard } from './subvolume-guard.js';
+
+/** Options of {@link serveSession}. */
+export interface ServeSessionOptions {
+  /** Bytes from the client (stdin). */
+  input: Readable;
+  /** Bytes to the client (stdout): nothing else may write to it. */
+  output: Writable;
+  /** What the client may do. */
+  mode: ServerMode;
+  /** The served directory (absolute). Nothing outside it is read, sent, received or deleted. */
+  root: string;
+  /** Aborting it (SIGTERM, SIGHUP) cancels the running operation; the session then ends. */
+  signal?: AbortSignal;
+  /** Send stream version for sends (`--proto`). Default: btrfs-progs' default. */
+  proto?: 1 | 2;
+  /**
+   * Forward warnings logged while the session runs to the client as warning
+   * messages (as well as to the logger that was installed). Default false.
+   */
+  forwardWarnings?: boolean;
+  /** End `output` when the session ends. Default true (false for process.stdout). */
+  endOutput?: boolean;
+}
+
+/** Exit codes of {@link serveSession}. */
+export const SESSION_EXIT = {
+  /** The client ended the session at a message boundary. */
+  ok: 0,
+  /** An operation that ends the session (send, receive) failed, or the session was aborted. */
+  failed: 1,
+  /** The client broke the protocol (bad framing, version, or message). */
+  protocol: 2,
+} as const;
+
+interface Context {
+  readonly reader: FrameReader;
+  readonly writer: FrameWriter;
+  readonly mode: ServerMode;
+  readonly root: string;
+  readonly store: BtrfsStore;
+  readonly signal: AbortSignal | undefined;
+  readonly proto: 1 | 2 | undefined;
+}
+
+/**
+ * Serves one session. Contract: the first frame written is the hello; every
+ * request is answered with exactly one result or error message (a stream
+ * operation with its data then one end/result or error); a refused request
+ * changes nothing on disk. Never writes anything but frames to `output`, never
+ * a stack trace. Resolves with an exit code ({@link SESSION_EXIT}); never rejects.
+ */
+export async function serveSession(opts: ServeSessionOptions): Promise<number> {
+  const reader = new FrameReader(opts.input, { maxJson: MAX_REQUEST_JSON, peer: 'client' });
+  const writer = new FrameWriter(opts.output, { peer: 'client' });
+  // An EPIPE on our output is how a dropped connection shows; the pending write reports it.
+  opts.output.on('error', (err) => debug('server output error', { error: describeError(err) }));
+  let previous: Logger | undefined;
+  if (opts.forwardWarnings) {
+    const inner = setLogger({ warn: () => undefined, debug: () => undefined });
+    previous = inner;
+    setLogger({
+      warn: (w) => {
+        inner.warn(w);
+        writer.json({ type: 'warning', code: w.code, message: w.message }).catch(() => undefined);
+      },
+      debug: (m, d) => inner.debug(m, d),
+    });
+  }
+  try {
+    return await session(opts, reader, writer);
+  } catch (err) {
+    debug('server session failed', { error: describeError(err) });
+    await writer.json(wireError(err)).catch(() => undefined);
+    return err instanceof ProtocolError || err instanceof ServerRefusal
+      ? SESSION_EXIT.protocol
+      : SESSION_EXIT.failed;
+  } finally {
+    if (previous) setLogger(previous);
+    if (opts.endOutput !== false) writer.end();
+  }
+}
+
+async function session(
+  opts: ServeSessionOptions,
+  reader: FrameReader,
+  writer: FrameWriter,
+): Promise<number> {
+  await writer.json({
+    type: 'hello',
+    protocol: PROTOCOL_NAME,
+    versions: PROTOCOL_VERSIONS,
+    mode: opts.mode,
+  });
+  const hello = await reader.next();
+  if (hello === null) return SESSION_EXIT.ok;
+  if (hello.kind !== 'json') throw new ProtocolError('client sent data before its hello');
+  parseClientHello(hello.message);
+  const root = await realpath(opts.root).catch((err: unknown) => {
+    throw new ServerRefusal('NOT_FOUND', `served directory ${opts.root}: ${describeError(err)}`);
+  });
+  if (!(await stat(root)).isDirectory()) {
+    throw new ServerRefusal('NOT_FOUND', `served directory ${opts.root} is not a directory`);
+  }
+  const ctx: Context = {
+    reader,
+    writer,
+    mode: opts.mode,
+    root,
+    store: new BtrfsStore(
+      { kind: 'btrfs', uri: root, dir: root },
+      opts.proto ? { proto: opts.proto } : {},
+    ),
+    signal: opts.signal,
+    proto: opts.proto,
+  };
+  for (;;) {
+    const frame = await reader.next();
+    if (frame === null) return SESSION_EXIT.ok;
+    if (frame.kind !== 'json') throw new ProtocolError('client sent data outside a receive');
+    let request: Request;
+    try {
+      request = parseRequest(frame.message);
+    } catch (err) {
+      // The framing is intact: answer and go on reading.
+      await writer.json(wireError(err));
+      continue;
+    }
+    if (!modeAllows(ctx.mode, request.op)) {
+      const refusal = new ServerRefusal(
+        'MODE',
+        `${request.op} refused: this server runs in mode '${ctx.mode}' (${request.op} needs '${OP_MODE[request.op]}' or higher)`,
+      );
+      await writer.json(wireError(refusal));
+      continue;
+    }
+    debug('server request', { op: request.op });
+    if (request.op === 'send' || request.op === 'receive') {
+      try {
+        await (request.op === 'send' ? serveSend(ctx, request) : serveReceive(ctx, request));
+        return SESSION_EXIT.ok;
+      } catch (err) {
+        debug('server stream operation failed', { op: request.op, error: describeError(err) });
+        await writer.json(wireError(err)).catch(() => undefined);
+        return SESSION_EXIT.failed;
+      }
+    }
+    try {
+      await writer.json({ type: 'result', ...(await serveControl(ctx, request)) });
+    } catch (err) {
+      if (err instanceof ProtocolError) throw err;
+      await writer.json(wireError(err));
+      if (ctx.signal?.aborted) return SESSION_EXIT.failed;
+    }
+  }
+}
+
+function sig(ctx: Context): { signal?: AbortSignal } {
+  return ctx.signal ? { signal: ctx.signal } : {};
+}
+
+/** The served snapshot `ref` names (same UUID and path), after checking the path on disk. */
+async function findVolume(ctx: Context, ref: VolumeRef): Promise<Volume> {
+  await resolveInside(ctx.root, ref.path, { mustExist: true });
+  const view = await ctx.store.view('dest', sig(ctx));
+  const v = view.volumes.find((x) => x.uuid === ref.uuid && x.path === ref.path);
+  if (!v) {
+    throw new ServerRefusal(
+      'NOT_FOUND',
+      `no read-only snapshot ${ref.path} with UUID ${ref.uuid} in the served directory`,
+    );
+  }
+  return v;
+}
+
+async function serveControl(
+  ctx: Context,
+  request: Exclude<Request, { op: 'send' | 'receive' }>,
+): Promise<Record<string, unknown>> {
+  switch (request.op) {
+    case 'list': {
+      const view = await ctx.store.view(request.role, sig(ctx));
+      return { volumes: view.volumes, diffs: view.diffs ?? [] };
+    }
+    case 'measure': {
+      const to = await findVolume(ctx, request.to);
+      const from = request.from ? await findVolume(ctx, request.from) : null;
+      if (ctx.mode !== 'r') return { bytes: await ctx.store.measure(to, from, sig(ctx)) };
+      // A read-only server must not write the `.bs` size record BtrfsStore.measure appends.
+      const send = btrfsSend({
+        path: join(ctx.root, to.path),
+        ...(from ? { parent: join(ctx.root, from.path) } : {}),
+        noData: true,
+        ...(ctx.proto ? { proto: ctx.proto } : {}),
+        ...sig(ctx),
+      });
+      const { results } = await runPipeline([send, noDataSizeProbe(sig(ctx))] as const, sig(ctx));
+      return { bytes: results[1].bytes };
+    }
+    case 'delete': {
+      const v = await findVolume(ctx, request.volume);
+      await ctx.store.deleteVolume(v, sig(ctx));
+      return {};
+    }
+    case 'listPartials':
+      return { paths: await partialPaths(ctx) };
+    case 'deletePartials': {
+      const known = new Set(await partialPaths(ctx));
+      for (const p of request.paths) {
+        if (!known.has(p))
+          throw new ServerRefusal('NOT_FOUND', `${p}: not a partial transfer here`);
+        await resolveInside(ctx.root, p, { mustExist: true });
+      }
+      await ctx.store.deletePartials(
+        request.paths.map((p) => ({ where: join(ctx.root, p) })),
+        sig(ctx),
+      );
+      return {};
+    }
+  }
+}
+
+async function partialPaths(ctx: Context): Promise<string[]> {
+  const partials = await ctx.store.listPartials(sig(ctx));
+  return partials.map((p) => relative(ctx.root, p.where));
+}
+
+async function serveSend(ctx: Context, request: Extract<Request, { op: 'send' }>): Promise<void> {
+  const to = await findVolume(ctx, request.to);
+  const from = request.from ? await findVolume(ctx, request.from) : null;
+  const sink = frameSink({
+    name: 'ssh-write',
+    writer: ctx.writer,
+    finish: (bytes) => ctx.writer.json({ type: 'end', bytes }),
+    abort: async () => undefined,
+    ...sig(ctx),
+  });
+  await runPipeline([ctx.store.send(to, from, sig(ctx)), sink], sig(ctx));
+}
+
+async function serveReceive(
+  ctx: Context,
+  request: Extract<Request, { op: 'receive' }>,
+): Promise<void> {
+  const { to, from } = request;
+  if (to.path.split('/').some((p) => p.endsWith('.part'))) {
+    throw new ServerRefusal(
+      'PATH',
+      `refusing ${to.path}: '.part' names are reserved for partial transfers`,
+    );
+  }
+  await resolveInside(ctx.root, to.path, { mustExist: false });
+  const view = await ctx.store.view('dest', sig(ctx));
+  if (view.volumes.some((v) => v.uuid === to.uuid)) {
+    throw new ServerRefusal('EXISTS', `snapshot ${to.uuid} is already here`);
+  }
+  if (from && !view.volumes.some((v) => v.uuid === from.uuid && v.path === from.path)) {
+    throw new ServerRefusal(
+      'NOT_FOUND',
+      `incremental parent ${from.path} (${from.uuid}) is not here`,
+    );
+  }
+  const allowed = new Set(
+    view.volumes.flatMap((v) => (v.ownUuid ? [v.uuid, v.ownUuid] : [v.uuid])),
+  );
+  const toVol: Volume = { uuid: to.uuid, path: to.path };
+  const fromVol: Volume | null = from ? { uuid: from.uuid, path: from.path } : null;
+  const stages = await ctx.store.receive(toVol, fromVol, sig(ctx));
+  await ctx.writer.json({ type: 'ready' });
+  const source = frameSource({
+    name: 'ssh-read',
+    open: async () => ctx.reader,
+    onControl: (message, bytes) => {
+      const m = message as { type?: unknown; bytes?: unknown; message?: unknown };
+      if (m?.type === 'end') {
+        if (m.bytes !== bytes) {
+          throw new ProtocolError(`client announced ${String(m.bytes)} bytes, ${bytes} arrived`);
+        }
+        return 'end';
+      }
+      if (m?.type === 'abort') {
+        throw new AbortedError(`client aborted: ${String(m.message ?? '').slice(0, 500)}`);
+      }
+      throw new ProtocolError('unexpected control message during a receive');
+    },
+    ...sig(ctx),
+  });
+  await runPipeline(
+    [
+      source,
+      streamVerify(sig(ctx)),
+      subvolumeGuard({ target: to.uuid, allowed, ...sig(ctx) }),
+      ...stages.transforms,
+      stages.sink,
+    ],
+    sig(ctx),
+  );
+  await ctx.writer.json({ type: 'result', path: to.path });
+}

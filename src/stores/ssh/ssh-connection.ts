@@ -1,0 +1,340 @@
+/**
+ * One SSH connection (ssh2 `Client`) to a host as OpenSSH would make it:
+ * `~/.ssh/config` for the alias (HostName, User, Port, IdentityFile,
+ * IdentitiesOnly, UserKnownHostsFile), authentication by ssh-agent
+ * (`SSH_AUTH_SOCK`) then identity files (`-i` and config IdentityFile, else
+ * `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`), and the host key checked against
+ * known_hosts before anything is sent: unknown keys and changed keys are
+ * refused with a {@link HostKeyError}; `acceptNewHostKey` appends an unknown
+ * key (never replaces a changed one), like OpenSSH's `accept-new`.
+ */
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { homedir, userInfo } from 'node:os';
+import { dirname } from 'node:path';
+import ssh2 from 'ssh2';
+import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import { AbortedError, HostKeyError, StoreError, UsageError, describeError } from '../../errors.js';
+import { debug, warn } from '../../log.js';
+import {
+  checkHostKey,
+  fingerprint,
+  keyTypeOf,
+  knownHostName,
+  knownHostsLine,
+  parseKnownHosts,
+  preferredHostKeyAlgorithms,
+} from './known-hosts.js';
+import type { KnownHostEntry } from './known-hosts.js';
+import { expandPath, hostConfig, parseSshConfig } from './ssh-config.js';
+
+/** Options of {@link SshConnection.connect}. */
+export interface SshConnectOptions {
+  /** Host or `~/.ssh/config` alias, as in the URI. */
+  host: string;
+  /** User from the URI; overrides the config's User. Default: config, else the local user. */
+  user?: string;
+  /** Port from the URI; overrides the config's Port. Default: config, else 22. */
+  port?: number;
+  /** Home directory for `~` and the default files. Default `os.homedir()` ($HOME). */
+  home?: string;
+  /** ssh config file. Default `<home>/.ssh/config` (missing is fine). */
+  configFile?: string;
+  /**
+   * known_hosts files to check and (the first) to append to. Default: the
+   * config's UserKnownHostsFile, else `<home>/.ssh/known_hosts` and
+   * `known_hosts2`, plus `/etc/ssh/ssh_known_hosts` for checking.
+   */
+  knownHostsFiles?: readonly string[];
+  /** Identity files tried first (`-i`), before the config's IdentityFile. */
+  identityFiles?: readonly string[];
+  /** Append the key of an unknown host to known_hosts instead of refusing. Never accepts a changed key. Default false. */
+  acceptNewHostKey?: boolean;
+  /** ssh-agent socket; false: no agent. Default `$SSH_AUTH_SOCK`. */
+  agent?: string | false;
+  /** Milliseconds allowed for connecting and authenticating. Default 20,000. */
+  readyTimeout?: number;
+  /** Milliseconds between keepalives; 3 unanswered ones drop the connection. Default 15,000; 0 disables. */
+  keepaliveInterval?: number;
+  signal?: AbortSignal;
+}
+
+/** Where and as whom a connection goes, after the config was applied. */
+export interface SshTarget {
+  /** The name written in the URI (alias). */
+  alias: string;
+  /** The host connected to (HostName). */
+  hostName: string;
+  port: number;
+  user: string;
+  /** Identity files that exist, in the order tried. */
+  identityFiles: string[];
+  /** Whether to skip the agent (IdentitiesOnly yes). */
+  identitiesOnly: boolean;
+  /** known_hosts files read; the first is appended to by accept-new. */
+  knownHostsFiles: string[];
+  /** The name looked up in known_hosts: `host` or `[host]:port`. */
+  knownHostName: string;
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StoreError(`cannot read ${path}: ${describeError(err)}`, { cause: err });
+  }
+}
+
+/** Applies `~/.ssh/config` to `opts`. Exported for tests and `--dry-run` style reporting. */
+export async function resolveSshTarget(opts: SshConnectOptions): Promise<SshTarget> {
+  if (typeof opts.host !== 'string' || opts.host === '') {
+    throw new UsageError('ssh: host must be a non-empty string');
+  }
+  const home = opts.home ?? homedir();
+  const configText = await readOptional(opts.configFile ?? `${home}/.ssh/config`);
+  const cfg = hostConfig(configText ? parseSshConfig(configText) : [], opts.host);
+  const hostName = cfg.hostName ?? opts.host;
+  const port = opts.port ?? cfg.port ?? 22;
+  const localUser = userInfo().username;
+  const user = opts.user ?? cfg.user ?? localUser;
+  const ctx = { home, localUser, host: hostName, remoteUser: user };
+  const explicit = [...(opts.identityFiles ?? []), ...cfg.identityFiles].map((f) =>
+    expandPath(f, ctx),
+  );
+  const candidates =
+    explicit.length > 0
+      ? explicit
+      : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => `${home}/.ssh/${f}`);
+  const identityFiles: string[] = [];
+  for (const f of candidates) {
+    if ((await readOptional(f)) !== undefined) identityFiles.push(f);
+    else if (opts.identityFiles?.some((g) => expandPath(g, ctx) === f)) {
+      warn('SSH_IDENTITY_MISSING', `identity file ${f} not found`);
+    }
+  }
+  const knownHostsFiles = opts.knownHostsFiles
+    ? [...opts.knownHostsFiles]
+    : cfg.userKnownHostsFiles
+      ? cfg.userKnownHostsFiles.map((f) => expandPath(f, ctx))
+      : [`${home}/.ssh/known_hosts`, `${home}/.ssh/known_hosts2`, '/etc/ssh/ssh_known_hosts'];
+  return {
+    alias: opts.host,
+    hostName,
+    port,
+    user,
+    identityFiles,
+    identitiesOnly: cfg.identitiesOnly ?? false,
+    knownHostsFiles,
+    knownHostName: knownHostName(hostName, port),
+  };
+}
+
+async function readKnownHosts(files: readonly string[]): Promise<KnownHostEntry[]> {
+  const out: KnownHostEntry[] = [];
+  for (const f of files) {
+    const text = await readOptional(f);
+    if (text !== undefined) out.push(...parseKnownHosts(text, f));
+  }
+  return out;
+}
+
+function loadIdentity(file: string, text: Buffer): ParsedKey | undefined {
+  const parsed = ssh2.utils.parseKey(text);
+  if (parsed instanceof Error) {
+    const encrypted = /passphrase|encrypted/i.test(parsed.message);
+    warn(
+      'SSH_IDENTITY_UNUSABLE',
+      encrypted
+        ? `identity file ${file} is passphrase-protected: load it into ssh-agent (ssh-add) instead`
+        : `identity file ${file} unreadable: ${parsed.message}`,
+    );
+    return undefined;
+  }
+  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
+  return key && key.isPrivateKey() ? key : undefined;
+}
+
+/** Names a host key check failure the user can act on, one line. */
+function hostKeyMessage(
+  target: SshTarget,
+  key: Buffer,
+  check: ReturnType<typeof checkHostKey>,
+): string {
+  const name = target.knownHostName;
+  const what = `${keyTypeOf(key) ?? 'unknown'} key ${fingerprint(key)}`;
+  const file = target.knownHostsFiles[0] ?? '~/.ssh/known_hosts';
+  switch (check.status) {
+    case 'changed': {
+      const where = check.entries.map((e) => `${e.file}:${e.line}`).join(', ');
+      return `HOST KEY FOR ${name} HAS CHANGED: it offered ${what}, but ${where} holds a different key. Someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled. Refusing to connect; if the change is expected, remove the old key (ssh-keygen -R '${name}' -f ${file}) and connect again.`;
+    }
+    case 'revoked':
+      return `host key of ${name} (${what}) is marked @revoked in ${check.entry.file}:${check.entry.line}; refusing to connect`;
+    default: {
+      const others =
+        check.status === 'unknown' && check.otherTypes.length > 0
+          ? ` (${check.otherTypes.join(', ')} keys are known for it, not this type)`
+          : '';
+      return `host ${name} is not known${others}: it offered ${what}. If that fingerprint is the host's, accept it with --accept-new-host-key (appends to ${file}) or connect once with ssh -p ${target.port} ${target.user}@${target.hostName}.`;
+    }
+  }
+}
+
+/**
+ * An authenticated SSH connection. Contract: `connect` resolves only after the
+ * host key was verified and authentication succeeded; `exec` opens one exec
+ * channel per call; `close` is idempotent and resolves once the socket closed.
+ */
+export class SshConnection {
+  readonly target: SshTarget;
+  readonly #client: ssh2.Client;
+  #closed = false;
+  readonly #closedPromise: Promise<void>;
+
+  private constructor(target: SshTarget, client: ssh2.Client) {
+    this.target = target;
+    this.#client = client;
+    this.#closedPromise = new Promise((resolve) =>
+      client.once('close', () => {
+        this.#closed = true;
+        resolve();
+      }),
+    );
+  }
+
+  /** Resolves the target from the config, checks the host key, authenticates. */
+  static async connect(opts: SshConnectOptions): Promise<SshConnection> {
+    opts.signal?.throwIfAborted();
+    const target = await resolveSshTarget(opts);
+    const known = await readKnownHosts(target.knownHostsFiles);
+    const auth: AnyAuthMethod[] = [];
+    const agent = opts.agent === undefined ? process.env.SSH_AUTH_SOCK : opts.agent;
+    if (agent && !target.identitiesOnly) auth.push({ type: 'agent', username: target.user, agent });
+    for (const file of target.identityFiles) {
+      const key = loadIdentity(file, await readFile(file));
+      if (key) auth.push({ type: 'publickey', username: target.user, key });
+    }
+    const label = `${target.user}@${target.hostName}:${target.port}`;
+    if (auth.length === 0) {
+      throw new StoreError(
+        `ssh ${label}: no usable credentials (no ssh-agent, no identity file among ${target.identityFiles.join(', ') || '~/.ssh/id_ed25519, id_ecdsa, id_rsa'}); use -i <file> or ssh-add`,
+      );
+    }
+    const tried = [
+      ...(auth.some((a) => a.type === 'agent') ? ['ssh-agent'] : []),
+      ...target.identityFiles,
+    ].join(', ');
+    const client = new ssh2.Client();
+    const conn = new SshConnection(target, client);
+    let hostKeyError: HostKeyError | undefined;
+    const hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
+      const check = checkHostKey(known, target.knownHostName, key);
+      if (check.status === 'known') return verify(true);
+      if (check.status === 'unknown' && opts.acceptNewHostKey) {
+        const file = target.knownHostsFiles[0];
+        if (file === undefined) return verify(false);
+        mkdir(dirname(file), { recursive: true, mode: 0o700 })
+          .then(() => appendFile(file, knownHostsLine(target.knownHostName, key), { mode: 0o600 }))
+          .then(
+            () => {
+              warn(
+                'SSH_HOST_KEY_ADDED',
+                `permanently added ${target.knownHostName} (${keyTypeOf(key)} ${fingerprint(key)}) to ${file}`,
+              );
+              verify(true);
+            },
+            (err: unknown) => {
+              hostKeyError = new HostKeyError(
+                `cannot add host key to ${file}: ${describeError(err)}`,
+                {
+                  cause: err,
+                },
+              );
+              verify(false);
+            },
+          );
+        return;
+      }
+      hostKeyError = new HostKeyError(hostKeyMessage(target, key, check));
+      verify(false);
+    };
+    const config: ConnectConfig = {
+      host: target.hostName,
+      port: target.port,
+      username: target.user,
+      authHandler: auth,
+      hostVerifier,
+      algorithms: {
+        serverHostKey: preferredHostKeyAlgorithms(known, target.knownHostName) as NonNullable<
+          ConnectConfig['algorithms']
+        >['serverHostKey'],
+      },
+      readyTimeout: opts.readyTimeout ?? 20_000,
+      keepaliveInterval: opts.keepaliveInterval ?? 15_000,
+      keepaliveCountMax: 3,
+    };
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        client.end();
+        reject(new AbortedError('ssh connect aborted', { cause: opts.signal?.reason }));
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      client.once('ready', () => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        debug('ssh connected', { target: label });
+        resolve();
+      });
+      client.once('error', (err: Error & { level?: string }) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (hostKeyError) return reject(hostKeyError);
+        if (err.level === 'client-authentication') {
+          return reject(
+            new StoreError(
+              `ssh ${label}: authentication failed (tried ${tried}); use -i <file>, ssh-add, or check authorized_keys`,
+              { cause: err },
+            ),
+          );
+        }
+        reject(new StoreError(`ssh ${label}: ${describeError(err)}`, { cause: err }));
+      });
+      client.connect(config);
+    });
+    client.on('error', (err) => debug('ssh connection error', { error: describeError(err) }));
+    return conn;
+  }
+
+  /** True once the connection closed (or dropped). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Opens an exec channel running `command` (a shell command line on the remote). */
+  exec(command: string): Promise<ClientChannel> {
+    if (this.#closed) {
+      return Promise.reject(new StoreError(`ssh ${this.target.hostName}: connection is closed`));
+    }
+    return new Promise((resolve, reject) => {
+      this.#client.exec(command, (err, channel) => {
+        if (err)
+          reject(
+            new StoreError(
+              `ssh ${this.target.hostName}: cannot run remote command: ${describeError(err)}`,
+              { cause: err },
+            ),
+          );
+        else resolve(channel);
+      });
+    });
+  }
+
+  /** Drops the connection at once (tests, emergencies): every channel closes. */
+  destroy(): void {
+    this.#client.destroy();
+  }
+
+  /** Closes the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (!this.#closed) this.#client.end();
+    await this.#closedPromise;
+  }
+}

@@ -1,0 +1,360 @@
+/**
+ * The SSH store: a directory of btrfs snapshots on another host, served there
+ * by `<remote command> --server --mode r|a|w <dir>/` (default remote command
+ * `sudo buttersink`, so an administrator can allow one mode per sudoers line).
+ *
+ * Channels: one SSH connection per store, opened on first use. Listing,
+ * measuring and deleting go through one long-lived control session (one exec
+ * channel, requests one at a time); every send or receive gets an exec
+ * channel of its own, closed when the stream is done, so a transfer never
+ * waits behind a control request and a broken transfer takes only its own
+ * channel down. The remote exit status of every channel is checked.
+ *
+ * Transfers: to this store, the local stages (send, uuid-rewrite, verify,
+ * progress) feed {@link frameSink}; the remote verifies again, checks the
+ * stream only names snapshots it holds, and receives under `*.part`, renamed
+ * after the commit. From this store, the remote runs `btrfs send` and the
+ * local side verifies and receives. Measuring runs the `--no-data` size probe
+ * on the remote and moves only the figure.
+ */
+import { StoreError, describeError } from '../../errors.js';
+import { debug } from '../../log.js';
+import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
+import type { Volume } from '../../planner/volume.js';
+import { frameSink, frameSource } from '../../server/frame-stages.js';
+import { ProtocolError } from '../../server/frame.js';
+import { isServerMode, isWireUuid } from '../../server/protocol.js';
+import type { Request, ServerMode, VolumeRef } from '../../server/protocol.js';
+import type { SinkStage, SourceStage } from '../../streams/stage.js';
+import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
+import { formatLocation } from '../uri.js';
+import type { SshLocation } from '../uri.js';
+import { RemoteSession } from './remote-session.js';
+import { SshConnection } from './ssh-connection.js';
+import type { SshConnectOptions } from './ssh-connection.js';
+
+/** Options of {@link SshStore}. */
+export interface SshStoreOptions extends Pick<
+  SshConnectOptions,
+  | 'home'
+  | 'configFile'
+  | 'knownHostsFiles'
+  | 'identityFiles'
+  | 'acceptNewHostKey'
+  | 'agent'
+  | 'readyTimeout'
+  | 'keepaliveInterval'
+> {
+  /**
+   * Mode the remote server is started in: `r` lists, measures, sends; `a` also
+   * receives; `w` also deletes. Use the least the job needs. Default `w`.
+   */
+  mode?: ServerMode;
+  /** Remote command line that starts buttersink, before `--server …`. Default `sudo buttersink`. */
+  remoteCommand?: string;
+  /** Send stream version the remote `btrfs send` uses (`--proto`). Default: the remote's default. */
+  proto?: 1 | 2;
+}
+
+/** Quotes `s` for a POSIX shell (the remote login shell runs the exec command). */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function ref(v: Volume): VolumeRef {
+  return { uuid: v.uuid, path: v.path };
+}
+
+function checkVolumes(raw: unknown, label: string): Volume[] {
+  if (!Array.isArray(raw)) throw new ProtocolError(`${label}: listing without volumes`);
+  return raw.map((v: unknown) => {
+    const o = v as Record<string, unknown> | null;
+    if (!o || !isWireUuid(o.uuid) || typeof o.path !== 'string') {
+      throw new ProtocolError(`${label}: malformed volume in listing`);
+    }
+    const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
+    const gen = num(o.gen);
+    const total = num(o.totalSize);
+    const excl = num(o.exclusiveSize);
+    return {
+      uuid: o.uuid,
+      path: o.path,
+      ...(isWireUuid(o.ownUuid) ? { ownUuid: o.ownUuid } : {}),
+      ...(gen !== undefined ? { gen } : {}),
+      ...(isWireUuid(o.parentUuid) ? { parentUuid: o.parentUuid } : {}),
+      ...(total !== undefined ? { totalSize: total } : {}),
+      ...(excl !== undefined ? { exclusiveSize: excl } : {}),
+    };
+  });
+}
+
+function checkDiffs(raw: unknown): DiffOffer[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.flatMap((d: unknown) => {
+    const o = d as Record<string, unknown> | null;
+    if (!o || !isWireUuid(o.to) || !(o.from === null || isWireUuid(o.from))) return [];
+    if (typeof o.size !== 'number' || !(o.size >= 0)) return [];
+    return [
+      {
+        to: o.to,
+        from: o.from as string | null,
+        size: o.size,
+        estimated: o.estimated === true,
+        store: 'source' as const,
+        atDest: false,
+      },
+    ];
+  });
+}
+
+/** Snapshots on a remote host, reached over SSH. */
+export class SshStore implements Store {
+  readonly kind = 'ssh' as const;
+  readonly location: SshLocation;
+  readonly mode: ServerMode;
+  readonly #opts: SshStoreOptions;
+  #connection: Promise<SshConnection> | undefined;
+  #control: Promise<RemoteSession> | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  /** Throws StoreError for an invalid mode. Connects lazily, on the first operation. */
+  constructor(location: SshLocation, opts: SshStoreOptions = {}) {
+    const mode = opts.mode ?? 'w';
+    if (!isServerMode(mode))
+      throw new StoreError(`ssh store: mode must be r, a or w, not ${String(mode)}`);
+    if (opts.remoteCommand !== undefined && opts.remoteCommand.trim() === '') {
+      throw new StoreError('ssh store: remoteCommand must not be empty');
+    }
+    this.location = location;
+    this.mode = mode;
+    this.#opts = opts;
+  }
+
+  /** The command line run on the remote host for each channel. */
+  get remoteCommand(): string {
+    const dir = this.location.dir === '/' ? '/' : `${this.location.dir}/`;
+    const proto = this.#opts.proto ? ` --proto ${this.#opts.proto}` : '';
+    return `${this.#opts.remoteCommand ?? 'sudo buttersink'} --server --mode ${this.mode}${proto} ${shellQuote(dir)}`;
+  }
+
+  get #label(): string {
+    return `ssh://${this.location.user ? `${this.location.user}@` : ''}${this.location.host}${this.location.port ? `:${this.location.port}` : ''}`;
+  }
+
+  #connect(signal?: AbortSignal): Promise<SshConnection> {
+    if (this.#closed) return Promise.reject(new StoreError(`${this.#label}: store is closed`));
+    if (!this.#connection) {
+      const o = this.#opts;
+      const p = SshConnection.connect({
+        host: this.location.host,
+        ...(this.location.user !== undefined ? { user: this.location.user } : {}),
+        ...(this.location.port !== undefined ? { port: this.location.port } : {}),
+        ...(o.home !== undefined ? { home: o.home } : {}),
+        ...(o.configFile !== undefined ? { configFile: o.configFile } : {}),
+        ...(o.knownHostsFiles !== undefined ? { knownHostsFiles: o.knownHostsFiles } : {}),
+        ...(o.identityFiles !== undefined ? { identityFiles: o.identityFiles } : {}),
+        ...(o.acceptNewHostKey !== undefined ? { acceptNewHostKey: o.acceptNewHostKey } : {}),
+        ...(o.agent !== undefined ? { agent: o.agent } : {}),
+        ...(o.readyTimeout !== undefined ? { readyTimeout: o.readyTimeout } : {}),
+        ...(o.keepaliveInterval !== undefined ? { keepaliveInterval: o.keepaliveInterval } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      this.#connection = p;
+      p.catch(() => {
+        if (this.#connection === p) this.#connection = undefined;
+      });
+    }
+    return this.#connection.then((c) => {
+      if (!c.closed) return c;
+      this.#connection = undefined;
+      this.#control = undefined;
+      return this.#connect(signal);
+    });
+  }
+
+  async #openSession(signal?: AbortSignal): Promise<RemoteSession> {
+    const conn = await this.#connect(signal);
+    signal?.throwIfAborted();
+    return RemoteSession.open(conn, this.remoteCommand, this.#label);
+  }
+
+  /** Runs `request` on the control session, one at a time; a broken session is replaced next time. */
+  #request(request: Request, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    const run = async () => {
+      signal?.throwIfAborted();
+      if (!this.#control) {
+        const p = this.#openSession(signal);
+        this.#control = p;
+        p.catch(() => {
+          if (this.#control === p) this.#control = undefined;
+        });
+      }
+      const session = await this.#control;
+      try {
+        return await session.request(request);
+      } catch (err) {
+        if (!(err instanceof Error && 'remoteCode' in err)) {
+          // Not an answer: the session is in an unknown state.
+          this.#control = undefined;
+          await session.destroy();
+        }
+        throw err;
+      }
+    };
+    const result = this.#queue.then(run, run);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async view(role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
+    const r = await this.#request({ op: 'list', role }, opts.signal);
+    return {
+      kind: 'ssh',
+      volumes: checkVolumes(r.volumes, this.#label),
+      diffs: role === 'source' ? checkDiffs(r.diffs) : [],
+    };
+  }
+
+  async measure(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): Promise<number> {
+    const r = await this.#request(
+      { op: 'measure', to: ref(to), from: from ? ref(from) : null },
+      opts.signal,
+    );
+    if (typeof r.bytes !== 'number' || !(r.bytes >= 0)) {
+      throw new ProtocolError(`${this.#label}: measure returned no size`);
+    }
+    return r.bytes;
+  }
+
+  send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<number> {
+    const signal = opts.signal;
+    let session: RemoteSession | undefined;
+    return frameSource({
+      name: 'ssh-read',
+      open: async () => {
+        session = await this.#openSession(signal);
+        await session.send({ op: 'send', to: ref(to), from: from ? ref(from) : null });
+        return session.reader;
+      },
+      onControl: (message, bytes) => {
+        if (session!.handleCommon(message)) return 'continue';
+        const m = message as { type?: unknown; bytes?: unknown } | null;
+        if (m?.type !== 'end')
+          throw new ProtocolError(`${this.#label}: unexpected message during send`);
+        if (m.bytes !== bytes) {
+          throw new ProtocolError(
+            `${this.#label}: remote sent ${bytes} bytes but announced ${String(m.bytes)}`,
+          );
+        }
+        return 'end';
+      },
+      onEnd: () => session!.finish(),
+      onDestroy: () => session?.destroy(),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  async receive(
+    to: Volume,
+    from: Volume | null,
+    opts: StoreOpOptions = {},
+  ): Promise<ReceiveStages> {
+    const signal = opts.signal;
+    const session = await this.#openSession(signal);
+    try {
+      await session.send({ op: 'receive', to: ref(to), from: from ? ref(from) : null });
+      await session.expect('ready');
+    } catch (err) {
+      await session.destroy();
+      throw err;
+    }
+    let settle!: { resolve: (path: string) => void; reject: (err: unknown) => void };
+    const committed = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
+    committed.catch(() => undefined);
+    const sink: SinkStage<string> = frameSink({
+      name: 'ssh-write',
+      writer: session.writer,
+      finish: async (bytes) => {
+        await session.writer.json({ type: 'end', bytes });
+        const path = await committed;
+        await session.finish();
+        return path;
+      },
+      abort: async (err) => {
+        debug('ssh receive aborted', { error: describeError(err) });
+        // Best effort and never awaited: a dead connection never drains. Closing the
+        // channel alone makes the remote cancel (end of input before `end`).
+        session.writer.json({ type: 'abort', message: describeError(err) }).catch(() => undefined);
+        await session.destroy();
+      },
+      ...(signal ? { signal } : {}),
+    });
+    // The remote says nothing until the commit, except to report a failure: watch for it.
+    (async () => {
+      const m = await session.expect('result');
+      settle.resolve(typeof m.path === 'string' ? m.path : to.path);
+    })().catch((err: unknown) => {
+      settle.reject(err);
+      sink.stream.destroy(err as Error);
+    });
+    return { transforms: [], sink };
+  }
+
+  async deleteVolume(volume: Volume, opts: StoreOpOptions = {}): Promise<void> {
+    await this.#request({ op: 'delete', volume: ref(volume) }, opts.signal);
+  }
+
+  async deleteDiff(diff: DiffOffer): Promise<void> {
+    throw new StoreError(
+      `an ssh store holds snapshots, not diffs (asked to delete ${diff.to}_${diff.from ?? 'None'})`,
+    );
+  }
+
+  #partialPrefix(): string {
+    return formatLocation({ ...this.location, snapshot: undefined } as SshLocation);
+  }
+
+  async listPartials(opts: StoreOpOptions = {}): Promise<Partial[]> {
+    const r = await this.#request({ op: 'listPartials' }, opts.signal);
+    const paths = Array.isArray(r.paths)
+      ? r.paths.filter((p): p is string => typeof p === 'string')
+      : [];
+    return paths.map((p) => ({ where: this.#partialPrefix() + p }));
+  }
+
+  async deletePartials(partials: readonly Partial[], opts: StoreOpOptions = {}): Promise<void> {
+    if (partials.length === 0) return;
+    const prefix = this.#partialPrefix();
+    const paths = partials.map((p) => {
+      if (!p.where.startsWith(prefix)) {
+        throw new StoreError(`${p.where}: not a partial of ${prefix}`);
+      }
+      return p.where.slice(prefix.length);
+    });
+    await this.#request({ op: 'deletePartials', paths }, opts.signal);
+  }
+
+  /** Drops the connection at once, as a network failure would (for tests and emergencies). */
+  async disconnect(): Promise<void> {
+    const c = await this.#connection?.catch(() => undefined);
+    c?.destroy();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const control = await this.#control?.catch(() => undefined);
+    this.#control = undefined;
+    if (control) {
+      await control
+        .finish()
+        .catch((err: unknown) =>
+          debug('ssh control session did not end cleanly', { error: describeError(err) }),
+        );
+    }
+    const conn = await this.#connection?.catch(() => undefined);
+    this.#connection = undefined;
+    await conn?.close();
+  }
+}
