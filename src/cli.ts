@@ -106,7 +106,7 @@ function progressLine(io: CliIo) {
 async function listStore(
   io: CliIo,
   store: Store,
-  opts: { delete: boolean; quiet: number },
+  opts: { delete: boolean; dryRun: boolean; quiet: number },
   signal: AbortSignal,
 ) {
   const view = await store.view('dest', { signal });
@@ -137,15 +137,17 @@ async function listStore(
     );
   }
   const partials = await store.listPartials({ signal });
+  const deleting = opts.delete && !opts.dryRun;
   for (const p of partials) {
-    io.stdout.write(`partial: ${p.where}${opts.delete ? ' (deleting)' : ''}\n`);
+    const what = opts.delete ? (deleting ? ' (deleting)' : ' (would delete)') : '';
+    io.stdout.write(`partial: ${p.where}${what}\n`);
   }
   if (partials.length > 0 && !opts.delete && opts.quiet < 2) {
     io.stderr.write(
       `buttersink: ${partials.length} partial transfer(s) found; run with -d to delete them\n`,
     );
   }
-  if (opts.delete && partials.length > 0) await store.deletePartials(partials, { signal });
+  if (deleting && partials.length > 0) await store.deletePartials(partials, { signal });
   return 0;
 }
 
@@ -172,6 +174,8 @@ export async function buttersinkMain(
   argv: readonly string[],
   io: CliIo = defaultIo,
 ): Promise<number> {
+  // The AWS SDK warns on every run that it will drop Node 20; that is for developers, not users.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   // The hidden server entry an SSH client starts on the remote host: stdout is its data channel.
   if (argv.includes('--server')) return serverMain(argv, io.stderr);
   const program = new Command('buttersink')
@@ -233,6 +237,8 @@ export async function buttersinkMain(
       'after',
       `
 <src>, <dst>: [btrfs://]/path/to/directory/[snapshot]
+             ssh://[user@]host[:port]/path/to/directory/[snapshot]
+             s3://bucket/prefix/[snapshot]
 
 If only <dst> is supplied, just list available snapshots. NOTE: The trailing
 "/" *is* significant.`,
@@ -308,7 +314,12 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
         const store = openStore(dstLoc, sshOpts(o.delete ? 'w' : 'r'));
         stores.push(store);
         if (o.verify) return await verifyStore(io, store, o.quiet, signal);
-        return await listStore(io, store, { delete: o.delete, quiet: o.quiet }, signal);
+        return await listStore(
+          io,
+          store,
+          { delete: o.delete, dryRun: o.dryRun, quiet: o.quiet },
+          signal,
+        );
       }
       const srcLoc = parseLocation(srcArg);
       if (dstLoc.snapshot !== undefined) {

@@ -177,6 +177,10 @@ describe('btrfs → btrfs sync', { skip }, () => {
     assert.equal(listing.exitCode, 0, listing.stderr);
     assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
     assert.match(listing.stdout, /partial: .*huge\.part/);
+    const dry = await runCli(['-d', '-n', `${dst}/`]);
+    assert.equal(dry.exitCode, 0, dry.stderr);
+    assert.match(dry.stdout, /partial: .*huge\.part \(would delete\)/);
+    assert.equal(existsSync(partial), true, '-n keeps the partial');
     const clean = await runCli(['-d', `${dst}/`]);
     assert.equal(clean.exitCode, 0, clean.stderr);
     assert.equal(existsSync(partial), false, '-d removed the partial');
