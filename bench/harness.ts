@@ -70,35 +70,47 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** Runs a scenario, alternating baseline and project (baseline first in odd pairs, project first in even). */
-export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
-  const pairs = sc.pairs ?? 5;
+/**
+ * Alternates the two sides `pairs` times (baseline first in even pairs, project
+ * first in odd ones), calling `reset` before every run and once at the end.
+ */
+async function alternate(
+  name: string,
+  bytes: number | undefined,
+  pairs: number,
+  measure: Record<'project' | 'baseline', () => Promise<Run>>,
+  reset: () => Promise<void> = async () => undefined,
+): Promise<ScenarioResult> {
   const project: Run[] = [];
   const baseline: Run[] = [];
   const ratios: number[] = [];
-  const reset = async () => {
-    if (sc.reset) await execa('bash', ['-c', sc.reset]);
-  };
   for (let i = 0; i < pairs; i++) {
     const order =
       i % 2 === 0 ? (['baseline', 'project'] as const) : (['project', 'baseline'] as const);
     const got: Partial<Record<'baseline' | 'project', Run>> = {};
     for (const side of order) {
       await reset();
-      got[side] = await timePrecise(side === 'project' ? sc.project : sc.baseline);
+      got[side] = await measure[side]();
     }
     project.push(got.project!);
     baseline.push(got.baseline!);
     ratios.push(got.baseline!.seconds / got.project!.seconds);
   }
   await reset();
-  const out: ScenarioResult = {
-    name: sc.name,
-    project,
-    baseline,
-    medianSpeedRatio: median(ratios),
-  };
-  return sc.bytes === undefined ? out : { ...out, bytes: sc.bytes };
+  const out: ScenarioResult = { name, project, baseline, medianSpeedRatio: median(ratios) };
+  return bytes === undefined ? out : { ...out, bytes };
+}
+
+/** Runs a scenario of shell commands; see {@link alternate}. */
+export async function runScenario(sc: Scenario): Promise<ScenarioResult> {
+  const reset = sc.reset;
+  return alternate(
+    sc.name,
+    sc.bytes,
+    sc.pairs ?? 5,
+    { project: () => timePrecise(sc.project), baseline: () => timePrecise(sc.baseline) },
+    reset ? async () => void (await execa('bash', ['-c', reset])) : undefined,
+  );
 }
 
 /** A scenario measured inside this process: both sides are async functions. */
@@ -111,15 +123,11 @@ export interface FnScenario {
 }
 
 /**
- * Runs an in-process scenario, alternating sides like {@link runScenario}. Peak
- * RSS is this process's (both sides share it), so it is reported for both.
+ * Runs an in-process scenario; see {@link alternate}. Peak RSS is this
+ * process's (both sides share it), so it is reported for both.
  */
 export async function runFnScenario(sc: FnScenario): Promise<ScenarioResult> {
-  const pairs = sc.pairs ?? 5;
-  const project: Run[] = [];
-  const baseline: Run[] = [];
-  const ratios: number[] = [];
-  const time = async (fn: () => Promise<void>): Promise<Run> => {
+  const time = (fn: () => Promise<void>) => async (): Promise<Run> => {
     const t0 = process.hrtime.bigint();
     await fn();
     return {
@@ -127,21 +135,10 @@ export async function runFnScenario(sc: FnScenario): Promise<ScenarioResult> {
       maxRssKiB: process.resourceUsage().maxRSS,
     };
   };
-  for (let i = 0; i < pairs; i++) {
-    const b1 = i % 2 === 0 ? await time(sc.baseline) : undefined;
-    const p = await time(sc.project);
-    const b = b1 ?? (await time(sc.baseline));
-    project.push(p);
-    baseline.push(b);
-    ratios.push(b.seconds / p.seconds);
-  }
-  const out: ScenarioResult = {
-    name: sc.name,
-    project,
-    baseline,
-    medianSpeedRatio: median(ratios),
-  };
-  return sc.bytes === undefined ? out : { ...out, bytes: sc.bytes };
+  return alternate(sc.name, sc.bytes, sc.pairs ?? 5, {
+    project: time(sc.project),
+    baseline: time(sc.baseline),
+  });
 }
 
 /** One Markdown table row for a scenario. */
