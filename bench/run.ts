@@ -13,6 +13,8 @@ import { execa } from 'execa';
 import { planSync } from '../src/planner/plan-sync.js';
 import { syntheticInput } from '../src/planner/synthetic.js';
 import { makeChecksumdirDataset } from './checksumdir.js';
+import { s3Scenarios } from './s3.js';
+import { scenarios as sshScenarios } from './ssh.js';
 import { btrfsSend } from '../src/stages/btrfs-send.js';
 import { countBytes, noDataSizeProbe } from '../src/stages/size-probe.js';
 import { runPipeline } from '../src/streams/pipeline.js';
@@ -177,17 +179,26 @@ async function main(): Promise<void> {
       );
     }
 
-    for (const extra of ['s3', 'ssh']) {
-      const file = join(REPO, 'bench', `${extra}.ts`);
-      if (!existsSync(file)) continue;
-      const mod = (await import(file)) as {
-        scenarios?: (ctx: BenchContext) => Promise<Scenario[]>;
-      };
-      if (!mod.scenarios) continue;
-      for (const sc of await mod.scenarios({ src, dst, node, repo: REPO, fullBytes })) {
+    // S3 (moto_server on 127.0.0.1) and SSH (sshd on 127.0.0.1) on the same snapshot.
+    console.error('setting up S3 scenarios…');
+    const s3 = await s3Scenarios({
+      bs,
+      snapshot: `${src}/snaps/s1`,
+      dstDir: `${dst}/s3-restore`,
+      bytes: fullBytes,
+      pairs,
+    });
+    try {
+      for (const sc of s3.scenarios) {
         console.error(`running: ${sc.name}`);
         results.push(await runScenario({ ...sc, pairs }));
       }
+    } finally {
+      await s3.stop();
+    }
+    for (const sc of await sshScenarios({ src, dst, node, repo: REPO, fullBytes })) {
+      console.error(`running: ${sc.name}`);
+      results.push(await runScenario({ ...sc, pairs }));
     }
   } finally {
     await cleanup();
@@ -231,16 +242,6 @@ async function main(): Promise<void> {
   console.log(md);
 }
 
-/** What extra scenario modules (bench/s3.ts, bench/ssh.ts) receive. */
-export interface BenchContext {
-  /** Mounted source btrfs with `snaps/s1` and `snaps/s2`. */
-  src: string;
-  /** Mounted destination btrfs. */
-  dst: string;
-  node: string;
-  repo: string;
-  /** Size of the full send stream of s1. */
-  fullBytes: number;
-}
-
 await main();
+// The bench sshd is a child that would keep the event loop alive; it is stopped on exit.
+process.exit(0);
