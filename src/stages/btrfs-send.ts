@@ -2,12 +2,15 @@
  * Source stage: the bytes of `btrfs send` for one read-only subvolume.
  *
  * Buffering and backpressure: the child's stdout arrives in socket-sized reads
- * (≤ 64 KiB) that are gathered into chunks of `chunkSize` (default 1 MiB)
- * before being pushed, because every downstream stage pays per chunk, not per
- * byte (measured: 35 % less CPU for the transfer stages with 1 MiB chunks).
- * When the stage's readable buffer reaches its highWaterMark (one chunk) the
- * child's stdout is paused, the socket fills and the kernel blocks `btrfs
- * send`. At most two chunks are held.
+ * (≤ 64 KiB), each a buffer of its own, and they are pushed as they are: no
+ * copy. (Gathering them into 1 MiB chunks, as an earlier version did, cost more
+ * than it saved: measured on a 640 MiB transfer, the process's CPU went from
+ * 1.34 s to 1.85 s, Buffer.concat copying every byte once more and the garbage
+ * collector chasing the extra buffers; the per-chunk cost of the stages after
+ * it did not drop measurably.) `chunkSize` still gathers, for a consumer that
+ * wants large chunks. When the stage's readable buffer reaches its
+ * highWaterMark (1 MiB, or one chunk) the child's stdout is paused, the socket
+ * fills and the kernel blocks `btrfs send`.
  *
  * Completion: the stream ends only after `btrfs send` exited 0 and its stdout
  * was drained; a non-zero exit errors the stream with a CommandError carrying
@@ -35,7 +38,11 @@ export interface BtrfsSendOptions extends StageOptions {
   proto?: 1 | 2;
   /** Send compressed extents as they are (`--compressed-data`, implies proto 2). Default false. */
   compressedData?: boolean;
-  /** Bytes gathered into each chunk pushed downstream. Default 1 MiB; the last chunk may be shorter. */
+  /**
+   * Gather the child's reads into chunks of at least this many bytes (copying
+   * them) before pushing; the last chunk may be shorter. Default: none, each
+   * read (≤ 64 KiB) is pushed as it is, uncopied.
+   */
   chunkSize?: number;
 }
 
@@ -53,7 +60,8 @@ export interface BtrfsSendStage extends SourceStage<BtrfsSendResult> {
   readonly command: string;
 }
 
-const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/** Bytes buffered in the readable side before the child's stdout is paused, without `chunkSize`. */
+const READ_AHEAD = 1024 * 1024;
 
 /** The `btrfs` arguments {@link btrfsSend} runs for `opts`. */
 export function btrfsSendArgs(opts: BtrfsSendOptions): string[] {
@@ -90,8 +98,8 @@ export function btrfsSend(opts: BtrfsSendOptions): BtrfsSendStage {
   if (opts.compressedData && opts.proto === 1) {
     throw new UsageError('btrfsSend: compressedData needs proto 2');
   }
-  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) {
+  const chunkSize = opts.chunkSize;
+  if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 1)) {
     throw new UsageError('btrfsSend: chunkSize must be a positive integer');
   }
   const args = btrfsSendArgs(opts);
@@ -119,6 +127,10 @@ export function btrfsSend(opts: BtrfsSendOptions): BtrfsSendStage {
     };
     out.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
+      if (chunkSize === undefined) {
+        if (!stream.push(chunk)) out.pause();
+        return;
+      }
       held.push(chunk);
       heldBytes += chunk.length;
       if (heldBytes >= chunkSize && !flush()) out.pause();
@@ -139,7 +151,7 @@ export function btrfsSend(opts: BtrfsSendOptions): BtrfsSendStage {
   };
 
   const stream = new Readable({
-    highWaterMark: chunkSize,
+    highWaterMark: chunkSize ?? READ_AHEAD,
     read() {
       if (!child) start();
       else child.stdout?.resume();

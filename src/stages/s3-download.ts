@@ -13,7 +13,7 @@
  * (jobs + 1) × rangeSize. Destroying the stream cancels the requests in flight.
  */
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { s3Sdk } from './aws-sdk.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError, isRetryable } from '../errors.js';
 import { debug } from '../log.js';
@@ -102,7 +102,7 @@ export function s3Download(opts: S3DownloadOptions): SourceStage<S3DownloadResul
     for (let attempt = 1; ; attempt++) {
       try {
         const res = await client.send(
-          new GetObjectCommand({
+          new (s3Sdk().GetObjectCommand)({
             Bucket: bucket,
             Key: key,
             Range: `bytes=${start}-${end - 1}`,
@@ -155,7 +155,9 @@ export function s3Download(opts: S3DownloadOptions): SourceStage<S3DownloadResul
         return;
       }
       client
-        .send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: cancel.signal })
+        .send(new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: key }), {
+          abortSignal: cancel.signal,
+        })
         .then(
           (head) => {
             size ??= head.ContentLength ?? 0;

@@ -14,11 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import { s3Sdk } from './aws-sdk.js';
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError } from '../errors.js';
 import { debug } from '../log.js';
@@ -114,7 +110,7 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
     const md5 = frame.md5 ?? createHash('md5').update(frame.data).digest();
     for (let attempt = 1; ; attempt++) {
       const res = await client.send(
-        new UploadPartCommand({
+        new (s3Sdk().UploadPartCommand)({
           Bucket: bucket,
           Key: key,
           UploadId: uploadId,
@@ -158,7 +154,7 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
       opts.signal?.throwIfAborted();
       client
         .send(
-          new CreateMultipartUploadCommand({
+          new (s3Sdk().CreateMultipartUploadCommand)({
             Bucket: bucket,
             Key: key,
             ...(encrypt ? { ServerSideEncryption: 'AES256' } : {}),
@@ -237,7 +233,7 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
         });
         if (!lastSeen) throw new StoreError(`${where}: the stream ended without a last part`);
         const res = await client.send(
-          new CompleteMultipartUploadCommand({
+          new (s3Sdk().CompleteMultipartUploadCommand)({
             Bucket: bucket,
             Key: key,
             UploadId: uploadId,

@@ -2,11 +2,17 @@
  * A queue of input chunks addressed by absolute stream offset, for stages that
  * hold bytes back until a command boundary and then release or replace them.
  * Holds references to the chunks, never copies them; releasing returns slices.
+ *
+ * Memory: only the chunks still (partly) queued are referenced. A released
+ * chunk's slot is cleared at once, so a consumer that never empties the queue
+ * completely (a command always spans the next chunk) does not pin every chunk
+ * it has seen: what stays alive is bounded by `size` plus one partly released
+ * chunk, independent of the stream's length.
  */
 
 /** Bytes received but not yet released, addressed by absolute stream offset. */
 export class ByteQueue {
-  #parts: Buffer[] = [];
+  #parts: (Buffer | undefined)[] = [];
   /** Index of the first live part: avoids O(n) `shift()` when many tiny chunks are held. */
   #head = 0;
   /** Absolute offset of the first byte still queued. */
@@ -59,6 +65,9 @@ export class ByteQueue {
     while (need > 0) {
       const head = this.#parts[this.#head]!;
       if (head.length <= need) {
+        // Clear the slot: a reference left behind would pin the chunk (and, for a
+        // subarray, its whole parent buffer) until the array is compacted.
+        this.#parts[this.#head] = undefined;
         this.#head++;
         out?.push(head);
         need -= head.length;
@@ -71,7 +80,7 @@ export class ByteQueue {
     if (this.#head === this.#parts.length) {
       this.#parts = [];
       this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#parts.length) {
+    } else if (this.#head >= 64 && this.#head * 2 > this.#parts.length) {
       this.#parts = this.#parts.slice(this.#head);
       this.#head = 0;
     }

@@ -2,11 +2,7 @@
  * Multipart-upload bookkeeping shared by the S3 store and its stages: listing open
  * uploads and their parts (every page), and choosing the upload a rerun resumes.
  */
-import {
-  AbortMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  ListPartsCommand,
-} from '@aws-sdk/client-s3';
+import { s3Sdk } from '../../stages/aws-sdk.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 /** An open (not completed, not aborted) multipart upload. */
@@ -51,7 +47,7 @@ export async function listOpenUploads(
   let uploadIdMarker: string | undefined;
   for (;;) {
     const page = await client.send(
-      new ListMultipartUploadsCommand({
+      new (s3Sdk().ListMultipartUploadsCommand)({
         Bucket: bucket,
         Prefix: prefix,
         ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
@@ -87,7 +83,7 @@ export async function listUploadedParts(
   let marker: string | undefined;
   for (;;) {
     const page = await client.send(
-      new ListPartsCommand({
+      new (s3Sdk().ListPartsCommand)({
         Bucket: bucket,
         Key: upload.key,
         UploadId: upload.uploadId,
@@ -156,7 +152,7 @@ export async function abortUpload(
 ): Promise<void> {
   try {
     await client.send(
-      new AbortMultipartUploadCommand({
+      new (s3Sdk().AbortMultipartUploadCommand)({
         Bucket: bucket,
         Key: upload.key,
         UploadId: upload.uploadId,

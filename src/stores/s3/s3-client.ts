@@ -10,8 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
-import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { s3Sdk } from '../../stages/aws-sdk.js';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { UsageError } from '../../errors.js';
 import { warn } from '../../log.js';
 
@@ -110,7 +110,8 @@ export function createS3Client(opts: S3ClientOptions = {}): S3Client {
   const region = opts.region ?? envRegion;
   const profile = opts.profile !== undefined ? { profile: opts.profile } : {};
   // A throw-away client resolves the SDK's default chains exactly as the SDK would.
-  const probe = new S3Client({ ...(region !== undefined ? { region } : {}), ...profile }).config;
+  const probe = new (s3Sdk().S3Client)({ ...(region !== undefined ? { region } : {}), ...profile })
+    .config;
   const chain = probe.credentials as (...args: unknown[]) => Promise<unknown>;
   const sdkRegion = probe.region as () => Promise<string>;
   const botoPath =
@@ -131,7 +132,7 @@ export function createS3Client(opts: S3ClientOptions = {}): S3Client {
       return boto;
     }
   }) as CredentialProvider;
-  return new S3Client({
+  return new (s3Sdk().S3Client)({
     ...profile,
     // Without a configured region, us-east-1 plus redirects finds the bucket's region.
     region: region ?? (() => sdkRegion().catch(() => 'us-east-1')),

@@ -10,17 +10,7 @@
  * appended to the snapshot's `.bs` object. Sending a diff: s3-download (ranged,
  * parallel, retried). Deleting a diff moves it under `trash/` (copy, then delete).
  */
-import {
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  UploadPartCopyCommand,
-  CompleteMultipartUploadCommand,
-} from '@aws-sdk/client-s3';
+import { s3Sdk } from '../../stages/aws-sdk.js';
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { StoreError, UsageError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
@@ -147,7 +137,7 @@ export class S3Store implements Store {
     try {
       do {
         const page = await this.client.send(
-          new ListObjectsV2Command({
+          new (s3Sdk().ListObjectsV2Command)({
             Bucket: this.#bucket,
             Prefix: dir,
             ...(token !== undefined ? { ContinuationToken: token } : {}),
@@ -205,7 +195,7 @@ export class S3Store implements Store {
   async #getText(key: string, signal?: AbortSignal): Promise<string | undefined> {
     try {
       const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
+        new (s3Sdk().GetObjectCommand)({ Bucket: this.#bucket, Key: key }),
         signal ? { abortSignal: signal } : {},
       );
       return (await res.Body?.transformToString('utf8')) ?? '';
@@ -264,7 +254,7 @@ export class S3Store implements Store {
     const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null);
     try {
       const head = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.#bucket, Key: key }),
+        new (s3Sdk().HeadObjectCommand)({ Bucket: this.#bucket, Key: key }),
         opts.signal ? { abortSignal: opts.signal } : {},
       );
       return head.ContentLength ?? 0;
@@ -395,7 +385,7 @@ export class S3Store implements Store {
     const line = formatSizeInfo({ to: to.uuid, from: from?.uuid ?? null, size });
     const body = before === '' || before.endsWith('\n') ? before + line : `${before}\n${line}`;
     await this.client.send(
-      new PutObjectCommand({
+      new (s3Sdk().PutObjectCommand)({
         Bucket: this.#bucket,
         Key: key,
         Body: body,
@@ -423,7 +413,7 @@ export class S3Store implements Store {
     try {
       await this.copyObject(stored.key, target, stored.size, opts);
       await this.client.send(
-        new DeleteObjectCommand({ Bucket: this.#bucket, Key: stored.key }),
+        new (s3Sdk().DeleteObjectCommand)({ Bucket: this.#bucket, Key: stored.key }),
         opts.signal ? { abortSignal: opts.signal } : {},
       );
     } catch (err) {
@@ -451,7 +441,7 @@ export class S3Store implements Store {
     const sse = (this.#opts.encrypt ?? true) ? { ServerSideEncryption: 'AES256' as const } : {};
     if (size <= MAX_SINGLE_COPY) {
       await this.client.send(
-        new CopyObjectCommand({
+        new (s3Sdk().CopyObjectCommand)({
           Bucket: this.#bucket,
           Key: target,
           CopySource: copySource,
@@ -462,7 +452,7 @@ export class S3Store implements Store {
       return;
     }
     const created = await this.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.#bucket, Key: target, ...sse }),
+      new (s3Sdk().CreateMultipartUploadCommand)({ Bucket: this.#bucket, Key: target, ...sse }),
       sig,
     );
     const uploadId = created.UploadId!;
@@ -476,7 +466,7 @@ export class S3Store implements Store {
       this.#jobs,
       async (r) => {
         const res = await this.client.send(
-          new UploadPartCopyCommand({
+          new (s3Sdk().UploadPartCopyCommand)({
             Bucket: this.#bucket,
             Key: target,
             UploadId: uploadId,
@@ -491,7 +481,7 @@ export class S3Store implements Store {
       opts.signal ? { signal: opts.signal } : {},
     );
     await this.client.send(
-      new CompleteMultipartUploadCommand({
+      new (s3Sdk().CompleteMultipartUploadCommand)({
         Bucket: this.#bucket,
         Key: target,
         UploadId: uploadId,
