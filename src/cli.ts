@@ -490,3 +490,14 @@ export async function btrfslistMain(
     return reportError(io, 'btrfslist', err);
   }
 }
+
+/**
+ * Ends the process quietly when the reader of stdout goes away
+ * (`buttersink --help | head`), as command-line tools do, instead of crashing on EPIPE.
+ */
+export function exitOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}

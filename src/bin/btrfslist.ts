@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { btrfslistMain } from '../cli.js';
+import { exitOnClosedStdout, btrfslistMain } from '../cli.js';
 
+exitOnClosedStdout();
 process.exitCode = await btrfslistMain(process.argv.slice(2));

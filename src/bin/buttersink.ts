@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { buttersinkMain } from '../cli.js';
+import { exitOnClosedStdout, buttersinkMain } from '../cli.js';
 
+exitOnClosedStdout();
 process.exitCode = await buttersinkMain(process.argv.slice(2));

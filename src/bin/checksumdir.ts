@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { checksumdirMain } from '../cli.js';
+import { exitOnClosedStdout, checksumdirMain } from '../cli.js';
 
+exitOnClosedStdout();
 process.exitCode = await checksumdirMain(process.argv.slice(2));

@@ -10,6 +10,13 @@
  * no window adjust, so the remote stops sending). {@link FrameWriter} awaits
  * `drain` whenever the stream's buffer is full, so a writer never holds more
  * than the stream's highWaterMark plus one frame.
+ *
+ * Frame sizes: a chunk becomes as few data frames of at most 1 MiB as it can,
+ * of equal size (a 1.06 MiB chunk: two of 0.53 MiB, not 1 MiB and a sliver),
+ * and each header goes out in one write with the first {@link HEAD_COALESCE}
+ * payload bytes: an ssh2 channel turns every write into ≤ 32 KiB packets, so a
+ * header written alone costs a packet (an encryption, a syscall) of its own,
+ * and small frames cost per frame on both ends.
  */
 import type { Readable, Writable } from 'node:stream';
 import { ButtersinkError } from '../errors.js';
@@ -21,7 +28,12 @@ export const FRAME_DATA = 2;
 /** Bytes of a frame header. */
 export const FRAME_HEADER_SIZE = 5;
 /** Largest data payload a writer puts in one frame. */
-export const DATA_FRAME_SIZE = 256 * 1024;
+export const DATA_FRAME_SIZE = 1024 * 1024;
+/**
+ * Payload bytes written together with a frame's header (one copy of at most
+ * this much): an SSH packet's worth (OpenSSH's 32 KiB maximum packet) less the header.
+ */
+const HEAD_COALESCE = 32 * 1024 - FRAME_HEADER_SIZE;
 /** Default largest data payload a reader accepts. */
 export const MAX_DATA_FRAME = 1024 * 1024;
 
@@ -220,10 +232,11 @@ export class FrameWriter {
     return this.#frame(FRAME_JSON, payload);
   }
 
-  /** Sends `data` as data frames of at most {@link DATA_FRAME_SIZE} bytes. */
+  /** Sends `data` as the fewest data frames of at most {@link DATA_FRAME_SIZE} bytes, of equal size. */
   async data(data: Buffer): Promise<void> {
-    for (let at = 0; at < data.length; at += DATA_FRAME_SIZE) {
-      await this.#frame(FRAME_DATA, data.subarray(at, at + DATA_FRAME_SIZE));
+    const size = Math.ceil(data.length / Math.ceil(data.length / DATA_FRAME_SIZE));
+    for (let at = 0; at < data.length; at += size) {
+      await this.#frame(FRAME_DATA, data.subarray(at, at + size));
     }
   }
 
@@ -235,12 +248,13 @@ export class FrameWriter {
     const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
     header[0] = type;
     header.writeUInt32BE(payload.length, 1);
-    // Small frames go out as one write: one SSH packet instead of two.
+    // The header shares a write (an SSH packet) with the first payload bytes; the rest
+    // of the payload is written as it is, uncopied.
     let ok: boolean;
-    if (payload.length <= 64 * 1024) ok = s.write(Buffer.concat([header, payload]));
+    if (payload.length <= HEAD_COALESCE) ok = s.write(Buffer.concat([header, payload]));
     else {
-      const headerOk = s.write(header);
-      ok = s.write(payload) && headerOk;
+      const headOk = s.write(Buffer.concat([header, payload.subarray(0, HEAD_COALESCE)]));
+      ok = s.write(payload.subarray(HEAD_COALESCE)) && headOk;
     }
     if (ok && !s.writableNeedDrain) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { FrameReader, FrameWriter } from '../../../src/server/frame.js';
+import {
+  DATA_FRAME_SIZE,
+  FRAME_HEADER_SIZE,
+  FrameReader,
+  FrameWriter,
+} from '../../../src/server/frame.js';
 import { frameSink, frameSource } from '../../../src/server/frame-stages.js';
 
 const limits = { maxJson: 1024, peer: 'peer' };
@@ -87,5 +92,39 @@ describe('frame stages', () => {
     await Promise.all([pipeline(source.stream, slow), producer]);
     assert.equal(consumed, total);
     assert.ok(maxAhead < 2 * 1024 * 1024, `producer ran ${maxAhead} bytes ahead of the consumer`);
+  });
+
+  it('a stalled receiver holds a sink fed 1 MiB chunks to a few MiB, whatever the stream size', async () => {
+    // The wire stands for an SSH channel whose window is closed: nobody reads it.
+    const wire = new PassThrough({ highWaterMark: 2 * 1024 * 1024 });
+    const sink = frameSink({
+      name: 'w',
+      writer: new FrameWriter(wire, { peer: 'p' }),
+      finish: async (bytes) => bytes,
+      abort: async () => undefined,
+    });
+    const total = 1024 * 1024 * 1024;
+    let produced = 0;
+    const source = new Readable({
+      highWaterMark: 1024 * 1024,
+      read() {
+        if (produced >= total) return void this.push(null);
+        produced += 1024 * 1024;
+        this.push(Buffer.allocUnsafe(1024 * 1024));
+      },
+    });
+    const done = pipeline(source, sink.stream);
+    await new Promise((r) => setTimeout(r, 200));
+    const stalledAt = produced;
+    // Source and sink buffers (one chunk each), one frame in flight, the wire's 2 MiB.
+    assert.ok(stalledAt <= 8 * 1024 * 1024, `pulled ${stalledAt} bytes while stalled`);
+    assert.ok(wire.writableLength <= 3 * 1024 * 1024, `wire holds ${wire.writableLength}`);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(produced, stalledAt, 'nothing more is pulled while the receiver stalls');
+    let received = 0;
+    wire.on('data', (c: Buffer) => (received += c.length));
+    await done;
+    assert.equal(await sink.result, total);
+    assert.equal(received, total + Math.ceil(total / DATA_FRAME_SIZE) * FRAME_HEADER_SIZE);
   });
 });

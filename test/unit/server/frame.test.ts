@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import {
+  DATA_FRAME_SIZE,
   FRAME_DATA,
+  FRAME_HEADER_SIZE,
   FRAME_JSON,
+  MAX_DATA_FRAME,
   FrameReader,
   FrameWriter,
   ProtocolError,
@@ -45,15 +48,37 @@ describe('frames', () => {
     }
   });
 
-  it('splits large data into frames of at most 256 KiB', async () => {
+  it('splits large data into the fewest frames of at most 1 MiB, of equal size', async () => {
+    assert.equal(DATA_FRAME_SIZE, MAX_DATA_FRAME);
     const wire = new PassThrough({ highWaterMark: 1 << 30 });
-    await new FrameWriter(wire, { peer: 'p' }).data(Buffer.alloc(600 * 1024));
+    const w = new FrameWriter(wire, { peer: 'p' });
+    await w.data(Buffer.alloc(2.5 * 1024 * 1024));
+    await w.data(Buffer.alloc(1024 * 1024));
+    await w.data(Buffer.alloc(1024 * 1024 + 1));
     wire.end();
-    const r = new FrameReader(wire, { ...opts, maxData: 1 << 20 });
+    const r = new FrameReader(wire, { ...opts, maxData: MAX_DATA_FRAME });
     const sizes: number[] = [];
     for (let f = await r.next(); f; f = await r.next())
       if (f.kind === 'data') sizes.push(f.data.length);
-    assert.deepEqual(sizes, [262144, 262144, 90112]);
+    // 2.5 MiB: three frames of 873,814 bytes and the rest; 1 MiB + 1: two halves.
+    assert.deepEqual(sizes, [873814, 873814, 873812, 1 << 20, (1 << 19) + 1, 1 << 19]);
+  });
+
+  it('writes each header with the first payload bytes, never alone', async () => {
+    const writes: number[] = [];
+    const wire = new Writable({
+      highWaterMark: 1 << 30,
+      write(c: Buffer, _e, cb) {
+        writes.push(c.length);
+        cb();
+      },
+    });
+    const w = new FrameWriter(wire, { peer: 'p' });
+    await w.data(Buffer.alloc(3 * 1024 * 1024));
+    await w.data(Buffer.alloc(100));
+    // Per 1 MiB frame: one SSH packet's worth (header + payload), then the rest uncopied.
+    const frame = [32 * 1024, (1 << 20) + FRAME_HEADER_SIZE - 32 * 1024];
+    assert.deepEqual(writes, [...frame, ...frame, ...frame, 100 + FRAME_HEADER_SIZE]);
   });
 
   it('rejects oversize, unknown, truncated and non-JSON frames', async () => {
@@ -79,7 +104,7 @@ describe('frames', () => {
     const p = w.data(Buffer.alloc(512 * 1024)).then(() => (done = true));
     await new Promise((r) => setTimeout(r, 20));
     assert.equal(done, false, 'waits for drain');
-    assert.ok(wire.writableLength <= 256 * 1024 + 5 + 1024, `buffered ${wire.writableLength}`);
+    assert.ok(wire.writableLength <= 1024 * 1024 + 1024, `buffered ${wire.writableLength}`);
     wire.resume();
     await p;
     assert.equal(done, true);
