@@ -148,7 +148,8 @@ export function formatRow(r: ScenarioResult): string {
   const mbps = (s: number) => (r.bytes ? `${(r.bytes / 1e6 / s).toFixed(0)} MB/s` : '');
   const rss = (runs: Run[]) =>
     `${(Math.max(...runs.map((x) => x.maxRssKiB)) / 1024).toFixed(0)} MiB`;
-  return `| ${r.name} | ${p.toFixed(2)} s ${mbps(p)} | ${b.toFixed(2)} s ${mbps(b)} | **${r.medianSpeedRatio.toFixed(2)}×** | ${rss(r.project)} | ${rss(r.baseline)} |`;
+  // A `|` in a scenario name (a shell pipe) would split the Markdown cell.
+  return `| ${r.name.replace(/\|/g, '\\|')} | ${p.toFixed(2)} s ${mbps(p)} | ${b.toFixed(2)} s ${mbps(b)} | **${r.medianSpeedRatio.toFixed(2)}×** | ${rss(r.project)} | ${rss(r.baseline)} |`;
 }
 
 /** Table header matching {@link formatRow}. */
