@@ -3,8 +3,12 @@
  * final XOR, over the 10-byte command header with its CRC field zeroed, then
  * the payload. This is not the standard CRC-32C (seed and final XOR
  * 0xFFFFFFFF), but `btrfsCrc(x) = stdCrc32c(FF FF FF FF ‖ x) XOR 0xFFFFFFFF`:
- * four 0xFF bytes first turn the standard seed into 0. So hash-wasm's
- * standard CRC-32C (WebAssembly, ≈ 1.7 GB/s here) computes it in one pass.
+ * four 0xFF bytes first turn the standard seed into 0. So any standard
+ * CRC-32C computes it in one pass.
+ *
+ * Engine: `@node-rs/crc32` (SIMD, prebuilt for common platforms) when it loads,
+ * measured ≈ 3× faster than hash-wasm's WebAssembly CRC-32C here (64 MiB: 13 ms
+ * vs 40 ms); hash-wasm where no prebuilt binary exists. Both give the same values.
  */
 import { createCRC32 } from 'hash-wasm';
 import type { IHasher } from 'hash-wasm';
@@ -50,8 +54,55 @@ class WasmSendCrc implements SendCrc {
   }
 }
 
-/** Creates an independent {@link SendCrc} (instantiates a small WebAssembly module). */
-export async function createSendCrc(): Promise<SendCrc> {
+type NativeCrc32c = (input: Uint8Array, initialState?: number) => number;
+
+class NativeSendCrc implements SendCrc {
+  readonly #crc32c: NativeCrc32c;
+  readonly #seeded: number;
+  #state = 0;
+  constructor(crc32c: NativeCrc32c) {
+    this.#crc32c = crc32c;
+    // The standard CRC of FF FF FF FF: continuing from it is continuing from register 0.
+    this.#seeded = crc32c(SEED_CANCEL);
+    this.reset();
+  }
+  reset(): SendCrc {
+    this.#state = this.#seeded;
+    return this;
+  }
+  update(data: Uint8Array): SendCrc {
+    if (data.length > 0) this.#state = this.#crc32c(data, this.#state);
+    return this;
+  }
+  digest(): number {
+    return (this.#state ^ 0xffffffff) >>> 0;
+  }
+}
+
+let native: Promise<NativeCrc32c | undefined> | undefined;
+
+/** Loads the native CRC-32C once; undefined where its binary is not available. */
+function loadNative(): Promise<NativeCrc32c | undefined> {
+  native ??= import('@node-rs/crc32').then(
+    (m) => m.crc32c as NativeCrc32c,
+    () => undefined,
+  );
+  return native;
+}
+
+/** Which engine {@link createSendCrc} uses on this machine: `native` or `wasm`. */
+export async function sendCrcEngine(): Promise<'native' | 'wasm'> {
+  return (await loadNative()) ? 'native' : 'wasm';
+}
+
+/**
+ * Creates an independent {@link SendCrc}: the native engine when available,
+ * else a small WebAssembly module. `engine` forces one (tests compare them).
+ */
+export async function createSendCrc(engine?: 'native' | 'wasm'): Promise<SendCrc> {
+  const crc32c = engine === 'wasm' ? undefined : await loadNative();
+  if (crc32c) return new NativeSendCrc(crc32c);
+  if (engine === 'native') throw new Error('native CRC-32C (@node-rs/crc32) is not available');
   return new WasmSendCrc(await createCRC32(CRC32C_POLYNOMIAL));
 }
 
