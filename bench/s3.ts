@@ -10,15 +10,12 @@
  * /dev/shm and prints a Markdown table; `BENCH_PAIRS`, `BENCH_S3_PART_MIB`,
  * `BENCH_S3_JOBS` override pairs, `--part-size` and `--jobs`.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { MOTO_ENV, launchMoto } from '../test/fixtures/moto-server.js';
 import { formatRow, runScenario, tableHeader } from './harness.js';
 import type { Scenario } from './harness.js';
 
@@ -50,57 +47,14 @@ export interface S3Bench {
   stop(): Promise<void>;
 }
 
-const ENV: Record<string, string> = {
-  AWS_ACCESS_KEY_ID: 'testing',
-  AWS_SECRET_ACCESS_KEY: 'testing',
-  AWS_REGION: 'us-east-1',
-  AWS_DEFAULT_REGION: 'us-east-1',
-  AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-};
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-async function startMoto(): Promise<{ endpoint: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
-    stdio: 'ignore',
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    if (
-      await fetch(`${endpoint}/`).then(
-        () => true,
-        () => false,
-      )
-    )
-      return { endpoint, child };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`moto_server did not start on ${endpoint}`);
-}
-
 /**
  * Starts moto (fake credentials in this process's environment, inherited by the
  * benchmark commands), prepares buckets and the stored diff, and returns the two
  * scenarios. Call `stop()` afterwards.
  */
 export async function s3Scenarios(ctx: S3BenchContext): Promise<S3Bench> {
-  Object.assign(process.env, ENV);
-  const { endpoint, child } = await startMoto();
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await gone;
-  };
+  Object.assign(process.env, MOTO_ENV);
+  const { endpoint, stop } = await launchMoto();
   try {
     const aws = `aws --endpoint-url ${endpoint}`;
     const name = ctx.snapshot.split('/').pop()!;

@@ -25,8 +25,8 @@ export interface SyntheticOptions {
   readonly options?: PlanOptions;
 }
 
-/** Deterministic 32-bit PRNG (mulberry32), values in [0, 1). */
-function prng(seed: number): () => number {
+/** Deterministic 32-bit PRNG (mulberry32), values in [0, 1): same seed, same sequence. */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
