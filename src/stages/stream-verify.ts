@@ -15,12 +15,12 @@
  * next stream header verified: the guarantee holds per stream.
  * Backpressure is the Transform's own: no read-ahead beyond one chunk.
  */
-import { Transform } from 'node:stream';
 import { UsageError } from '../errors.js';
 import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
 import { Cmd, MAX_STREAM_VERSION } from '../btrfs/send-stream/constants.js';
 import { createSendCrc } from '../btrfs/send-stream/crc.js';
 import { SendStreamParser } from '../btrfs/send-stream/parser.js';
+import { checkMaxCommandLength, parsingTransform } from '../btrfs/send-stream/parsing-transform.js';
 import { destroyOnAbort, streamDone, transformStage } from '../streams/stage.js';
 import type { StageOptions, TransformStage } from '../streams/stage.js';
 
@@ -64,62 +64,31 @@ export function streamVerify(opts: StreamVerifyOptions = {}): TransformStage<Ver
   if (!Number.isInteger(maxVersion) || maxVersion < 1 || maxVersion > MAX_STREAM_VERSION) {
     throw new UsageError(`streamVerify: maxVersion must be 1–${MAX_STREAM_VERSION}`);
   }
-  const maxCommandLength = opts.maxCommandLength;
-  if (
-    maxCommandLength !== undefined &&
-    !(Number.isSafeInteger(maxCommandLength) && maxCommandLength > 0)
-  ) {
-    throw new UsageError('streamVerify: maxCommandLength must be a positive integer');
-  }
-  let parser: SendStreamParser | undefined;
+  const maxCommandLength = checkMaxCommandLength('streamVerify', opts.maxCommandLength);
   const queue = new ByteQueue();
   let lastEnd = -1;
   let summary: VerifyResult | undefined;
 
-  const release = (stream: Transform, upTo: number) => {
-    for (const slice of queue.take(upTo)) stream.push(slice);
-  };
-
-  const stream = new Transform({
-    construct(callback) {
-      createSendCrc().then(
-        (crc) => {
-          parser = new SendStreamParser({
-            crc,
-            verify: 'all',
-            collect: () => false,
-            maxVersion,
-            ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
-          });
-          callback();
-        },
-        (err: unknown) => callback(err as Error),
-      );
-    },
-    transform(chunk: Buffer, _encoding, callback) {
-      const p = parser!;
-      try {
-        queue.push(chunk);
-        for (const e of p.push(chunk)) {
-          if (e.type === 'command' && e.cmd === Cmd.END) lastEnd = e.offset;
-        }
-        // Release every verified command, but keep a final END back until flush.
-        release(this, p.atEnd ? lastEnd : p.boundary);
-        callback();
-      } catch (err) {
-        callback(err as Error);
+  const stream = parsingTransform({
+    setup: async () =>
+      new SendStreamParser({
+        crc: await createSendCrc(),
+        verify: 'all',
+        collect: () => false,
+        maxVersion,
+        ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
+      }),
+    onChunk(p, chunk, push) {
+      queue.push(chunk);
+      for (const e of p.push(chunk)) {
+        if (e.type === 'command' && e.cmd === Cmd.END) lastEnd = e.offset;
       }
+      // Release every verified command, but keep a final END back until flush.
+      for (const slice of queue.take(p.atEnd ? lastEnd : p.boundary)) push(slice);
     },
-    flush(callback) {
-      const p = parser!;
-      try {
-        p.end();
-        release(this, queue.end);
-        summary = { bytes: p.offset, commands: p.commands, version: p.version, streams: p.streams };
-        callback();
-      } catch (err) {
-        callback(err as Error);
-      }
+    onEnd(p, push) {
+      for (const slice of queue.take(queue.end)) push(slice);
+      summary = { bytes: p.offset, commands: p.commands, version: p.version, streams: p.streams };
     },
   });
 

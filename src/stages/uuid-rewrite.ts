@@ -15,13 +15,13 @@
  * Commands other than those three are not CRC-checked here: add stream-verify
  * for that.
  */
-import { Transform } from 'node:stream';
 import { StreamCorruptError, UsageError } from '../errors.js';
 import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
 import { Attr, Cmd, commandName } from '../btrfs/send-stream/constants.js';
 import { createSendCrc } from '../btrfs/send-stream/crc.js';
 import type { SendCrc } from '../btrfs/send-stream/crc.js';
 import { SendStreamParser } from '../btrfs/send-stream/parser.js';
+import { checkMaxCommandLength, parsingTransform } from '../btrfs/send-stream/parsing-transform.js';
 import { serializeCommand } from '../btrfs/send-stream/serialize.js';
 import type { CommandEvent, SendAttribute } from '../btrfs/send-stream/types.js';
 import {
@@ -141,14 +141,7 @@ export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidR
       `uuidRewrite: subvolumeName must be one path component, got ${JSON.stringify(newName)}`,
     );
   }
-  const maxCommandLength = opts.maxCommandLength;
-  if (
-    maxCommandLength !== undefined &&
-    !(Number.isSafeInteger(maxCommandLength) && maxCommandLength > 0)
-  ) {
-    throw new UsageError('uuidRewrite: maxCommandLength must be a positive integer');
-  }
-  let parser: SendStreamParser | undefined;
+  const maxCommandLength = checkMaxCommandLength('uuidRewrite', opts.maxCommandLength);
   let crc: SendCrc | undefined;
   const queue = new ByteQueue();
   const summary: UuidRewriteResult = {
@@ -222,60 +215,42 @@ export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidR
     return serializeCommand(e.cmd, next, e.version, crc!);
   };
 
-  const stream = new Transform({
-    construct(callback) {
-      Promise.all([createSendCrc(), createSendCrc()]).then(
-        ([parserCrc, serializerCrc]) => {
-          crc = serializerCrc;
-          parser = new SendStreamParser({
-            crc: parserCrc,
-            verify: 'collected',
-            collect: (cmd) => cmd === Cmd.SUBVOL || cmd === Cmd.SNAPSHOT || cmd === Cmd.CLONE,
-            ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
-          });
-          callback();
-        },
-        (err: unknown) => callback(err as Error),
-      );
+  const stream = parsingTransform({
+    setup: async () => {
+      const [parserCrc, serializerCrc] = await Promise.all([createSendCrc(), createSendCrc()]);
+      crc = serializerCrc;
+      return new SendStreamParser({
+        crc: parserCrc,
+        verify: 'collected',
+        collect: (cmd) => cmd === Cmd.SUBVOL || cmd === Cmd.SNAPSHOT || cmd === Cmd.CLONE,
+        ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
+      });
     },
-    transform(chunk: Buffer, _encoding, callback) {
-      const p = parser!;
-      try {
-        queue.push(chunk);
-        for (const e of p.push(chunk)) {
-          if (e.type !== 'command' || !e.attributes) continue;
-          const replacement = rewrite(e);
-          if (!replacement) continue;
-          for (const slice of queue.take(e.offset)) this.push(slice);
-          queue.drop(e.offset + 10 + e.length);
-          this.push(replacement);
-          summary.rewritten++;
-        }
-        // Hold back a command that may change, or a header not yet complete.
-        const pending = p.pendingCommand;
-        const hold =
-          p.boundary < p.offset &&
-          (pending === undefined ||
-            pending === Cmd.SUBVOL ||
-            pending === Cmd.SNAPSHOT ||
-            pending === Cmd.CLONE);
-        for (const slice of queue.take(hold ? p.boundary : p.offset)) this.push(slice);
-        callback();
-      } catch (err) {
-        callback(err as Error);
+    onChunk(p, chunk, push) {
+      queue.push(chunk);
+      for (const e of p.push(chunk)) {
+        if (e.type !== 'command' || !e.attributes) continue;
+        const replacement = rewrite(e);
+        if (!replacement) continue;
+        for (const slice of queue.take(e.offset)) push(slice);
+        queue.drop(e.offset + 10 + e.length);
+        push(replacement);
+        summary.rewritten++;
       }
+      // Hold back a command that may change, or a header not yet complete.
+      const pending = p.pendingCommand;
+      const hold =
+        p.boundary < p.offset &&
+        (pending === undefined ||
+          pending === Cmd.SUBVOL ||
+          pending === Cmd.SNAPSHOT ||
+          pending === Cmd.CLONE);
+      for (const slice of queue.take(hold ? p.boundary : p.offset)) push(slice);
     },
-    flush(callback) {
-      const p = parser!;
-      try {
-        p.end();
-        for (const slice of queue.take(queue.end)) this.push(slice);
-        summary.bytes = p.offset;
-        summary.commands = p.commands;
-        callback();
-      } catch (err) {
-        callback(err as Error);
-      }
+    onEnd(p, push) {
+      for (const slice of queue.take(queue.end)) push(slice);
+      summary.bytes = p.offset;
+      summary.commands = p.commands;
     },
   });
 

@@ -1,0 +1,64 @@
+/**
+ * The skeleton shared by the stages that parse a send stream as it passes
+ * (stream-verify, uuid-rewrite): a Transform whose parser is built
+ * asynchronously before the first chunk (CRC engines load asynchronously),
+ * whose per-chunk and end-of-stream work is the stage's own, and where any
+ * throw (a StreamCorruptError, say) errors the stream.
+ */
+import { Transform } from 'node:stream';
+import { UsageError } from '../../errors.js';
+import type { SendStreamParser } from './parser.js';
+
+/** What a parsing stage supplies to {@link parsingTransform}. */
+export interface ParsingTransformHooks {
+  /** Builds the parser (and anything else that loads asynchronously) once, before the first chunk. */
+  setup(): Promise<SendStreamParser>;
+  /** Handles one input chunk: feed the parser, `push` what may pass. */
+  onChunk(parser: SendStreamParser, chunk: Buffer, push: (bytes: Buffer) => void): void;
+  /** After `parser.end()` succeeded: push what is left and record results. */
+  onEnd(parser: SendStreamParser, push: (bytes: Buffer) => void): void;
+}
+
+/** Creates the Transform; buffering is the hooks' (they decide what to push when). */
+export function parsingTransform(hooks: ParsingTransformHooks): Transform {
+  let parser: SendStreamParser | undefined;
+  return new Transform({
+    construct(callback) {
+      hooks.setup().then(
+        (p) => {
+          parser = p;
+          callback();
+        },
+        (err: unknown) => callback(err as Error),
+      );
+    },
+    transform(chunk: Buffer, _encoding, callback) {
+      try {
+        hooks.onChunk(parser!, chunk, (bytes) => this.push(bytes));
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+    flush(callback) {
+      try {
+        parser!.end();
+        hooks.onEnd(parser!, (bytes) => this.push(bytes));
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+  });
+}
+
+/** Validates a stage's `maxCommandLength` option; returns it (undefined: the parser's default). */
+export function checkMaxCommandLength(
+  stage: string,
+  value: number | undefined,
+): number | undefined {
+  if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+    throw new UsageError(`${stage}: maxCommandLength must be a positive integer`);
+  }
+  return value;
+}
