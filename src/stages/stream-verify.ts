@@ -32,7 +32,7 @@ export interface StreamVerifyOptions extends StageOptions {
    * reads also catches a flipped bit in the header's version field.
    */
   maxVersion?: number;
-  /** Largest command payload accepted in v2+ streams, bytes. Default 64 MiB. */
+  /** Largest command payload accepted in v2+ streams, bytes. Default 16 MiB. */
   maxCommandLength?: number;
 }
 

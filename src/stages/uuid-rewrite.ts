@@ -72,7 +72,7 @@ export interface UuidRewriteOptions extends StageOptions {
    * `/`, not `.` or `..`. Default: keep the stream's.
    */
   subvolumeName?: string;
-  /** Largest command payload accepted in v2+ streams, bytes. Default 64 MiB. */
+  /** Largest command payload accepted in v2+ streams, bytes. Default 16 MiB. */
   maxCommandLength?: number;
 }
 

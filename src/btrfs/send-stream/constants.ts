@@ -30,7 +30,7 @@ export const V1_MAX_COMMAND_SIZE = 64 * 1024;
  * of 2024 send at most 16 KiB + one 128 KiB compressed extent per command); the
  * cap only keeps a corrupt length from making a reader buffer gigabytes.
  */
-export const DEFAULT_MAX_COMMAND_LENGTH = 64 * 1024 * 1024;
+export const DEFAULT_MAX_COMMAND_LENGTH = 16 * 1024 * 1024;
 
 /** Command numbers (`BTRFS_SEND_C_*`). */
 export const Cmd = {

@@ -43,7 +43,7 @@ export interface SendStreamParserOptions {
    */
   collect?: (cmd: number) => boolean;
   /**
-   * Largest command payload accepted in v2/v3 streams, in bytes. Default 64 MiB.
+   * Largest command payload accepted in v2/v3 streams, in bytes. Default 16 MiB (memory grows only with bytes that arrive).
    * (v1 commands are held to the kernel's 64 KiB, header included.)
    */
   maxCommandLength?: number;
@@ -100,9 +100,12 @@ export class SendStreamParser {
   #remaining = 0;
   #checking = false;
   #collecting = false;
-  /** Copy target for a collected command that spans chunks. */
-  #payloadCopy: Buffer | undefined;
-  #payloadFill = 0;
+  /**
+   * Pieces (views into the chunks, not copies) of a collected command that
+   * spans chunks, joined when it completes. Nothing is allocated from the
+   * length field: memory held grows only with the bytes that really arrived.
+   */
+  #payloadPieces: Buffer[] | undefined;
   /** The payload, once known to lie inside one chunk. */
   #payloadView: Buffer | undefined;
 
@@ -348,15 +351,14 @@ export class SendStreamParser {
       crc.update(header.subarray(at, at + 6));
       crc.update(ZERO_CRC_FIELD);
     }
-    this.#payloadCopy = undefined;
+    this.#payloadPieces = undefined;
     this.#payloadView = undefined;
-    this.#payloadFill = 0;
     this.#state = ST_PAYLOAD;
     if (this.#collecting) {
       if (chunk.length - pos >= length) {
         this.#payloadView = chunk.subarray(pos, pos + length);
       } else {
-        this.#payloadCopy = Buffer.allocUnsafe(length);
+        this.#payloadPieces = [];
       }
     }
     if (length === 0) this.#finishCommand(pos, events);
@@ -367,10 +369,7 @@ export class SendStreamParser {
     const take = Math.min(this.#remaining, chunk.length - pos);
     const piece = take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
     if (this.#checking) this.#crc!.update(piece);
-    if (this.#payloadCopy) {
-      piece.copy(this.#payloadCopy, this.#payloadFill);
-      this.#payloadFill += take;
-    }
+    if (this.#payloadPieces && take > 0) this.#payloadPieces.push(piece);
     this.#remaining -= take;
     pos += take;
     if (this.#remaining === 0) this.#finishCommand(pos, events);
@@ -400,7 +399,9 @@ export class SendStreamParser {
       crc: this.#storedCrc,
       version: this.#version,
     };
-    const payload = this.#payloadView ?? this.#payloadCopy;
+    const pieces = this.#payloadPieces;
+    const payload =
+      this.#payloadView ?? (pieces ? Buffer.concat(pieces, this.#length) : undefined);
     let event: CommandEvent = base;
     if (this.#collecting && payload) {
       event = {
@@ -410,7 +411,7 @@ export class SendStreamParser {
       };
     }
     events.push(event);
-    this.#payloadCopy = undefined;
+    this.#payloadPieces = undefined;
     this.#payloadView = undefined;
     this.#index++;
     this.#state = this.#cmd === Cmd.END ? ST_AFTER_END : ST_COMMAND_HEADER;

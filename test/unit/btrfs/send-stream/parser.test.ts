@@ -289,11 +289,31 @@ describe('SendStreamParser rejects corrupt input with StreamCorruptError', () =>
     assert.match((await parseError(v1)).message, /over the 65526-byte limit/);
     const v2 = Buffer.from(tinyStream(2));
     v2.writeUInt32LE(0xfffffff0, 17);
-    assert.match((await parseError(v2)).message, /over the 67108864-byte limit/);
+    assert.match((await parseError(v2)).message, /over the 16777216-byte limit/);
     assert.match(
       (await parseError(Buffer.from(v2), { maxCommandLength: 1000 })).message,
       /1000-byte limit/,
     );
+  });
+
+  it('allocates nothing from a length field: a short stream claiming a 15 MiB SUBVOL holds only what arrived', async () => {
+    const header = Buffer.alloc(10);
+    header.writeUInt32LE(15 * 1024 * 1024, 0);
+    header.writeUInt16LE(Cmd.SUBVOL, 4);
+    const stream = Buffer.concat([serializeStreamHeader(2), header, Buffer.alloc(200, 1)]);
+    const parser = new SendStreamParser({ crc: await createSendCrc() });
+    const before = process.memoryUsage().arrayBuffers;
+    const held: SendStreamParser[] = [];
+    for (let i = 0; i < 20; i++) {
+      const p = new SendStreamParser({ crc: await createSendCrc() });
+      assert.deepEqual(commands(p.push(Buffer.from(stream))), []);
+      held.push(p);
+    }
+    const grown = process.memoryUsage().arrayBuffers - before;
+    assert.ok(grown < 4 * 1024 * 1024, `20 parsers grew array buffers by ${grown} bytes`);
+    assert.equal(held.length, 20);
+    parser.push(stream);
+    assert.throws(() => parser.end(), /inside command 0 \(subvol\)/);
   });
 
   it('truncation anywhere: inside the header, a command header, a payload, or before END', async () => {
