@@ -42,6 +42,28 @@ export class StreamCorruptError extends ButtersinkError {
   }
 }
 
+/**
+ * The receive guard refused a send stream that did not come from this
+ * machine's own `btrfs send`: it would create something other than the one
+ * announced snapshot, or write outside it. Nothing was committed.
+ */
+export class StreamRefusedError extends ButtersinkError {
+  override readonly code = 'STREAM_REFUSED';
+  /** Which guard rule the stream broke (stable, e.g. `path-escape`, `symlink-write`). */
+  readonly rule: string;
+  /** Zero-based index of the refused command (-1: the stream as a whole). */
+  readonly commandIndex: number;
+  constructor(
+    message: string,
+    facts: { rule: string; commandIndex: number },
+    options: ButtersinkErrorOptions = {},
+  ) {
+    super(message, options);
+    this.rule = facts.rule;
+    this.commandIndex = facts.commandIndex;
+  }
+}
+
 /** A child process (btrfs, ssh, sudo) failed. Carries the command line, exit code and stderr. */
 export class CommandError extends ButtersinkError {
   override readonly code = 'COMMAND_FAILED';
