@@ -11,6 +11,7 @@ import { isRoot } from './btrfs/exec.js';
 import { btrfsList, formatBtrfsList } from './btrfslist.js';
 import { describeDifferences, runChecksumdir, verifyChecksumdir } from './checksumdir/index.js';
 import { consoleLogger, debug, setLogger } from './log.js';
+import type { Logger } from './log.js';
 import { formatBytes } from './planner/format-bytes.js';
 import { formatPlan } from './planner/plan.js';
 import { openStore } from './stores/open-store.js';
@@ -279,10 +280,15 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
     return 2;
   }
   const [srcArg, dstArg] = args[1] === undefined ? [undefined, args[0]] : [args[0], args[1]];
-  const logger = consoleLogger({
-    quiet: o.quiet >= 2,
-    ...(o.logfile ? { logfile: o.logfile } : {}),
-  });
+  let logger: Logger;
+  try {
+    logger = consoleLogger({
+      quiet: o.quiet >= 2,
+      ...(o.logfile ? { logfile: o.logfile } : {}),
+    });
+  } catch (err) {
+    return reportError(io, 'buttersink', err);
+  }
   const previous = setLogger(logger);
   debug('start', { argv: [...argv] });
   const stores: Store[] = [];
@@ -376,6 +382,7 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
   } finally {
     await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
     setLogger(previous);
+    logger.close?.();
   }
 }
 

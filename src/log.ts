@@ -4,7 +4,8 @@
  * the `--logfile` when one is set. Nothing here ever prints credentials: callers
  * pass facts, never secrets.
  */
-import { appendFileSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { UsageError, describeError } from './errors.js';
 
 /** A warning as delivered to listeners. */
 export interface Warning {
@@ -17,6 +18,8 @@ export interface Warning {
 export interface Logger {
   warn(w: Warning): void;
   debug(message: string, details?: Record<string, unknown>): void;
+  /** Releases what the logger holds (the log file). Idempotent; optional. */
+  close?(): void;
 }
 
 let current: Logger = {
@@ -42,14 +45,44 @@ export function debug(message: string, details?: Record<string, unknown>): void 
 }
 
 /**
+ * Opens `path` to append log lines to, as root may: `O_WRONLY | O_APPEND |
+ * O_CREAT | O_NOFOLLOW`, a new file created with mode 0600 (the log holds the
+ * command line, paths and host names). A symlink as the last component is
+ * refused with a one-line {@link UsageError}, so a link planted there cannot
+ * make buttersink append to another file. An existing file keeps its mode: it
+ * is the user's file, and is deliberately not chmod-ed. Returns the descriptor.
+ */
+export function openLogFile(path: string): number {
+  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+  try {
+    return openSync(path, flags, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new UsageError(`--logfile ${path}: is a symbolic link; refusing to follow it`, {
+        cause: err,
+      });
+    }
+    throw new UsageError(`--logfile ${path}: ${describeError(err)}`, { cause: err });
+  }
+}
+
+/**
  * A logger that prints warnings to stderr (unless `quiet`) and appends
- * warnings and debug lines, time-stamped, to `logfile` when given.
+ * warnings and debug lines, time-stamped, to `logfile` when given. The log
+ * file is opened at once with {@link openLogFile} (which throws a
+ * {@link UsageError} for a symlink or an unopenable path) and kept open until
+ * `close()`; lines logged after `close()` are dropped.
  */
 export function consoleLogger(opts: { logfile?: string; quiet?: boolean } = {}): Logger {
+  let fd = opts.logfile ? openLogFile(opts.logfile) : undefined;
   const append = (line: string) => {
-    if (opts.logfile) appendFileSync(opts.logfile, `${new Date().toISOString()} ${line}\n`);
+    if (fd !== undefined) writeSync(fd, `${new Date().toISOString()} ${line}\n`);
   };
   return {
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
     warn(w) {
       if (!opts.quiet) process.stderr.write(`buttersink: warning: ${w.message}\n`);
       append(`WARN ${w.code} ${w.message}${w.details ? ' ' + JSON.stringify(w.details) : ''}`);

@@ -11,7 +11,7 @@
  * named `*.part`: never listed as a snapshot, removed by `deletePartials`.
  * Measured diff sizes are appended to `<snapshot>.bs` beside the snapshot.
  */
-import { appendFile, mkdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { NotBtrfsError, StoreError, UsageError, describeError } from '../../errors.js';
 import { requireBtrfs } from '../../btrfs/mountinfo.js';
@@ -29,6 +29,7 @@ import { uuidRewrite } from '../../stages/uuid-rewrite.js';
 import { commitSink } from '../../streams/commit-sink.js';
 import { runPipeline } from '../../streams/pipeline.js';
 import type { SourceStage } from '../../streams/stage.js';
+import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
 import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
 import type { BtrfsLocation } from '../uri.js';
@@ -117,8 +118,9 @@ export class BtrfsStore implements Store {
       const file = `${this.pathOf(v)}.bs`;
       let text: string;
       try {
-        text = await readFile(file, 'utf8');
-      } catch {
+        text = await readNoFollow(file);
+      } catch (err) {
+        if (err instanceof NoFollowError) warn('SIZE_INFO_IGNORED', `${err.message}; ignored`);
         continue;
       }
       const { entries, bad } = parseSizeInfo(text);
@@ -165,7 +167,7 @@ export class BtrfsStore implements Store {
       bytes = full.results[1];
     }
     const line = formatSizeInfo({ to: to.uuid, from: from?.uuid ?? null, size: bytes });
-    await appendFile(`${this.pathOf(to)}.bs`, line).catch((err: unknown) =>
+    await appendNoFollow(`${this.pathOf(to)}.bs`, line).catch((err: unknown) =>
       warn(
         'SIZE_INFO_WRITE',
         `cannot record measured size in ${this.pathOf(to)}.bs: ${describeError(err)}`,

@@ -3,6 +3,8 @@
  * `|1|salt|hmac` host fields, `[host]:port` for other ports, `@revoked`),
  * checking a server's host key against them, and the line `accept-new`
  * appends. `@cert-authority` lines are read and ignored (no host certificates).
+ * As in OpenSSH, host names are lowercased before they are matched against
+ * patterns, hashed, or written.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { matchPatternList } from './ssh-config.js';
@@ -42,9 +44,13 @@ export function parseKnownHosts(text: string, file: string): KnownHostEntry[] {
   return out;
 }
 
-/** The name known_hosts uses for `host` on `port`: `host`, or `[host]:port` when not 22. */
+/**
+ * The name known_hosts uses for `host` on `port`: `host`, or `[host]:port`
+ * when not 22; lowercased, as OpenSSH does.
+ */
 export function knownHostName(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
+  const h = host.toLowerCase();
+  return port === 22 ? h : `[${h}]:${port}`;
 }
 
 /** The key type named inside a public key blob (its first SSH string), or undefined. */
@@ -60,8 +66,12 @@ export function fingerprint(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** True when the host field of an entry names `name` (hashed or patterns). */
-export function hostFieldMatches(hosts: string, name: string): boolean {
+/**
+ * True when the host field of an entry names `name` (hashed or patterns).
+ * `name` is lowercased first, as OpenSSH does before matching and hashing.
+ */
+export function hostFieldMatches(hosts: string, host: string): boolean {
+  const name = host.toLowerCase();
   if (hosts.startsWith('|1|')) {
     const [, , salt, hash] = hosts.split('|');
     if (!salt || !hash) return false;
@@ -77,14 +87,14 @@ export type HostKeyCheck =
   | { readonly status: 'known'; readonly entry: KnownHostEntry }
   | { readonly status: 'changed'; readonly entries: readonly KnownHostEntry[] }
   | { readonly status: 'revoked'; readonly entry: KnownHostEntry }
-  | { readonly status: 'unknown'; readonly otherTypes: readonly string[] };
+  | { readonly status: 'unknown' };
 
 /**
  * Checks `key` for host `name` (as {@link knownHostName} gives it). Contract:
  * `revoked` when the key is listed `@revoked` anywhere; `known` when an entry
- * for the host holds this exact key; `changed` when entries for the host hold
- * keys of the same type but none is this one; else `unknown` (with the key
- * types the host is known with, if any).
+ * for the host holds this exact key; `changed` when the host has entries (of
+ * any key type) but none holds this key, so accept-new never adds a second
+ * key for a known host; `unknown` only when the host has no entry at all.
  */
 export function checkHostKey(
   entries: readonly KnownHostEntry[],
@@ -96,15 +106,13 @@ export function checkHostKey(
   const forHost = entries.filter((e) => e.marker === undefined && hostFieldMatches(e.hosts, name));
   const match = forHost.find((e) => e.key.equals(key));
   if (match) return { status: 'known', entry: match };
-  const type = keyTypeOf(key);
-  const sameType = forHost.filter((e) => e.keyType === type);
-  if (sameType.length > 0) return { status: 'changed', entries: sameType };
-  return { status: 'unknown', otherTypes: [...new Set(forHost.map((e) => e.keyType))] };
+  if (forHost.length > 0) return { status: 'changed', entries: forHost };
+  return { status: 'unknown' };
 }
 
-/** The line accept-new appends: `name keytype base64`. */
+/** The line accept-new appends: `name keytype base64`, the name lowercased. */
 export function knownHostsLine(name: string, key: Buffer): string {
-  return `${name} ${keyTypeOf(key) ?? 'unknown'} ${key.toString('base64')}\n`;
+  return `${name.toLowerCase()} ${keyTypeOf(key) ?? 'unknown'} ${key.toString('base64')}\n`;
 }
 
 const DEFAULT_HOST_KEY_ALGORITHMS = [

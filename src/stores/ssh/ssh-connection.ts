@@ -5,10 +5,12 @@
  * (`SSH_AUTH_SOCK`) then identity files (`-i` and config IdentityFile, else
  * `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa`), and the host key checked against
  * known_hosts before anything is sent: unknown keys and changed keys are
- * refused with a {@link HostKeyError}; `acceptNewHostKey` appends an unknown
- * key (never replaces a changed one), like OpenSSH's `accept-new`.
+ * refused with a {@link HostKeyError}; `acceptNewHostKey` appends the key of
+ * a host that has no entry at all (never adds a key for a host known under
+ * another key, of any type), like OpenSSH's `accept-new`. Identity files that
+ * group or others may access are refused, as OpenSSH does.
  */
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
@@ -47,7 +49,7 @@ export interface SshConnectOptions {
   knownHostsFiles?: readonly string[];
   /** Identity files tried first (`-i`), before the config's IdentityFile. */
   identityFiles?: readonly string[];
-  /** Append the key of an unknown host to known_hosts instead of refusing. Never accepts a changed key. Default false. */
+  /** Append the key of an unknown host (one with no known_hosts entry at all) instead of refusing. Never accepts a changed key. Default false. */
   acceptNewHostKey?: boolean;
   /** ssh-agent socket; false: no agent. Default `$SSH_AUTH_SOCK`. */
   agent?: string | false;
@@ -138,6 +140,34 @@ async function readKnownHosts(files: readonly string[]): Promise<KnownHostEntry[
   return out;
 }
 
+/**
+ * Reads a private key file, refusing it (as OpenSSH does) when group or others
+ * have any access to it: throws a one-line {@link StoreError} naming the mode
+ * and the `chmod 600` that fixes it. The mode is checked on the open file, so
+ * the file checked is the file read.
+ */
+export async function readIdentityFile(file: string): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (err) {
+    throw new StoreError(`cannot read identity file ${file}: ${describeError(err)}`, {
+      cause: err,
+    });
+  }
+  try {
+    const mode = (await fh.stat()).mode & 0o7777;
+    if ((mode & 0o077) !== 0) {
+      throw new StoreError(
+        `identity file ${file}: permissions ${mode.toString(8).padStart(4, '0')} are too open; it must be readable only by its owner (chmod 600 ${file})`,
+      );
+    }
+    return await fh.readFile();
+  } finally {
+    await fh.close();
+  }
+}
+
 function loadIdentity(file: string, text: Buffer): ParsedKey | undefined {
   const parsed = ssh2.utils.parseKey(text);
   if (parsed instanceof Error) {
@@ -165,19 +195,43 @@ function hostKeyMessage(
   const file = target.knownHostsFiles[0] ?? '~/.ssh/known_hosts';
   switch (check.status) {
     case 'changed': {
-      const where = check.entries.map((e) => `${e.file}:${e.line}`).join(', ');
+      const where = check.entries.map((e) => `${e.file}:${e.line} (${e.keyType})`).join(', ');
       return `HOST KEY FOR ${name} HAS CHANGED: it offered ${what}, but ${where} holds a different key. Someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled. Refusing to connect; if the change is expected, remove the old key (ssh-keygen -R '${name}' -f ${file}) and connect again.`;
     }
     case 'revoked':
       return `host key of ${name} (${what}) is marked @revoked in ${check.entry.file}:${check.entry.line}; refusing to connect`;
     default: {
-      const others =
-        check.status === 'unknown' && check.otherTypes.length > 0
-          ? ` (${check.otherTypes.join(', ')} keys are known for it, not this type)`
-          : '';
-      return `host ${name} is not known${others}: it offered ${what}. If that fingerprint is the host's, accept it with --accept-new-host-key (appends to ${file}) or connect once with ssh -p ${target.port} ${target.user}@${target.hostName}.`;
+      return `host ${name} is not known: it offered ${what}. If that fingerprint is the host's, accept it with --accept-new-host-key (appends to ${file}) or connect once with ssh -p ${target.port} ${target.user}@${target.hostName}.`;
     }
   }
+}
+
+/** What to do with the host key a server offered: see {@link decideHostKey}. */
+export type HostKeyDecision =
+  | { readonly action: 'accept' }
+  | { readonly action: 'add'; readonly file: string }
+  | { readonly action: 'refuse'; readonly message: string };
+
+/**
+ * Decides on the host key `key` offered by `target`, given the known_hosts
+ * entries `known`. Contract: `accept` when an entry for the host holds this
+ * key; `add` (append to the first known_hosts file) only with `acceptNew` and
+ * when the host has no entry at all; otherwise `refuse` with a one-line
+ * message naming the host, the key type and fingerprint, and where the host
+ * is known. A host known under any other key, of any type, is refused as
+ * changed, never added.
+ */
+export function decideHostKey(
+  target: SshTarget,
+  known: readonly KnownHostEntry[],
+  key: Buffer,
+  acceptNew: boolean,
+): HostKeyDecision {
+  const check = checkHostKey(known, target.knownHostName, key);
+  if (check.status === 'known') return { action: 'accept' };
+  const file = target.knownHostsFiles[0];
+  if (check.status === 'unknown' && acceptNew && file !== undefined) return { action: 'add', file };
+  return { action: 'refuse', message: hostKeyMessage(target, key, check) };
 }
 
 /**
@@ -211,7 +265,7 @@ export class SshConnection {
     const agent = opts.agent === undefined ? process.env.SSH_AUTH_SOCK : opts.agent;
     if (agent && !target.identitiesOnly) auth.push({ type: 'agent', username: target.user, agent });
     for (const file of target.identityFiles) {
-      const key = loadIdentity(file, await readFile(file));
+      const key = loadIdentity(file, await readIdentityFile(file));
       if (key) auth.push({ type: 'publickey', username: target.user, key });
     }
     const label = `${target.user}@${target.hostName}:${target.port}`;
@@ -228,11 +282,10 @@ export class SshConnection {
     const conn = new SshConnection(target, client);
     let hostKeyError: HostKeyError | undefined;
     const hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
-      const check = checkHostKey(known, target.knownHostName, key);
-      if (check.status === 'known') return verify(true);
-      if (check.status === 'unknown' && opts.acceptNewHostKey) {
-        const file = target.knownHostsFiles[0];
-        if (file === undefined) return verify(false);
+      const decision = decideHostKey(target, known, key, opts.acceptNewHostKey ?? false);
+      if (decision.action === 'accept') return verify(true);
+      if (decision.action === 'add') {
+        const file = decision.file;
         mkdir(dirname(file), { recursive: true, mode: 0o700 })
           .then(() => appendFile(file, knownHostsLine(target.knownHostName, key), { mode: 0o600 }))
           .then(
@@ -255,7 +308,7 @@ export class SshConnection {
           );
         return;
       }
-      hostKeyError = new HostKeyError(hostKeyMessage(target, key, check));
+      hostKeyError = new HostKeyError(decision.message);
       verify(false);
     };
     const config: ConnectConfig = {

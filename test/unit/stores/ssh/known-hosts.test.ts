@@ -84,9 +84,37 @@ describe('known_hosts', () => {
     assert.equal(changed.status, 'changed');
     assert.equal(changed.status === 'changed' && changed.entries[0]?.line, 1);
     assert.equal(checkHostKey(entries, '[h]:2222', key2).status, 'changed');
-    assert.deepEqual(checkHostKey(entries, 'other', key1), { status: 'unknown', otherTypes: [] });
+    assert.deepEqual(checkHostKey(entries, 'other', key1), { status: 'unknown' });
     const revoked = parseKnownHosts(`@revoked * ssh-ed25519 ${K1}\nnas ssh-ed25519 ${K1}`, 'kh');
     assert.equal(checkHostKey(revoked, 'nas', key1).status, 'revoked');
+  });
+
+  it('lowercases host names before matching, hashing and writing them, as OpenSSH does', () => {
+    assert.equal(knownHostName('NAS.Lan', 22), 'nas.lan');
+    assert.equal(knownHostName('Backup.LAN', 2222), '[backup.lan]:2222');
+    assert.equal(hostFieldMatches(hashed('nas.lan'), 'NAS.lan'), true);
+    assert.equal(hostFieldMatches(hashed('[backup]:2222'), '[BACKUP]:2222'), true);
+    assert.equal(knownHostsLine('[NAS]:2200', key1), `[nas]:2200 ssh-ed25519 ${K1}\n`);
+    const entries = parseKnownHosts(`${hashed('nas')} ssh-ed25519 ${K1}`, 'kh');
+    assert.equal(checkHostKey(entries, 'NAS', key1).status, 'known');
+    assert.equal(checkHostKey(entries, 'NAS', key2).status, 'changed');
+  });
+
+  it('reports a host known only under another key type as changed, never unknown', () => {
+    const entries = parseKnownHosts(
+      [
+        `nas ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7`,
+        `${hashed('[h]:2222')} ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7`,
+      ].join('\n'),
+      'kh',
+    );
+    const c = checkHostKey(entries, 'nas', key1);
+    assert.equal(c.status, 'changed');
+    assert.deepEqual(c.status === 'changed' && c.entries.map((e) => [e.file, e.line, e.keyType]), [
+      ['kh', 1, 'ssh-rsa'],
+    ]);
+    assert.equal(checkHostKey(entries, '[h]:2222', key1).status, 'changed');
+    assert.equal(checkHostKey(entries, 'other', key1).status, 'unknown');
   });
 
   it('writes the line accept-new appends, which then matches', () => {
