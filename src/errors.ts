@@ -102,6 +102,11 @@ export class StoreError extends ButtersinkError {
   override readonly code: string = 'STORE';
 }
 
+/** A snapshot path that would leave its store (`..`, a symlink on the way, control characters). Nothing was written. */
+export class UnsafePathError extends StoreError {
+  override readonly code = 'UNSAFE_PATH';
+}
+
 /** A remote server refused or failed; the message is the server's one-line reason. */
 export class RemoteError extends ButtersinkError {
   override readonly code = 'REMOTE';

@@ -138,7 +138,11 @@ export async function transfer(
   const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
   const copied = await dest.copyFrom?.(source, t.to, t.from, sig);
   if (copied !== undefined) return { transfer: t, bytes: copied, seconds: elapsed() };
-  const receive = await dest.receive(t.to, t.from, sig);
+  // Only this machine's own `btrfs send` is trusted; every other stream is guarded.
+  const receive = await dest.receive(t.to, t.from, {
+    ...sig,
+    trustedSource: source.kind === 'btrfs',
+  });
   let bytes = 0;
   try {
     await runPipeline(

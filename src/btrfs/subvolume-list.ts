@@ -192,3 +192,33 @@ export async function listSubvolumes(
   }
   return result.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
+
+/** One subvolume of a whole filesystem, as {@link listFilesystemSubvolumes} reports it. */
+export interface FilesystemSubvolume {
+  readonly id: number;
+  /** Path from the filesystem's top level, as printed (untrusted names: for messages only). */
+  readonly fsPath: string;
+  readonly uuid: string | undefined;
+  readonly receivedUuid: string | undefined;
+}
+
+/**
+ * Every subvolume of the filesystem holding `dir`, wherever it lies and
+ * whether or not it is reachable from the mount (one `btrfs subvolume list -a
+ * -u -R`): what `btrfs receive` searches when it looks a UUID up. Requires root.
+ */
+export async function listFilesystemSubvolumes(
+  dir: string,
+  opts: { signal?: AbortSignal } = {},
+): Promise<FilesystemSubvolume[]> {
+  const { stdout } = await runBtrfs(
+    ['subvolume', 'list', '-a', '-u', '-R', dir],
+    opts.signal ? { signal: opts.signal } : {},
+  );
+  return parseSubvolumeList(stdout).map((l) => ({
+    id: l.id,
+    fsPath: l.path,
+    uuid: l.uuid,
+    receivedUuid: l.receivedUuid,
+  }));
+}

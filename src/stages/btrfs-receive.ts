@@ -6,6 +6,11 @@
  * stdin and the write callback waits for `drain` when the pipe is full, so at
  * most the writable's highWaterMark (256 KiB) plus the pipe buffer is held.
  *
+ * Confinement: `btrfs receive -C` chroots into `dir` before reading the
+ * stream, so whatever path or symlink a stream names resolves inside `dir`
+ * (parents and clone sources are still opened from the filesystem's root:
+ * pin them, see uuid-rewrite's `pinParent`, and guard the stream).
+ *
  * Completion: the stream finishes only after stdin was ended and `btrfs
  * receive` exited 0 (it then has set the received UUID and made the subvolume
  * read-only). `-e` is not used: the receiver reads to EOF, so trailing bytes
@@ -69,7 +74,8 @@ export function btrfsReceive(opts: BtrfsReceiveOptions): BtrfsReceiveStage {
   let failure: Error | undefined;
   let received: ReceivedSubvolume | undefined;
   let ending = false;
-  const args = (dir: string) => ['receive', dir];
+  // -C: the receiver chroots into `dir`, so no path or symlink can lead out of it.
+  const args = (dir: string) => ['receive', '-C', dir];
 
   // A name counts as partial only if receive created it: it did not exist before and exists now.
   const partialPath = async (): Promise<string | undefined> => {

@@ -72,6 +72,14 @@ export interface UuidRewriteOptions extends StageOptions {
    * `/`, not `.` or `..`. Default: keep the stream's.
    */
   subvolumeName?: string;
+  /**
+   * UUID written as the parent of the stream's SNAPSHOT (its CLONE_UUID) and
+   * nowhere else: the own UUID of the exact parent copy at the destination.
+   * `btrfs receive` finds a parent by received UUID, then by UUID, anywhere on
+   * the filesystem; a copy's own UUID names that copy alone. CLONE sources keep
+   * the mapped UUID (the receiver looks them up by received UUID only).
+   */
+  pinParent?: string;
   /** Largest command payload accepted in v2+ streams, bytes. Default 16 MiB. */
   maxCommandLength?: number;
 }
@@ -141,6 +149,10 @@ export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidR
       `uuidRewrite: subvolumeName must be one path component, got ${JSON.stringify(newName)}`,
     );
   }
+  if (opts.pinParent !== undefined && !isUuid(opts.pinParent)) {
+    throw new UsageError('uuidRewrite: pinParent must be a UUID');
+  }
+  const pinned = opts.pinParent === undefined ? undefined : uuidFromString(opts.pinParent);
   const maxCommandLength = checkMaxCommandLength('uuidRewrite', opts.maxCommandLength);
   let crc: SendCrc | undefined;
   const queue = new ByteQueue();
@@ -205,6 +217,9 @@ export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidR
     };
     plan(own, transidType);
     if (cloneUuid) plan(cloneUuid, Attr.CLONE_CTRANSID);
+    if (pinned && e.cmd === Cmd.SNAPSHOT && !pinned.equals(cloneUuid!.value)) {
+      replace.set(Attr.CLONE_UUID, pinned);
+    }
     if (isSubvol) summary.subvolumes.push(describeSubvolume(e, replace));
     if (replace.size === 0) return undefined;
     if (e.cmd === Cmd.CLONE) summary.clonesRewritten++;

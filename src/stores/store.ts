@@ -16,6 +16,17 @@ export interface StoreOpOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Store.receive}. */
+export interface ReceiveOptions extends StoreOpOptions {
+  /**
+   * True only when the stream comes straight from this machine's own `btrfs
+   * send` (a local btrfs source). Every other stream (a bucket, an SSH peer, a
+   * client of the server) is hostile until checked: a subvolume store then
+   * runs it through the receive guard. Default false.
+   */
+  trustedSource?: boolean;
+}
+
 /** The stages that receive one diff, ending in the sink; transforms run first, in order. */
 export interface ReceiveStages {
   readonly transforms: readonly TransformStage<unknown>[];
@@ -46,7 +57,7 @@ export interface Store {
    * nothing appears under its final name unless the whole stream arrived, verified
    * and was committed; a failure leaves a partial a later `deletePartials` finds.
    */
-  receive(to: Volume, from: Volume | null, opts?: StoreOpOptions): Promise<ReceiveStages>;
+  receive(to: Volume, from: Volume | null, opts?: ReceiveOptions): Promise<ReceiveStages>;
   /**
    * Optional: stores the diff creating `to` from `from` by copying it inside the
    * storage service from `source` (S3 → S3 server-side copy), without moving its

@@ -11,12 +11,18 @@
  * named `*.part`: never listed as a snapshot, removed by `deletePartials`.
  * Measured diff sizes are appended to `<snapshot>.bs` beside the snapshot.
  */
-import { mkdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
-import { NotBtrfsError, StoreError, UsageError, describeError } from '../../errors.js';
+import {
+  NotBtrfsError,
+  StoreError,
+  UnsafePathError,
+  UsageError,
+  describeError,
+} from '../../errors.js';
 import { requireBtrfs } from '../../btrfs/mountinfo.js';
 import { qgroupSizes } from '../../btrfs/qgroup.js';
-import { listSubvolumes } from '../../btrfs/subvolume-list.js';
+import { listFilesystemSubvolumes, listSubvolumes } from '../../btrfs/subvolume-list.js';
 import { subvolumeShow } from '../../btrfs/subvolume-show.js';
 import { deleteSubvolume } from '../../btrfs/subvolume.js';
 import { debug, warn } from '../../log.js';
@@ -24,6 +30,7 @@ import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
 import type { Volume } from '../../planner/volume.js';
 import { btrfsReceive } from '../../stages/btrfs-receive.js';
 import { btrfsSend } from '../../stages/btrfs-send.js';
+import { receiveGuard } from '../../stages/receive-guard.js';
 import { countBytes, noDataSizeProbe } from '../../stages/size-probe.js';
 import { uuidRewrite } from '../../stages/uuid-rewrite.js';
 import { commitSink } from '../../streams/commit-sink.js';
@@ -31,7 +38,14 @@ import { runPipeline } from '../../streams/pipeline.js';
 import type { SourceStage } from '../../streams/stage.js';
 import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
-import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
+import type {
+  Partial,
+  ReceiveOptions,
+  ReceiveStages,
+  Store,
+  StoreOpOptions,
+  StoreRole,
+} from '../store.js';
 import type { BtrfsLocation } from '../uri.js';
 
 /** Suffix of a snapshot being received (or left by a failed receive). */
@@ -42,6 +56,9 @@ export interface BtrfsStoreOptions {
   /** Send stream protocol version for sends from this store (`--proto`). Default: btrfs-progs' default. */
   proto?: 1 | 2;
 }
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/;
 
 function isPartialPath(path: string): boolean {
   return path.split('/').some((part) => part.endsWith(PARTIAL_SUFFIX));
@@ -186,19 +203,25 @@ export class BtrfsStore implements Store {
     });
   }
 
+  /**
+   * Receives under `<path>.part` and renames when committed (see the module
+   * header). Every stream not from this machine's own `btrfs send` runs through
+   * the receive guard; `btrfs receive` runs confined (`-C`); an incremental is
+   * pinned to the exact parent copy in this store (its own UUID), and refused
+   * when the filesystem would resolve it, or its clone sources, elsewhere.
+   */
   async receive(
     to: Volume,
-    _from: Volume | null,
-    opts: StoreOpOptions = {},
+    from: Volume | null,
+    opts: ReceiveOptions = {},
   ): Promise<ReceiveStages> {
     const signal = opts.signal;
-    const final = this.pathOf(to);
+    const sig = signal ? { signal } : {};
+    const final = await this.#receivePath(to);
     const parentDir = dirname(final);
     const stagingName = basename(final) + PARTIAL_SUFFIX;
     const staging = join(parentDir, stagingName);
-    if (relative(this.location.dir, final).startsWith('..')) {
-      throw new StoreError(`refusing to receive outside ${this.location.dir}: ${to.path}`);
-    }
+    const parent = from ? await this.#exactParent(from, sig) : undefined;
     await mkdir(parentDir, { recursive: true });
     if (await exists(final)) {
       throw new StoreError(
@@ -210,7 +233,6 @@ export class BtrfsStore implements Store {
       await this.#removePartial(staging);
     }
     signal?.throwIfAborted();
-    const sig = signal ? { signal } : {};
     const receiver = btrfsReceive({ dir: parentDir, ...sig });
     const sink = commitSink(receiver, {
       ...sig,
@@ -222,11 +244,93 @@ export class BtrfsStore implements Store {
             `received ${received.path} has received UUID ${show.receivedUuid ?? 'none'}, expected ${to.uuid}; left as partial`,
           );
         }
+        if (parent && show.parentUuid !== parent.ownUuid) {
+          throw new StoreError(
+            `received ${received.path} was built on ${show.parentUuid ?? 'no parent'}, not on ${parent.path}; left as partial`,
+          );
+        }
         await rename(received.path, final);
         return { path: final };
       },
     });
-    return { transforms: [uuidRewrite({ subvolumeName: stagingName, ...sig })], sink };
+    const guarded = !opts.trustedSource || (parent !== undefined && !parent.clonesExact);
+    const transforms = [
+      ...(guarded
+        ? [
+            receiveGuard({
+              target: to.uuid,
+              ...(from ? { parent: from.uuid } : {}),
+              ...(parent ? { parentRoot: parent.path, clonesFromParent: parent.clonesExact } : {}),
+              ...sig,
+            }),
+          ]
+        : []),
+      uuidRewrite({
+        subvolumeName: stagingName,
+        ...(parent ? { pinParent: parent.ownUuid } : {}),
+        ...sig,
+      }),
+    ];
+    return { transforms, sink };
+  }
+
+  /**
+   * The absolute path `to` is received at: below the store directory, each
+   * component a plain name (no `.`, `..`, control characters) and no existing
+   * component a symlink or a non-directory.
+   */
+  async #receivePath(to: Volume): Promise<string> {
+    const parts = to.path.split('/');
+    const bad = parts.find((p) => p === '' || p === '.' || p === '..' || CONTROL.test(p));
+    if (bad !== undefined || to.path.startsWith('/')) {
+      throw new UnsafePathError(
+        `refusing snapshot path ${JSON.stringify(to.path)}: it must be relative, without '.', '..' or control characters`,
+      );
+    }
+    let at = this.location.dir;
+    for (const part of parts.slice(0, -1)) {
+      at = join(at, part);
+      const st = await lstat(at).catch(() => undefined);
+      if (!st) break;
+      if (!st.isDirectory()) {
+        throw new UnsafePathError(
+          `refusing snapshot path ${JSON.stringify(to.path)}: ${at} is a symlink or not a directory`,
+        );
+      }
+    }
+    return join(this.location.dir, ...parts);
+  }
+
+  /**
+   * The copy of `from` in this store an incremental is received on, and
+   * whether `btrfs receive` would find exactly it: by its own UUID for the
+   * SNAPSHOT (refused when another subvolume has that as received UUID), and by
+   * received UUID for CLONE sources (exact only when it is the one subvolume
+   * on the filesystem carrying `from.uuid` as received UUID).
+   */
+  async #exactParent(
+    from: Volume,
+    sig: { signal?: AbortSignal },
+  ): Promise<{ path: string; ownUuid: string; clonesExact: boolean }> {
+    const here = (await listSubvolumes(this.location.dir, sig)).filter(
+      (s) => s.readOnly && !isPartialPath(s.path) && (s.receivedUuid ?? s.uuid) === from.uuid,
+    );
+    const copy = here[0];
+    if (!copy?.uuid) {
+      throw new StoreError(
+        `incremental parent ${from.path} (${from.uuid}) is not in ${this.location.dir}`,
+      );
+    }
+    const all = await listFilesystemSubvolumes(this.location.dir, sig);
+    const decoy = all.find((s) => s.receivedUuid === copy.uuid);
+    if (decoy) {
+      throw new StoreError(
+        `cannot pin incremental parent ${copy.absPath}: subvolume ${JSON.stringify(decoy.fsPath)} carries its UUID ${copy.uuid} as received UUID`,
+      );
+    }
+    const sameReceived = all.filter((s) => s.receivedUuid === from.uuid);
+    const clonesExact = copy.receivedUuid === from.uuid && sameReceived.length === 1;
+    return { path: copy.absPath, ownUuid: copy.uuid, clonesExact };
   }
 
   async deleteVolume(volume: Volume, opts: StoreOpOptions = {}): Promise<void> {
