@@ -107,6 +107,27 @@ export class UnsafePathError extends StoreError {
   override readonly code = 'UNSAFE_PATH';
 }
 
+/**
+ * A sync skipped snapshots whose diffs the receive guard refused (hostile or
+ * damaged); everything else was transferred. Nothing was deleted.
+ */
+export class RefusedDiffsError extends StoreError {
+  override readonly code = 'DIFFS_REFUSED';
+  /** Paths of the snapshots skipped. */
+  readonly skipped: readonly string[];
+  /** How many transfers succeeded (the sync's TransferDone list). */
+  readonly transferred: readonly unknown[];
+  constructor(
+    message: string,
+    facts: { skipped: readonly string[]; transferred: readonly unknown[] },
+    options: ButtersinkErrorOptions = {},
+  ) {
+    super(message, options);
+    this.skipped = facts.skipped;
+    this.transferred = facts.transferred;
+  }
+}
+
 /** A remote server refused or failed; the message is the server's one-line reason. */
 export class RemoteError extends ButtersinkError {
   override readonly code = 'REMOTE';

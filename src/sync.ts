@@ -8,7 +8,13 @@
  * progress → the destination's receive stages (which commit last); or, where
  * the destination can copy from the source inside the service (S3 → S3), that copy.
  */
-import { StoreError, describeError } from './errors.js';
+import {
+  RefusedDiffsError,
+  StoreError,
+  StreamRefusedError,
+  UnsafePathError,
+  describeError,
+} from './errors.js';
 import { warn } from './log.js';
 import { planWithMeasurement } from './planner/measure-loop.js';
 import type { DiffOffer, PlanOptions } from './planner/plan-input.js';
@@ -92,6 +98,7 @@ export async function sync(
   if (opts.dryRun) return { plan, transferred: [], deleted: [] };
 
   const transferred: TransferDone[] = [];
+  const refused = new Map<string, string>();
   for (const [i, t] of plan.transfers.entries()) {
     signal?.throwIfAborted();
     if (t.store !== 'source') {
@@ -99,10 +106,31 @@ export async function sync(
         `cannot run transfer of ${t.to.path}: it is provided by the destination`,
       );
     }
+    const where = source.describeDiff?.(t.to, t.from) ?? `${t.to.path}`;
+    if (t.from && refused.has(t.from.uuid)) {
+      warn('DIFF_SKIPPED', `skipping ${where}: its parent ${t.from.path} was refused`);
+      refused.set(t.to.uuid, t.to.path);
+      continue;
+    }
     opts.onTransferStart?.(t, i, plan.transfers.length);
-    const done = await transfer(source, dest, t, opts);
-    transferred.push(done);
-    opts.onTransferDone?.(done);
+    try {
+      const done = await transfer(source, dest, t, opts);
+      transferred.push(done);
+      opts.onTransferDone?.(done);
+    } catch (err) {
+      // Hostile or damaged content is skipped, never received; the rest goes on.
+      if (!(err instanceof StreamRefusedError || err instanceof UnsafePathError)) throw err;
+      const rule = err instanceof StreamRefusedError ? err.rule : 'path';
+      warn('DIFF_REFUSED', `skipping ${where} (rule ${rule}): ${describeError(err)}`);
+      refused.set(t.to.uuid, t.to.path);
+    }
+  }
+  if (refused.size > 0) {
+    throw new RefusedDiffsError(
+      `${refused.size} snapshot(s) skipped because their diffs were refused: ${[...refused.values()].join(', ')}` +
+        (plan.deletes.volumes.length + plan.deletes.diffs.length > 0 ? '; nothing deleted' : ''),
+      { skipped: [...refused.values()], transferred },
+    );
   }
   if (plan.missing.length > 0) {
     throw new StoreError(

@@ -6,6 +6,7 @@
  * (creation time of snapshots), and optionally one `inspect-internal
  * dump-tree -t root` for the transids `list` does not show.
  */
+import { lstat } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { runBtrfs } from './exec.js';
 import { isWithin, requireBtrfs } from './mountinfo.js';
@@ -190,7 +191,41 @@ export async function listSubvolumes(
       ...(r ? { ctransid: r.ctransid, stransid: r.stransid, rtransid: r.rtransid } : {}),
     });
   }
-  return result.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return (await crossChecked(result)).sort((a, b) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
+  );
+}
+
+/** Inode number of every btrfs subvolume's root directory (BTRFS_FIRST_FREE_OBJECTID). */
+const SUBVOLUME_ROOT_INO = 256;
+
+/**
+ * `btrfs subvolume list` prints names as they are, newlines included, so a
+ * subvolume named "x\nID 999 … path y" reads as two lines. Keeps only entries
+ * whose path is listed once and is, on disk, a subvolume's root directory;
+ * warns about the rest.
+ */
+async function crossChecked(entries: SubvolumeInfo[]): Promise<SubvolumeInfo[]> {
+  const count = new Map<string, number>();
+  for (const e of entries) count.set(e.path, (count.get(e.path) ?? 0) + 1);
+  const real = await Promise.all(
+    entries.map((e) =>
+      lstat(e.absPath).then(
+        (st) => st.isDirectory() && st.ino === SUBVOLUME_ROOT_INO,
+        () => false,
+      ),
+    ),
+  );
+  const ok = (e: SubvolumeInfo, i: number) => real[i] === true && count.get(e.path) === 1;
+  const kept = entries.filter(ok);
+  if (kept.length < entries.length) {
+    const dropped = entries.filter((e, i) => !ok(e, i)).map((e) => JSON.stringify(e.path));
+    warn(
+      'SUBVOLUME_LIST_MISMATCH',
+      `ignoring ${dropped.length} listed subvolume(s) that are not where the listing says (a name with a newline?): ${dropped.slice(0, 5).join(', ')}`,
+    );
+  }
+  return kept;
 }
 
 /** One subvolume of a whole filesystem, as {@link listFilesystemSubvolumes} reports it. */

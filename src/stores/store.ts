@@ -70,6 +70,8 @@ export interface Store {
     from: Volume | null,
     opts?: StoreOpOptions,
   ): Promise<number | undefined>;
+  /** Optional: where the diff creating `to` from `from` is, as the user would find it (S3: its URI). */
+  describeDiff?(to: Volume, from: Volume | null): string;
   /** Deletes a snapshot (subvolume stores). */
   deleteVolume(volume: Volume, opts?: StoreOpOptions): Promise<void>;
   /** Deletes a stored diff (diff stores; S3 moves it under `trash/`). Subvolume stores throw StoreError. */

@@ -1,7 +1,8 @@
 /**
  * ssh → S3 and S3 → ssh by the same composition as every other pair of
  * stores: a remote btrfs host (sshd on 127.0.0.1) archived to a bucket
- * (moto_server on 127.0.0.1) and restored from it onto the remote host.
+ * (moto_server on 127.0.0.1) and restored from it onto another filesystem of
+ * the remote host.
  */
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -34,6 +35,8 @@ describe('ssh ↔ S3', { skip }, () => {
   let client: S3Client;
   let restoreEnv: () => void;
   let remote: BtrfsFs;
+  /** A second filesystem of the remote host: the server refuses a UUID its filesystem already has. */
+  let restoreFs: BtrfsFs;
   const stores: Store[] = [];
   const ssh = (dir: string, mode: 'r' | 'a' | 'w'): SshStore => {
     const s = new SshStore(parseLocation(`ssh://${sshd.alias}${dir}/`) as SshLocation, {
@@ -57,16 +60,17 @@ describe('ssh ↔ S3', { skip }, () => {
 
   before(async () => {
     restoreEnv = useMotoEnv();
-    [sshd, moto, remote] = await Promise.all([
+    [sshd, moto, remote, restoreFs] = await Promise.all([
       startSshd(),
       startMoto(),
       createBtrfs({ size: 768 << 20 }),
+      createBtrfs({ size: 512 << 20 }),
     ]);
     client = createS3Client({ endpoint: moto.endpoint });
     await client.send(new CreateBucketCommand({ Bucket: 'bkt-ssh' }));
     const vol = await subvolume(join(remote.mnt, 'vol'));
     await mkdir(join(remote.mnt, 'snaps'));
-    await mkdir(join(remote.mnt, 'restored'));
+    await mkdir(join(restoreFs.mnt, 'restored'));
     for (let step = 0; step < 3; step++) {
       await makeTree(vol, step, { bigMiB: 8 });
       await snapshot(vol, join(remote.mnt, 'snaps', `s${step}`));
@@ -79,21 +83,22 @@ describe('ssh ↔ S3', { skip }, () => {
     await moto?.stop();
     restoreEnv?.();
     await remote?.cleanup();
+    await restoreFs?.cleanup();
   });
 
   it('archives a remote host to S3 and restores it onto the remote host, UUIDs and content kept', async () => {
     const up = await sync(ssh(join(remote.mnt, 'snaps'), 'r'), s3());
     assert.equal(up.transferred.length, 3);
-    const down = await sync(s3(), ssh(join(remote.mnt, 'restored'), 'a'));
+    const down = await sync(s3(), ssh(join(restoreFs.mnt, 'restored'), 'a'));
     assert.equal(down.transferred.length, 3);
     for (let i = 0; i < 3; i++) {
       const orig = join(remote.mnt, 'snaps', `s${i}`);
-      const copy = join(remote.mnt, 'restored', `s${i}`);
+      const copy = join(restoreFs.mnt, 'restored', `s${i}`);
       const shown = await subvolumeShow(copy);
       assert.equal(shown.receivedUuid, (await subvolumeShow(orig)).uuid);
       assert.equal(shown.readOnly, true);
       assert.equal(await treeDigest(copy), await treeDigest(orig));
     }
-    assert.equal((await sync(s3(), ssh(join(remote.mnt, 'restored'), 'a'))).transferred.length, 0);
+    assert.equal((await sync(s3(), ssh(join(restoreFs.mnt, 'restored'), 'a'))).transferred.length, 0);
   });
 });

@@ -55,12 +55,15 @@ export const PARTIAL_SUFFIX = '.part';
 export interface BtrfsStoreOptions {
   /** Send stream protocol version for sends from this store (`--proto`). Default: btrfs-progs' default. */
   proto?: 1 | 2;
+  /** Append measured sizes to `<snapshot>.bs` (default true; false for read-only use). */
+  recordSizes?: boolean;
 }
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
 
-function isPartialPath(path: string): boolean {
+/** True when a store-relative path is, or lies inside, a partial transfer (`*.part`). */
+export function isPartialPath(path: string): boolean {
   return path.split('/').some((part) => part.endsWith(PARTIAL_SUFFIX));
 }
 
@@ -183,6 +186,7 @@ export class BtrfsStore implements Store {
       const full = await runPipeline([btrfsSend(sendOpts), countBytes(sig)] as const, sig);
       bytes = full.results[1];
     }
+    if (this.#opts.recordSizes === false) return bytes;
     const line = formatSizeInfo({ to: to.uuid, from: from?.uuid ?? null, size: bytes });
     await appendNoFollow(`${this.pathOf(to)}.bs`, line).catch((err: unknown) =>
       warn(

@@ -118,6 +118,10 @@ export class S3Store implements Store {
     return `s3://${this.#bucket}/${key}`;
   }
 
+  describeDiff(to: Volume, from: Volume | null): string {
+    return this.uriOf(diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null));
+  }
+
   #wrap(what: string, err: unknown): never {
     if (err instanceof StoreError || err instanceof UsageError) throw err;
     const name = (err as { name?: unknown }).name;
