@@ -141,6 +141,28 @@ export async function runFnScenario(sc: FnScenario): Promise<ScenarioResult> {
   });
 }
 
+/** A scenario whose sides measure themselves (e.g. a child process timing only its own work). */
+export interface MeasuredScenario {
+  name: string;
+  bytes?: number;
+  project: () => Promise<Run>;
+  baseline: () => Promise<Run>;
+  /** Run before every run of either side and once at the end. */
+  reset?: () => Promise<void>;
+  pairs?: number;
+}
+
+/** Runs a self-measuring scenario; see {@link alternate}. */
+export async function runMeasuredScenario(sc: MeasuredScenario): Promise<ScenarioResult> {
+  return alternate(
+    sc.name,
+    sc.bytes,
+    sc.pairs ?? 5,
+    { project: sc.project, baseline: sc.baseline },
+    sc.reset,
+  );
+}
+
 /** One Markdown table row for a scenario. */
 export function formatRow(r: ScenarioResult): string {
   const p = median(r.project.map((x) => x.seconds));
