@@ -157,7 +157,15 @@ function parentLookup(root: string): ParentLookup {
   return (path) => {
     const full =
       path === '' ? rootBytes : Buffer.concat([rootBytes, SLASH, Buffer.from(path, 'latin1')]);
-    const st = lstatSync(full, { throwIfNoEntry: false });
+    let st;
+    try {
+      st = lstatSync(full, { throwIfNoEntry: false });
+    } catch (err) {
+      // A name too long (or not a directory on the way) is nothing the parent holds.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENAMETOOLONG' || code === 'ENOTDIR' || code === 'ELOOP') return 'absent';
+      throw err;
+    }
     if (!st) return 'absent';
     return st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : 'other';
   };

@@ -390,26 +390,32 @@ export class SendStreamParser {
         );
       }
     }
-    const base = {
-      type: 'command' as const,
-      index,
-      offset,
-      cmd: this.#cmd,
-      length: this.#length,
-      crc: this.#storedCrc,
-      version: this.#version,
-    };
     const pieces = this.#payloadPieces;
     const payload =
       this.#payloadView ?? (pieces ? Buffer.concat(pieces, this.#length) : undefined);
-    let event: CommandEvent = base;
-    if (this.#collecting && payload) {
-      event = {
-        ...base,
-        payload,
-        attributes: parseAttributes(payload, this.#version, index, offset),
-      };
-    }
+    // One object literal per command (a spread of a base object costs ~3× here).
+    const event: CommandEvent =
+      this.#collecting && payload
+        ? {
+            type: 'command',
+            index,
+            offset,
+            cmd: this.#cmd,
+            length: this.#length,
+            crc: this.#storedCrc,
+            version: this.#version,
+            payload,
+            attributes: parseAttributes(payload, this.#version, index, offset),
+          }
+        : {
+            type: 'command',
+            index,
+            offset,
+            cmd: this.#cmd,
+            length: this.#length,
+            crc: this.#storedCrc,
+            version: this.#version,
+          };
     events.push(event);
     this.#payloadPieces = undefined;
     this.#payloadView = undefined;
