@@ -391,8 +391,7 @@ export class SendStreamParser {
       }
     }
     const pieces = this.#payloadPieces;
-    const payload =
-      this.#payloadView ?? (pieces ? Buffer.concat(pieces, this.#length) : undefined);
+    const payload = this.#payloadView ?? (pieces ? Buffer.concat(pieces, this.#length) : undefined);
     // One object literal per command (a spread of a base object costs ~3× here).
     const event: CommandEvent =
       this.#collecting && payload
