@@ -11,6 +11,10 @@
  * `drain` whenever the stream's buffer is full, so a writer never holds more
  * than the stream's highWaterMark plus one frame.
  *
+ * Time limits: with `idleMs`, a reader waiting for bytes that do not come, or
+ * a writer waiting for a `drain` while the peer reads nothing, fails with a
+ * {@link TimeoutError} instead of waiting for ever.
+ *
  * Frame sizes: a chunk becomes as few data frames of at most 1 MiB as it can,
  * of equal size (a 1.06 MiB chunk: two of 0.53 MiB, not 1 MiB and a sliver),
  * and each header goes out in one write with the first {@link HEAD_COALESCE}
@@ -19,7 +23,7 @@
  * and small frames cost per frame on both ends.
  */
 import type { Readable, Writable } from 'node:stream';
-import { ButtersinkError } from '../errors.js';
+import { AbortedError, ButtersinkError } from '../errors.js';
 
 /** Frame type of a JSON control message. */
 export const FRAME_JSON = 1;
@@ -42,6 +46,19 @@ export class ProtocolError extends ButtersinkError {
   override readonly code = 'PROTOCOL';
 }
 
+/** A time limit ran out: the peer sent or read nothing for too long, or a session ran too long. */
+export class TimeoutError extends ButtersinkError {
+  override readonly code = 'TIMEOUT';
+}
+
+/** `ms` as seconds for a message: `600 s`, `0.2 s`. */
+function seconds(ms: number): string {
+  return `${Math.round(ms) / 1000} s`;
+}
+
+/** Longest delay `setTimeout` honours (a larger one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** One frame as read. */
 export type Frame = { kind: 'json'; message: unknown } | { kind: 'data'; data: Buffer };
 
@@ -53,6 +70,19 @@ export interface FrameReaderOptions {
   maxData?: number;
   /** Names the peer in errors, e.g. `remote` or `client`. */
   peer: string;
+  /**
+   * Idle limit, ms: a `next()` that waited this long without a byte arriving
+   * rejects with a {@link TimeoutError} (`no data from the <peer> for N s (idle
+   * limit)…`), and so does every later call. 0 or absent: no limit.
+   */
+  idleMs?: number;
+  /** Called once with the error when the idle limit ran out (before `next()` rejects). */
+  onIdle?: (err: TimeoutError) => void;
+  /**
+   * Aborting it makes a pending and every later `next()` reject with its
+   * reason (an AbortedError when the reason is not an Error).
+   */
+  signal?: AbortSignal;
 }
 
 /** Printable preview of bytes that were not a frame, for "wrong remote command" errors. */
@@ -64,7 +94,8 @@ function preview(bytes: Buffer): string {
  * Reads frames from a byte stream. Contract: `next()` resolves with the next
  * frame, or null when the stream ended exactly at a frame boundary; it rejects
  * with a ProtocolError on a truncated or malformed frame, or with the stream's
- * error. Calls must not overlap.
+ * error; with a TimeoutError once it waited `idleMs` without a byte, or with the
+ * signal's reason once aborted (both final). Calls must not overlap.
  */
 export class FrameReader {
   readonly #stream: Readable;
@@ -78,12 +109,29 @@ export class FrameReader {
   #wake: (() => void) | undefined;
   #frames = 0;
   #discarding = false;
+  readonly #idleMs: number;
+  readonly #onIdle: ((err: TimeoutError) => void) | undefined;
+  /** When the current wait for data started or data last arrived (performance.now()). */
+  #since = 0;
+  /** Set by the idle limit or the signal: every `next()` rejects with it. */
+  #failure: Error | undefined;
 
   constructor(stream: Readable, opts: FrameReaderOptions) {
     this.#stream = stream;
     this.#maxJson = opts.maxJson;
     this.#maxData = opts.maxData ?? MAX_DATA_FRAME;
     this.#peer = opts.peer;
+    this.#idleMs = Math.min(Math.max(opts.idleMs ?? 0, 0), MAX_TIMER_MS);
+    this.#onIdle = opts.onIdle;
+    const signal = opts.signal;
+    if (signal) {
+      const onAbort = () => {
+        const r: unknown = signal.reason;
+        this.#fail(r instanceof Error ? r : new AbortedError('aborted', { cause: r }));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
     const wake = () => {
       const w = this.#wake;
       this.#wake = undefined;
@@ -129,18 +177,44 @@ export class FrameReader {
     return this.#frames;
   }
 
+  /** Makes every `next()`, the pending one included, reject with `err` (the first one set stays). */
+  #fail(err: Error): void {
+    this.#failure ??= err;
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
   async #fill(n: number): Promise<boolean> {
     while (this.#buffered < n) {
+      if (this.#failure) throw this.#failure;
       if (this.#discarding) return false;
       const chunk = this.#stream.read() as Buffer | null;
       if (chunk !== null) {
         this.#chunks.push(chunk);
         this.#buffered += chunk.length;
+        this.#since = performance.now();
         continue;
       }
       if (this.#error) throw this.#error;
       if (this.#ended || this.#stream.destroyed) return false;
-      await new Promise<void>((resolve) => (this.#wake = resolve));
+      await new Promise<void>((resolve) => {
+        let timer: NodeJS.Timeout | undefined;
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        if (this.#idleMs > 0) {
+          const left = Math.max(0, this.#since + this.#idleMs - performance.now());
+          timer = setTimeout(() => {
+            const err = new TimeoutError(
+              `no data from the ${this.#peer} for ${seconds(this.#idleMs)} (idle limit); closing the session`,
+            );
+            this.#onIdle?.(err);
+            this.#fail(err);
+          }, left);
+        }
+      });
     }
     return true;
   }
@@ -170,6 +244,8 @@ export class FrameReader {
 
   /** The next frame; null at a clean end of stream. */
   async next(): Promise<Frame | null> {
+    if (this.#failure) throw this.#failure;
+    this.#since = performance.now();
     if (!(await this.#fill(FRAME_HEADER_SIZE))) {
       if (this.#buffered === 0 || this.#discarding) return null;
       throw new ProtocolError(`${this.#peer} closed the connection in the middle of a frame`);
@@ -206,24 +282,69 @@ export class FrameReader {
   }
 }
 
+/** Options of a {@link FrameWriter}. */
+export interface FrameWriterOptions {
+  /** Names the peer in errors, e.g. `remote` or `client`. */
+  peer: string;
+  /**
+   * Idle limit, ms: a frame that waited this long for `drain` while the
+   * stream's buffer did not shrink (the peer read nothing) rejects with a
+   * {@link TimeoutError} (`the <peer> read nothing for N s (idle limit)…`).
+   * 0 or absent: no limit.
+   */
+  idleMs?: number;
+  /** Called with the error when the idle limit ran out (after the frame rejected). */
+  onIdle?: (err: TimeoutError) => void;
+}
+
 /**
  * Writes frames to a byte stream. Contract: each `json`/`data` call resolves
  * once its bytes were accepted by the stream without exceeding its
  * highWaterMark (after `drain` when needed), and rejects when the stream
- * errored or closed first. A frame's header and payload are written in one
- * tick, so frames from concurrent callers never interleave.
+ * errored or closed first, when the peer read nothing for `idleMs`, or once
+ * {@link FrameWriter.last} was called. A frame's header and payload are
+ * written in one tick, so frames from concurrent callers never interleave.
  */
 export class FrameWriter {
   readonly #stream: Writable;
   readonly #peer: string;
+  readonly #idleMs: number;
+  readonly #onIdle: ((err: TimeoutError) => void) | undefined;
+  /** Rejecters of the frames waiting for `drain`. */
+  readonly #waiting = new Set<(err: Error) => void>();
+  /** Set by {@link FrameWriter.last}: every later frame rejects with it. */
+  #sealed: Error | undefined;
 
   #closed = false;
 
-  constructor(stream: Writable, opts: { peer: string }) {
+  constructor(stream: Writable, opts: FrameWriterOptions) {
     this.#stream = stream;
     this.#peer = opts.peer;
+    this.#idleMs = Math.min(Math.max(opts.idleMs ?? 0, 0), MAX_TIMER_MS);
+    this.#onIdle = opts.onIdle;
     // An ssh2 channel whose connection died neither errors nor drains: its `close` is the only sign.
     stream.once('close', () => (this.#closed = true));
+  }
+
+  /**
+   * Writes `message` as the last frame without waiting for `drain` (it goes
+   * out once the peer reads what is queued before it), then refuses every
+   * frame: the pending ones and later ones reject. For the one error that
+   * ends a session whose operations are still unwinding. Idempotent: only
+   * the first message is written.
+   */
+  last(message: object): void {
+    if (this.#sealed) return;
+    this.#sealed = new ProtocolError(`connection to ${this.#peer} is closing`);
+    const s = this.#stream;
+    if (!this.#closed && !s.destroyed && !s.writableEnded) {
+      const payload = Buffer.from(JSON.stringify(message), 'utf8');
+      const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+      header[0] = FRAME_JSON;
+      header.writeUInt32BE(payload.length, 1);
+      s.write(Buffer.concat([header, payload]));
+    }
+    for (const reject of [...this.#waiting]) reject(this.#sealed);
   }
 
   /** Sends one JSON control message. */
@@ -242,6 +363,7 @@ export class FrameWriter {
 
   #frame(type: number, payload: Buffer): Promise<void> {
     const s = this.#stream;
+    if (this.#sealed) return Promise.reject(this.#sealed);
     if (this.#closed || s.destroyed || s.writableEnded) {
       return Promise.reject(new ProtocolError(`connection to ${this.#peer} is closed`));
     }
@@ -258,7 +380,10 @@ export class FrameWriter {
     }
     if (ok && !s.writableNeedDrain) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
       const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.#waiting.delete(done);
         s.off('drain', onDrain);
         s.off('close', onClose);
         s.off('error', onError);
@@ -275,6 +400,24 @@ export class FrameWriter {
       s.on('drain', onDrain);
       s.on('close', onClose);
       s.on('error', onError);
+      this.#waiting.add(done);
+      if (this.#idleMs > 0) {
+        // Idle means no progress: the buffer shrinking (the peer reading slowly) re-arms the timer.
+        let queued = s.writableLength;
+        const check = () => {
+          if (s.writableLength < queued) {
+            queued = s.writableLength;
+            timer = setTimeout(check, this.#idleMs);
+            return;
+          }
+          const err = new TimeoutError(
+            `the ${this.#peer} read nothing for ${seconds(this.#idleMs)} (idle limit); closing the session`,
+          );
+          done(err);
+          this.#onIdle?.(err);
+        };
+        timer = setTimeout(check, this.#idleMs);
+      }
     });
   }
 

@@ -21,13 +21,21 @@ import { AbortedError, describeError } from '../errors.js';
 import { debug, setLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import type { Volume } from '../planner/volume.js';
-import { btrfsSend } from '../stages/btrfs-send.js';
-import { noDataSizeProbe } from '../stages/size-probe.js';
 import { streamVerify } from '../stages/stream-verify.js';
 import { runPipeline } from '../streams/pipeline.js';
-import { BtrfsStore } from '../stores/btrfs/btrfs-store.js';
+import { BtrfsStore, PARTIAL_SUFFIX, isPartialPath } from '../stores/btrfs/btrfs-store.js';
+import { listFilesystemSubvolumes } from '../btrfs/subvolume-list.js';
 import { FrameReader, FrameWriter, ProtocolError } from './frame.js';
 import { frameSink, frameSource } from './frame-stages.js';
+import type { TimeoutError } from './frame.js';
+import {
+  DEFAULT_IDLE_SECONDS,
+  DEFAULT_MAX_SECONDS,
+  limitMs,
+  sessionTimeLimitError,
+} from './session-limits.js';
+import { acquireSessionSlot } from './session-slots.js';
+import type { SessionSlot, SessionSlotsOptions } from './session-slots.js';
 import {
   MAX_REQUEST_JSON,
   PROTOCOL_NAME,
@@ -41,7 +49,6 @@ import {
 } from './protocol.js';
 import type { Request, ServerMode, VolumeRef } from './protocol.js';
 import { resolveInside } from './safe-path.js';
-import { subvolumeGuard } from './subvolume-guard.js';
 
 /** Options of {@link serveSession}. */
 export interface ServeSessionOptions {
@@ -64,6 +71,24 @@ export interface ServeSessionOptions {
   forwardWarnings?: boolean;
   /** End `output` when the session ends. Default true (false for process.stdout). */
   endOutput?: boolean;
+  /**
+   * Idle limit, seconds: while the server waits for a frame (between requests,
+   * during a receive) or for the client to read its output, and nothing
+   * arrives or is read for this long, the session ends with a `TIMEOUT` error
+   * (a running operation aborted). Default {@link DEFAULT_IDLE_SECONDS}; 0: none.
+   */
+  idleSeconds?: number;
+  /**
+   * Overall limit, seconds: the session is aborted with a `TIMEOUT` error once
+   * it ran this long. Default {@link DEFAULT_MAX_SECONDS}; 0: none.
+   */
+  maxSeconds?: number;
+  /**
+   * Host-wide limit on concurrent sessions: a slot is taken before the
+   * handshake and given back when the session ends; when none is free the
+   * client's hello is answered with a `BUSY` error. Absent: no limit.
+   */
+  sessionSlots?: SessionSlotsOptions;
 }
 
 /** Exit codes of {@link serveSession}. */
@@ -74,6 +99,8 @@ export const SESSION_EXIT = {
   failed: 1,
   /** The client broke the protocol (bad framing, version, or message). */
   protocol: 2,
+  /** Every session slot was taken: the session was refused (`BUSY`). */
+  busy: 3,
 } as const;
 
 interface Context {
@@ -91,11 +118,33 @@ interface Context {
  * request is answered with exactly one result or error message (a stream
  * operation with its data then one end/result or error); a refused request
  * changes nothing on disk. Never writes anything but frames to `output`, never
- * a stack trace. Resolves with an exit code ({@link SESSION_EXIT}); never rejects.
+ * a stack trace. A time limit that runs out ends the session with one `TIMEOUT`
+ * error (the running operation aborted, nothing written after it); with
+ * `sessionSlots` and no slot free, the client's hello is answered with one
+ * `BUSY` error. Resolves with an exit code ({@link SESSION_EXIT}); never rejects.
  */
 export async function serveSession(opts: ServeSessionOptions): Promise<number> {
-  const reader = new FrameReader(opts.input, { maxJson: MAX_REQUEST_JSON, peer: 'client' });
-  const writer = new FrameWriter(opts.output, { peer: 'client' });
+  const idleMs = limitMs(opts.idleSeconds, DEFAULT_IDLE_SECONDS);
+  const maxMs = limitMs(opts.maxSeconds, DEFAULT_MAX_SECONDS);
+  // A limit that runs out writes its error as the last frame, then aborts whatever runs.
+  const limit = new AbortController();
+  const endByLimit = (err: TimeoutError) => {
+    if (limit.signal.aborted) return;
+    debug('server session limit', { error: describeError(err) });
+    writer.last(wireError(err));
+    limit.abort(err);
+  };
+  const signal = opts.signal ? AbortSignal.any([opts.signal, limit.signal]) : limit.signal;
+  const reader = new FrameReader(opts.input, {
+    maxJson: MAX_REQUEST_JSON,
+    peer: 'client',
+    idleMs,
+    onIdle: endByLimit,
+    signal,
+  });
+  const writer = new FrameWriter(opts.output, { peer: 'client', idleMs, onIdle: endByLimit });
+  const timer = maxMs > 0 ? setTimeout(() => endByLimit(sessionTimeLimitError(maxMs)), maxMs) : 0;
+  let slot: SessionSlot | null = null;
   // An EPIPE on our output is how a dropped connection shows; the pending write reports it.
   opts.output.on('error', (err) => debug('server output error', { error: describeError(err) }));
   let previous: Logger | undefined;
@@ -111,14 +160,45 @@ export async function serveSession(opts: ServeSessionOptions): Promise<number> {
     });
   }
   try {
-    return await session(opts, reader, writer);
+    if (opts.sessionSlots) {
+      const max = opts.sessionSlots.max;
+      let refusal: unknown;
+      try {
+        slot = await acquireSessionSlot(opts.sessionSlots);
+        if (!slot) {
+          refusal = new ServerRefusal(
+            'BUSY',
+            `${max} buttersink server sessions already running (limit ${max}); try again later`,
+          );
+        }
+      } catch (err) {
+        refusal = err;
+      }
+      if (refusal) {
+        // The client expects a hello first; its own hello is then answered with the refusal.
+        await writer.json({
+          type: 'hello',
+          protocol: PROTOCOL_NAME,
+          versions: PROTOCOL_VERSIONS,
+          mode: opts.mode,
+        });
+        await reader.next();
+        debug('server session refused', { error: describeError(refusal) });
+        await writer.json(wireError(refusal));
+        return refusal instanceof ServerRefusal ? SESSION_EXIT.busy : SESSION_EXIT.failed;
+      }
+    }
+    return await session({ ...opts, signal }, reader, writer);
   } catch (err) {
     debug('server session failed', { error: describeError(err) });
     await writer.json(wireError(err)).catch(() => undefined);
+    if (limit.signal.aborted) return SESSION_EXIT.failed;
     return err instanceof ProtocolError || err instanceof ServerRefusal
       ? SESSION_EXIT.protocol
       : SESSION_EXIT.failed;
   } finally {
+    clearTimeout(timer);
+    await slot?.release();
     if (previous) setLogger(previous);
     if (opts.endOutput !== false) writer.end();
   }
@@ -152,7 +232,8 @@ async function session(
     root,
     store: new BtrfsStore(
       { kind: 'btrfs', uri: root, dir: root },
-      opts.proto ? { proto: opts.proto } : {},
+      // A read-only server must not write `.bs` size records.
+      { ...(opts.proto ? { proto: opts.proto } : {}), recordSizes: opts.mode !== 'r' },
     ),
     signal: opts.signal,
     proto: opts.proto,
@@ -228,17 +309,7 @@ async function serveControl(
     case 'measure': {
       const to = await findVolume(ctx, request.to);
       const from = request.from ? await findVolume(ctx, request.from) : null;
-      if (ctx.mode !== 'r') return { bytes: await ctx.store.measure(to, from, sig(ctx)) };
-      // A read-only server must not write the `.bs` size record BtrfsStore.measure appends.
-      const send = btrfsSend({
-        path: join(ctx.root, to.path),
-        ...(from ? { parent: join(ctx.root, from.path) } : {}),
-        noData: true,
-        ...(ctx.proto ? { proto: ctx.proto } : {}),
-        ...sig(ctx),
-      });
-      const { results } = await runPipeline([send, noDataSizeProbe(sig(ctx))] as const, sig(ctx));
-      return { bytes: results[1].bytes };
+      return { bytes: await ctx.store.measure(to, from, sig(ctx)) };
     }
     case 'delete': {
       const v = await findVolume(ctx, request.volume);
@@ -286,10 +357,10 @@ async function serveReceive(
   request: Extract<Request, { op: 'receive' }>,
 ): Promise<void> {
   const { to, from } = request;
-  if (to.path.split('/').some((p) => p.endsWith('.part'))) {
+  if (isPartialPath(to.path)) {
     throw new ServerRefusal(
       'PATH',
-      `refusing ${to.path}: '.part' names are reserved for partial transfers`,
+      `refusing ${to.path}: '${PARTIAL_SUFFIX}' names are reserved for partial transfers`,
     );
   }
   await resolveInside(ctx.root, to.path, { mustExist: false });
@@ -297,18 +368,27 @@ async function serveReceive(
   if (view.volumes.some((v) => v.uuid === to.uuid)) {
     throw new ServerRefusal('EXISTS', `snapshot ${to.uuid} is already here`);
   }
+  // A second subvolume carrying a UUID the filesystem knows would become a decoy
+  // for whoever later looks that UUID up (btrfs receive: first match).
+  const known = (await listFilesystemSubvolumes(ctx.root, sig(ctx))).find(
+    (s) => s.uuid === to.uuid || s.receivedUuid === to.uuid,
+  );
+  if (known) {
+    throw new ServerRefusal(
+      'EXISTS',
+      `snapshot UUID ${to.uuid} already exists on this filesystem (${JSON.stringify(known.fsPath.slice(0, 200))}); refusing a second subvolume with it`,
+    );
+  }
   if (from && !view.volumes.some((v) => v.uuid === from.uuid && v.path === from.path)) {
     throw new ServerRefusal(
       'NOT_FOUND',
       `incremental parent ${from.path} (${from.uuid}) is not here`,
     );
   }
-  const allowed = new Set(
-    view.volumes.flatMap((v) => (v.ownUuid ? [v.uuid, v.ownUuid] : [v.uuid])),
-  );
   const toVol: Volume = { uuid: to.uuid, path: to.path };
   const fromVol: Volume | null = from ? { uuid: from.uuid, path: from.path } : null;
-  const stages = await ctx.store.receive(toVol, fromVol, sig(ctx));
+  // The client is untrusted: the store guards the stream, confines and pins the receive.
+  const stages = await ctx.store.receive(toVol, fromVol, { ...sig(ctx), trustedSource: false });
   await ctx.writer.json({ type: 'ready' });
   const source = frameSource({
     name: 'ssh-read',
@@ -328,15 +408,6 @@ async function serveReceive(
     },
     ...sig(ctx),
   });
-  await runPipeline(
-    [
-      source,
-      streamVerify(sig(ctx)),
-      subvolumeGuard({ target: to.uuid, allowed, ...sig(ctx) }),
-      ...stages.transforms,
-      stages.sink,
-    ],
-    sig(ctx),
-  );
+  await runPipeline([source, streamVerify(sig(ctx)), ...stages.transforms, stages.sink], sig(ctx));
   await ctx.writer.json({ type: 'result', path: to.path });
 }
