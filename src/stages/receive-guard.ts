@@ -55,13 +55,6 @@ export interface ReceiveGuardOptions extends StageOptions {
    * as plain files: then only the receiver's confinement covers them.
    */
   parentRoot?: string;
-  /**
-   * False when `btrfs receive` would not find exactly the parent copy for a
-   * CLONE from the parent (it looks clone sources up by received UUID, first
-   * match on the filesystem): such CLONEs are then refused (`clone-ambiguous`).
-   * Default true.
-   */
-  clonesFromParent?: boolean;
 }
 
 /** What {@link receiveGuard} saw. */
@@ -114,7 +107,7 @@ export function receiveGuard(opts: ReceiveGuardOptions): TransformStage<ReceiveG
   const target = opts.target.toLowerCase();
   const parent = opts.parent?.toLowerCase();
   const lookup = opts.parentRoot === undefined ? undefined : parentLookup(opts.parentRoot);
-  const check = commandChecker(target, parent, lookup, opts.clonesFromParent ?? true);
+  const check = commandChecker(target, parent, lookup);
   const result: ReceiveGuardResult = { commands: 0, bytes: 0 };
   const queue = new ByteQueue();
   const stream = parsingTransform({
@@ -178,7 +171,6 @@ function commandChecker(
   target: string,
   parent: string | undefined,
   lookup: ParentLookup | undefined,
-  clonesFromParent: boolean,
 ): (ev: CommandEvent) => void {
   let tree: StreamTree | undefined;
   const parentTree = new StreamTree(lookup);
@@ -280,13 +272,6 @@ function commandChecker(
             'clone-source',
             index,
             `${what} reads from subvolume ${source ?? '?'}, neither this snapshot nor its announced parent`,
-          );
-        }
-        if (fromTree === parentTree && !clonesFromParent) {
-          throw refused(
-            'clone-ambiguous',
-            index,
-            `${what} reads from the parent, which another subvolume on this filesystem shares a received UUID with; btrfs receive could clone from that one`,
           );
         }
         const r = fromTree.resolve(from);

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -29,7 +29,14 @@ import type { Store } from '../../src/stores/store.js';
 import { parseLocation } from '../../src/stores/uri.js';
 import type { BtrfsLocation, S3Location, SshLocation } from '../../src/stores/uri.js';
 import { sync } from '../../src/sync.js';
-import { createBtrfs, makeTree, snapshot, subvolume } from '../fixtures/btrfs-fs.js';
+import { execa } from 'execa';
+import {
+  createBtrfs,
+  deterministicBytes,
+  makeTree,
+  snapshot,
+  subvolume,
+} from '../fixtures/btrfs-fs.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { HOSTILE, StreamBuilder } from '../fixtures/hostile-streams.js';
 import type { HostileContext } from '../fixtures/hostile-streams.js';
@@ -302,7 +309,7 @@ describe('receive guard on every receive path', { skip }, () => {
   });
 
   for (const via of ['local', 'ssh'] as const) {
-    it(`decoy parent (${via}): the incremental is built on the copy inside the destination`, async () => {
+    it(`decoy parent (${via}): the incremental, and its clones from the parent, use the copy inside the destination`, async () => {
       const base = join(fs.mnt, `decoy-${via}`);
       await mkdir(base);
       // Over SSH the source lives on another filesystem: the server refuses a UUID its own has.
@@ -311,8 +318,12 @@ describe('receive guard on every receive path', { skip }, () => {
       const vol = await subvolume(join(srcBase, 'vol'));
       await mkdir(join(srcBase, 'src'));
       await makeTree(vol, 0);
+      await writeFile(join(vol, 'shared'), deterministicBytes(1 << 20, 'shared'));
       await snapshot(vol, join(srcBase, 'src', 's1'));
       await makeTree(vol, 1);
+      // A reflinked copy of a file only s1 has: the incremental clones it from the parent.
+      await execa('cp', ['--reflink=always', join(vol, 'shared'), join(vol, 'copy')]);
+      await rm(join(vol, 'shared'));
       await snapshot(vol, join(srcBase, 'src', 's2'));
       const s1 = (await subvolumeShow(join(srcBase, 'src', 's1'))).uuid!;
       // The decoy: a subvolume with s1's UUID as received UUID but other content, made first.

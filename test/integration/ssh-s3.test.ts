@@ -99,6 +99,9 @@ describe('ssh ↔ S3', { skip }, () => {
       assert.equal(shown.readOnly, true);
       assert.equal(await treeDigest(copy), await treeDigest(orig));
     }
-    assert.equal((await sync(s3(), ssh(join(restoreFs.mnt, 'restored'), 'a'))).transferred.length, 0);
+    assert.equal(
+      (await sync(s3(), ssh(join(restoreFs.mnt, 'restored'), 'a'))).transferred.length,
+      0,
+    );
   });
 });

@@ -30,6 +30,7 @@ import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
 import type { Volume } from '../../planner/volume.js';
 import { btrfsReceive } from '../../stages/btrfs-receive.js';
 import { btrfsSend } from '../../stages/btrfs-send.js';
+import { cloneToWrite } from '../../stages/clone-to-write.js';
 import { receiveGuard } from '../../stages/receive-guard.js';
 import { countBytes, noDataSizeProbe } from '../../stages/size-probe.js';
 import { uuidRewrite } from '../../stages/uuid-rewrite.js';
@@ -257,17 +258,20 @@ export class BtrfsStore implements Store {
         return { path: final };
       },
     });
-    const guarded = !opts.trustedSource || (parent !== undefined && !parent.clonesExact);
     const transforms = [
-      ...(guarded
-        ? [
+      ...(opts.trustedSource
+        ? []
+        : [
             receiveGuard({
               target: to.uuid,
               ...(from ? { parent: from.uuid } : {}),
-              ...(parent ? { parentRoot: parent.path, clonesFromParent: parent.clonesExact } : {}),
+              ...(parent ? { parentRoot: parent.path } : {}),
               ...sig,
             }),
-          ]
+          ]),
+      // Clone sources are looked up by received UUID only: when that is ambiguous, write the bytes.
+      ...(from && parent && !parent.clonesExact
+        ? [cloneToWrite({ parent: from.uuid, parentRoot: parent.path, ...sig })]
         : []),
       uuidRewrite({
         subvolumeName: stagingName,

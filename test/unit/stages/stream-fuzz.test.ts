@@ -610,7 +610,6 @@ async function makeCase(seed: number): Promise<Case> {
     target,
     ...(parent === undefined ? {} : { parent }),
     ...(parent !== undefined && r() < 0.5 ? { parentRoot } : {}),
-    ...(parent !== undefined && r() < 0.2 ? { clonesFromParent: false } : {}),
   };
   // A few chunks (a write costs more than its bytes), byte-sized ones for small streams.
   const pieces = pick(r, [1, 2, 3, 6, 12, 40]);
