@@ -19,6 +19,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
 import { RefusedDiffsError, StreamCorruptError } from '../../src/errors.js';
 import { setLogger } from '../../src/log.js';
+import { btrfsReceive } from '../../src/stages/btrfs-receive.js';
 import { runPipeline } from '../../src/streams/pipeline.js';
 import { sourceStage } from '../../src/streams/stage.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
@@ -243,6 +244,30 @@ describe('receive guard on every receive path', { skip }, () => {
     );
     assert.ok(process.memoryUsage().rss - before < 256 << 20);
     await onlyPartials(dest, []);
+    assert.deepEqual(await untouched(), before0);
+  });
+
+  it('confinement alone (guard bypassed): btrfs receive -C keeps .., absolute paths and stream symlinks inside', async () => {
+    const dest = join(fs.mnt, 'confined');
+    await mkdir(dest);
+    const escapes = HOSTILE.filter(
+      (c) => !c.incremental && (c.rule === 'path' || c.rule === 'symlink'),
+    );
+    assert.ok(escapes.length >= 3);
+    for (const [i, c] of escapes.entries()) {
+      const ctx: HostileContext = {
+        target: randomUUID(),
+        name: `c${i}`,
+        parent: randomUUID(),
+        canary,
+        outsideUuid,
+        parentSymlink: 'lnk',
+      };
+      // Straight into btrfs receive: no guard, no rewrite.
+      await runPipeline([bytesSource(await c.build(ctx)), btrfsReceive({ dir: dest })]).catch(
+        () => undefined,
+      );
+    }
     assert.deepEqual(await untouched(), before0);
   });
 
