@@ -271,6 +271,33 @@ describe('receive guard on every receive path', { skip }, () => {
     assert.deepEqual(await untouched(), before0);
   });
 
+  it('a subvolume name with a newline cannot forge a listing entry', async () => {
+    const other = await createBtrfs({ size: 256 << 20 });
+    const dir = other.mnt;
+    const vol = await subvolume(join(dir, 'vol'));
+    await snapshot(vol, join(dir, 'real'));
+    // Made by hand (buttersink refuses such names): it reads as two `btrfs subvolume list` lines.
+    const fakeUuid = '99999999-9999-4999-8999-999999999999';
+    await snapshot(
+      vol,
+      join(
+        dir,
+        `n\nID 999 gen 9 cgen 9 top level 5 parent_uuid - received_uuid - uuid ${fakeUuid} path fake`,
+      ),
+    );
+    warnings.length = 0;
+    const view = await local(dir).view('source');
+    assert.deepEqual(
+      view.volumes.map((v) => v.path),
+      ['real'],
+    );
+    assert.ok(!view.volumes.some((v) => v.uuid === fakeUuid));
+    assert.ok(
+      warnings.some((w) => /not where the listing says/.test(w)),
+      warnings.join('\n'),
+    );
+  });
+
   it('push into --server --mode a: every hostile stream refused with its rule, canary untouched', async () => {
     const dest = join(fs.mnt, 'sshdest');
     const parent = randomUUID();
