@@ -17,7 +17,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { AbortedError, describeError } from '../errors.js';
+import { AbortedError, ButtersinkError, describeError } from '../errors.js';
 import { debug, setLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import type { Volume } from '../planner/volume.js';
@@ -408,6 +408,17 @@ async function serveReceive(
     },
     ...sig(ctx),
   });
-  await runPipeline([source, streamVerify(sig(ctx)), ...stages.transforms, stages.sink], sig(ctx));
+  try {
+    await runPipeline(
+      [source, streamVerify(sig(ctx)), ...stages.transforms, stages.sink],
+      sig(ctx),
+    );
+  } catch (err) {
+    // Name the snapshot in the one line the client gets (the class, and so the wire code, stay).
+    if (err instanceof ButtersinkError && !err.message.startsWith(`${to.path}: `)) {
+      err.message = `${to.path}: ${err.message}`;
+    }
+    throw err;
+  }
   await ctx.writer.json({ type: 'result', path: to.path });
 }

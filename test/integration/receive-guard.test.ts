@@ -329,8 +329,8 @@ describe('receive guard on every receive path', { skip }, () => {
       const message = err instanceof Error ? err.message : String(err);
       const want =
         c.rule === 'corrupt'
-          ? /send stream corrupt/
-          : new RegExp(`send stream refused \\(${c.rule}\\)`);
+          ? new RegExp(`h${i}: send stream corrupt`)
+          : new RegExp(`h${i}: send stream refused \\(${c.rule}\\)`);
       assert.match(message, want, c.name);
       assert.doesNotMatch(message, /\n/);
       await store.close();
