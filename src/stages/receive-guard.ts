@@ -166,7 +166,25 @@ function parentLookup(root: string): ParentLookup {
 
 const SLASH = Buffer.from('/');
 
-/** The per-command check, with the tree it keeps. */
+/** The value of attribute `type` of a command (a handful each: a scan beats a Map). */
+function attr(ev: CommandEvent, type: number): Buffer | undefined {
+  const list = ev.attributes;
+  if (!list) return undefined;
+  for (const a of list) if (a.type === type) return a.value;
+  return undefined;
+}
+
+function uuidOf(ev: CommandEvent, type: number): string | undefined {
+  const v = attr(ev, type);
+  return v?.length === 16 ? uuidToString(v) : undefined;
+}
+
+/** `(write)`: a command as messages name it (built only for a refusal). */
+function label(ev: CommandEvent): string {
+  return `(${commandName(ev.cmd)})`;
+}
+
+/** The per-command check, with the tree it keeps. Allocation-light: it runs on every command. */
 function commandChecker(
   target: string,
   parent: string | undefined,
@@ -175,155 +193,162 @@ function commandChecker(
   let tree: StreamTree | undefined;
   const parentTree = new StreamTree(lookup);
   return (ev) => {
-    const index = ev.index;
-    const what = `(${commandName(ev.cmd)})`;
-    const attrs = new Map((ev.attributes ?? []).map((a) => [a.type, a.value] as const));
-    const uuidOf = (type: number) => {
-      const v = attrs.get(type);
-      return v?.length === 16 ? uuidToString(v) : undefined;
-    };
-    const path = (type: number, name: string): string[] => {
-      const value = attrs.get(type);
-      if (value === undefined) throw refused('path', index, `${what} lacks its ${name}`);
-      return checkPath(value, index, `${what} ${name}`);
-    };
-    const isSubvol = ev.cmd === Cmd.SUBVOL || ev.cmd === Cmd.SNAPSHOT;
     if (!tree) {
-      const want = parent === undefined ? Cmd.SUBVOL : Cmd.SNAPSHOT;
-      if (ev.cmd !== want) {
-        throw refused(
-          'first-command',
-          index,
-          `${what}: the stream must start with ${commandName(want)} for ${parent === undefined ? 'a full' : 'an incremental'} diff`,
-        );
-      }
-      const uuid = uuidOf(Attr.UUID);
-      if (uuid !== target) {
-        throw refused(
-          'target-uuid',
-          index,
-          `${what} creates ${uuid ?? '?'}, not the announced ${target}`,
-        );
-      }
-      if (ev.cmd === Cmd.SNAPSHOT) {
-        const from = uuidOf(Attr.CLONE_UUID);
-        if (from !== parent) {
-          throw refused(
-            'parent-uuid',
-            index,
-            `${what} is based on ${from ?? '?'}, not the announced parent ${parent}`,
-          );
-        }
-      }
-      checkSubvolumeName(attrs.get(Attr.PATH), index, what);
+      checkFirst(ev, target, parent);
       tree = new StreamTree(ev.cmd === Cmd.SNAPSHOT ? lookup : undefined);
       return;
     }
-    if (isSubvol) throw refused('one-subvolume', index, `${what}: a stream creates one subvolume`);
-    if (ev.cmd === Cmd.END) return;
-    const t = tree;
-    const at =
-      ON_ROOT.has(ev.cmd) && attrs.get(Attr.PATH)?.length === 0 ? [] : path(Attr.PATH, 'path');
-    const resolved = t.resolve(at);
-    noSymlinkOnTheWay(resolved.blockedAt, index, what, 'path');
-    if (FOLLOWS_LAST.has(ev.cmd) && resolved.kind === 'symlink') {
-      throw refused('symlink', index, `${what} would write through symlink ${show(at)}`);
-    }
-    switch (ev.cmd) {
-      case Cmd.MKFILE:
-      case Cmd.MKNOD:
-      case Cmd.MKFIFO:
-      case Cmd.MKSOCK:
-        t.create(at, 'other');
-        break;
-      case Cmd.MKDIR:
-        t.create(at, 'dir');
-        break;
-      case Cmd.SYMLINK:
-        t.create(at, 'symlink');
-        break;
-      case Cmd.RENAME: {
-        const to = path(Attr.PATH_TO, 'path_to');
-        noSymlinkOnTheWay(t.resolve(to).blockedAt, index, what, 'path_to');
-        t.rename(at, to);
-        break;
-      }
-      case Cmd.LINK: {
-        const link = path(Attr.PATH_LINK, 'path_link');
-        noSymlinkOnTheWay(t.resolve(link).blockedAt, index, what, 'path_link');
-        t.link(at, link);
-        break;
-      }
-      case Cmd.UNLINK:
-      case Cmd.RMDIR:
-        t.remove(at);
-        break;
-      case Cmd.CLONE: {
-        const source = uuidOf(Attr.CLONE_UUID);
-        const from = path(Attr.CLONE_PATH, 'clone_path');
-        const fromTree =
-          source === target
-            ? t
-            : source !== undefined && source === parent
-              ? parentTree
-              : undefined;
-        if (!fromTree) {
-          throw refused(
-            'clone-source',
-            index,
-            `${what} reads from subvolume ${source ?? '?'}, neither this snapshot nor its announced parent`,
-          );
-        }
-        const r = fromTree.resolve(from);
-        noSymlinkOnTheWay(r.blockedAt, index, what, 'clone_path');
-        if (r.kind === 'symlink') {
-          throw refused('symlink', index, `${what} would read through symlink ${show(from)}`);
-        }
-        break;
-      }
-      default:
-        break;
-    }
+    checkCommand(ev, tree, target, parent, parentTree);
   };
+}
+
+/** The stream's first command: the announced SUBVOL or SNAPSHOT. */
+function checkFirst(ev: CommandEvent, target: string, parent: string | undefined): void {
+  const want = parent === undefined ? Cmd.SUBVOL : Cmd.SNAPSHOT;
+  if (ev.cmd !== want) {
+    throw refused(
+      'first-command',
+      ev.index,
+      `${label(ev)}: the stream must start with ${commandName(want)} for ${parent === undefined ? 'a full' : 'an incremental'} diff`,
+    );
+  }
+  const uuid = uuidOf(ev, Attr.UUID);
+  if (uuid !== target) {
+    throw refused(
+      'target-uuid',
+      ev.index,
+      `${label(ev)} creates ${uuid ?? '?'}, not the announced ${target}`,
+    );
+  }
+  if (ev.cmd === Cmd.SNAPSHOT) {
+    const from = uuidOf(ev, Attr.CLONE_UUID);
+    if (from !== parent) {
+      throw refused(
+        'parent-uuid',
+        ev.index,
+        `${label(ev)} is based on ${from ?? '?'}, not the announced parent ${parent}`,
+      );
+    }
+  }
+  checkSubvolumeName(attr(ev, Attr.PATH), ev);
+}
+
+/** Every later command: paths, symlinks, clone sources; then records what it changes. */
+function checkCommand(
+  ev: CommandEvent,
+  t: StreamTree,
+  target: string,
+  parent: string | undefined,
+  parentTree: StreamTree,
+): void {
+  if (ev.cmd === Cmd.SUBVOL || ev.cmd === Cmd.SNAPSHOT) {
+    throw refused('one-subvolume', ev.index, `${label(ev)}: a stream creates one subvolume`);
+  }
+  if (ev.cmd === Cmd.END) return;
+  const at =
+    ON_ROOT.has(ev.cmd) && attr(ev, Attr.PATH)?.length === 0 ? [] : path(ev, Attr.PATH, 'path');
+  const resolved = t.resolve(at);
+  noSymlinkOnTheWay(resolved.blockedAt, ev, 'path');
+  if (resolved.kind === 'symlink' && FOLLOWS_LAST.has(ev.cmd)) {
+    throw refused('symlink', ev.index, `${label(ev)} would write through symlink ${show(at)}`);
+  }
+  switch (ev.cmd) {
+    case Cmd.MKFILE:
+    case Cmd.MKNOD:
+    case Cmd.MKFIFO:
+    case Cmd.MKSOCK:
+      t.create(at, 'other');
+      break;
+    case Cmd.MKDIR:
+      t.create(at, 'dir');
+      break;
+    case Cmd.SYMLINK:
+      t.create(at, 'symlink');
+      break;
+    case Cmd.RENAME: {
+      const to = path(ev, Attr.PATH_TO, 'path_to');
+      noSymlinkOnTheWay(t.resolve(to).blockedAt, ev, 'path_to');
+      t.rename(at, to);
+      break;
+    }
+    case Cmd.LINK: {
+      const link = path(ev, Attr.PATH_LINK, 'path_link');
+      noSymlinkOnTheWay(t.resolve(link).blockedAt, ev, 'path_link');
+      t.link(at, link);
+      break;
+    }
+    case Cmd.UNLINK:
+    case Cmd.RMDIR:
+      t.remove(at);
+      break;
+    case Cmd.CLONE: {
+      const source = uuidOf(ev, Attr.CLONE_UUID);
+      const from = path(ev, Attr.CLONE_PATH, 'clone_path');
+      const fromTree =
+        source === target ? t : source !== undefined && source === parent ? parentTree : undefined;
+      if (!fromTree) {
+        throw refused(
+          'clone-source',
+          ev.index,
+          `${label(ev)} reads from subvolume ${source ?? '?'}, neither this snapshot nor its announced parent`,
+        );
+      }
+      const r = fromTree.resolve(from);
+      noSymlinkOnTheWay(r.blockedAt, ev, 'clone_path');
+      if (r.kind === 'symlink') {
+        throw refused('symlink', ev.index, `${label(ev)} would read through symlink ${show(from)}`);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+/** A path attribute, checked and split. */
+function path(ev: CommandEvent, type: number, name: string): string[] {
+  const value = attr(ev, type);
+  if (value === undefined) throw refused('path', ev.index, `${label(ev)} lacks its ${name}`);
+  return checkPath(value, ev, name);
 }
 
 function noSymlinkOnTheWay(
   blocked: { path: string; kind: EntryKind } | undefined,
-  index: number,
-  what: string,
-  attr: string,
+  ev: CommandEvent,
+  name: string,
 ): void {
   if (blocked?.kind === 'symlink') {
     throw refused(
       'symlink',
-      index,
-      `${what} ${attr} goes through symlink ${JSON.stringify(blocked.path)}`,
+      ev.index,
+      `${label(ev)} ${name} goes through symlink ${JSON.stringify(blocked.path)}`,
     );
   }
 }
 
 /** Splits a path attribute into components (latin1: bytes kept), refusing what could leave the subvolume. */
-function checkPath(value: Buffer, index: number, what: string): string[] {
+function checkPath(value: Buffer, ev: CommandEvent, name: string): string[] {
+  const fail = (why: string) => refused('path', ev.index, `${label(ev)} ${name} ${why}`);
+  if (value.length === 0) throw fail('is empty');
   const text = value.toString('latin1');
-  if (value.length === 0) throw refused('path', index, `${what} is empty`);
-  if (value.includes(0)) throw refused('path', index, `${what} ${show([text])} contains NUL`);
-  if (text.startsWith('/')) throw refused('path', index, `${what} ${show([text])} is absolute`);
+  if (value.indexOf(0) >= 0) throw fail(`${show([text])} contains NUL`);
+  if (text.charCodeAt(0) === 0x2f) throw fail(`${show([text])} is absolute`);
   const parts = text.split('/');
   for (const p of parts) {
     if (p === '' || p === '.' || p === '..') {
-      throw refused('path', index, `${what} ${show(parts)} has a '${p}' component`);
+      throw fail(`${show(parts)} has a '${p}' component`);
     }
   }
   return parts;
 }
 
-function checkSubvolumeName(value: Buffer | undefined, index: number, what: string): void {
+function checkSubvolumeName(value: Buffer | undefined, ev: CommandEvent): void {
   const name = value?.toString('utf8') ?? '';
   if (name === '' || name === '.' || name === '..' || name.includes('/') || CONTROL.test(name)) {
     throw refused(
       'subvolume-name',
-      index,
-      `${what} names the subvolume ${JSON.stringify(name.slice(0, 100))}: one path component without control characters required`,
+      ev.index,
+      `${label(ev)} names the subvolume ${JSON.stringify(name.slice(0, 100))}: one path component without control characters required`,
     );
   }
 }
