@@ -160,7 +160,9 @@ async function verifyStore(io: CliIo, store: Store, quiet: number, signal: Abort
   const report = await scrubStore(store, {
     signal,
     onDiff: (d, r) => {
-      if (r.ok && quiet === 0) io.stdout.write(`ok   ${store.uriOf(d.key)}\n`);
+      if (r.ok && quiet === 0) {
+        io.stdout.write(`ok   ${store.uriOf(d.key)}${r.note ? ` (info: ${r.note})` : ''}\n`);
+      }
       if (!r.ok) io.stdout.write(`BAD  ${store.uriOf(d.key)}: ${r.error}\n`);
     },
   });
@@ -233,6 +235,12 @@ export async function buttersinkMain(
       'SSH: add an unknown host key to ~/.ssh/known_hosts (a changed key is always refused)',
       false,
     )
+    .addOption(
+      new Option(
+        '--timeout <seconds>',
+        'fail when an SSH remote sends or reads nothing it should for this long (default 300), or an S3 request makes no progress (default 60, then retried); 0: no limit',
+      ).argParser(intOption(0, 2_000_000)),
+    )
     .version(version(), '-V, --version', 'display version')
     .addHelpText(
       'after',
@@ -273,6 +281,7 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
     remoteCommand?: string;
     identity: string[];
     acceptNewHostKey: boolean;
+    timeout?: number;
   }>();
   const args = program.processedArgs as [string | undefined, string | undefined];
   if (args[0] === undefined) {
@@ -303,6 +312,7 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
           encrypt: o.encrypt,
           partSize: o.partSize * 1024 * 1024,
           jobs: o.jobs,
+          ...(o.timeout !== undefined ? { requestTimeoutMs: o.timeout * 1000 } : {}),
         },
       };
       // Each SSH store asks the remote for the least mode its role needs (one sudoers line per mode).
@@ -313,6 +323,7 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
           ...(o.remoteCommand !== undefined ? { remoteCommand: o.remoteCommand } : {}),
           ...(o.identity.length > 0 ? { identityFiles: o.identity } : {}),
           acceptNewHostKey: o.acceptNewHostKey,
+          ...(o.timeout !== undefined ? { idleTimeoutMs: o.timeout * 1000 } : {}),
         },
       });
       const dstLoc = parseLocation(dstArg);
@@ -320,12 +331,18 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
         const store = openStore(dstLoc, sshOpts(o.delete ? 'w' : 'r'));
         stores.push(store);
         if (o.verify) return await verifyStore(io, store, o.quiet, signal);
-        return await listStore(
-          io,
-          store,
-          { delete: o.delete, dryRun: o.dryRun, quiet: o.quiet },
-          signal,
-        );
+        // Deleting partials: never those of a run that is writing the store now.
+        const lock = o.delete && !o.dryRun ? await store.lock?.({ signal }) : undefined;
+        try {
+          return await listStore(
+            io,
+            store,
+            { delete: o.delete, dryRun: o.dryRun, quiet: o.quiet },
+            signal,
+          );
+        } finally {
+          await lock?.release();
+        }
       }
       const srcLoc = parseLocation(srcArg);
       if (dstLoc.snapshot !== undefined) {

@@ -38,6 +38,17 @@ export type {
 export { streamVerify } from './stages/stream-verify.js';
 export type { NoDataSizeProbeOptions, SizeEstimate } from './stages/size-probe.js';
 export { countBytes, noDataSizeProbe } from './stages/size-probe.js';
+export type { ReceiveGuardOptions, ReceiveGuardResult } from './stages/receive-guard.js';
+export { receiveGuard } from './stages/receive-guard.js';
+export type { CloneToWriteOptions, CloneToWriteResult } from './stages/clone-to-write.js';
+export { cloneToWrite } from './stages/clone-to-write.js';
+export type {
+  DigestCheckOptions,
+  DigestCheckResult,
+  StreamDigest,
+  StreamDigestStage,
+} from './stages/digest-check.js';
+export { digestCheck, streamDigest } from './stages/digest-check.js';
 export type { TreeWalkOptions, TreeWalkResult } from './stages/tree-walk.js';
 export { treeWalk } from './stages/tree-walk.js';
 export type { FileHashOptions, FileHashResult } from './stages/file-hash.js';

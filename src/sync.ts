@@ -17,7 +17,7 @@ import {
 } from './errors.js';
 import { warn } from './log.js';
 import { planWithMeasurement } from './planner/measure-loop.js';
-import type { DiffOffer, PlanOptions } from './planner/plan-input.js';
+import type { DiffOffer, PlanOptions, StoreView } from './planner/plan-input.js';
 import type { Plan, Transfer } from './planner/plan.js';
 import type { Volume } from './planner/volume.js';
 import { streamVerify } from './stages/stream-verify.js';
@@ -71,16 +71,50 @@ export interface SyncReport {
  * Synchronizes `dest` with `source`. Rejects on the first failed transfer
  * (earlier transfers stay; the failed one leaves only a partial), before any
  * delete. Resolves with what was done; with `dryRun`, with the plan only.
+ *
+ * Unless `dryRun`, the destination's lock (when its store has one) is taken
+ * before the destination is listed and released when the run ends, however it ends:
+ * a second run into the same destination rejects at once with a LockedError
+ * naming the first, and never sees, resumes or deletes its partials. A lock
+ * lost while running (an S3 lock that could not be refreshed) stops the run.
  */
 export async function sync(
   source: Store,
   dest: Store,
   opts: SyncOptions = {},
 ): Promise<SyncReport> {
+  if (opts.dryRun || !dest.lock) return syncUnlocked(source, dest, opts);
+  const sig = opts.signal ? { signal: opts.signal } : {};
+  // The source is listed while the lock is taken: its errors come first, as without a lock.
+  const [srcView, locked] = await Promise.allSettled([source.view('source', sig), dest.lock(sig)]);
+  if (srcView.status === 'rejected') {
+    if (locked.status === 'fulfilled') await locked.value.release();
+    throw srcView.reason;
+  }
+  if (locked.status === 'rejected') throw locked.reason;
+  const lock = locked.value;
+  try {
+    const signal = opts.signal ? AbortSignal.any([opts.signal, lock.signal]) : lock.signal;
+    return await syncUnlocked(source, dest, { ...opts, signal }, srcView.value);
+  } catch (err) {
+    // Say why the run stopped, rather than that it was aborted.
+    if (lock.signal.aborted && !opts.signal?.aborted) throw lock.signal.reason;
+    throw err;
+  } finally {
+    await lock.release();
+  }
+}
+
+async function syncUnlocked(
+  source: Store,
+  dest: Store,
+  opts: SyncOptions,
+  listedSource?: StoreView,
+): Promise<SyncReport> {
   const signal = opts.signal;
   const sig = signal ? { signal } : {};
   const [srcView, dstView] = await Promise.all([
-    source.view('source', sig),
+    listedSource ?? source.view('source', sig),
     dest.view('dest', sig),
   ]);
   const options: PlanOptions = {

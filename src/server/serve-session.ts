@@ -313,7 +313,13 @@ async function serveControl(
     }
     case 'delete': {
       const v = await findVolume(ctx, request.volume);
-      await ctx.store.deleteVolume(v, sig(ctx));
+      // Under the served directory's lock, like a receive: not while another run writes it.
+      const lock = await ctx.store.lock(sig(ctx));
+      try {
+        await ctx.store.deleteVolume(v, sig(ctx));
+      } finally {
+        await lock.release();
+      }
       return {};
     }
     case 'listPartials':
@@ -364,6 +370,17 @@ async function serveReceive(
     );
   }
   await resolveInside(ctx.root, to.path, { mustExist: false });
+  // One writer at a time in the served directory (a local run or another session):
+  // held until this receive ends, so no other run removes or resumes its `*.part`.
+  const lock = await ctx.store.lock(sig(ctx));
+  try {
+    await receiveLocked(ctx, to, from);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function receiveLocked(ctx: Context, to: VolumeRef, from: VolumeRef | null): Promise<void> {
   const view = await ctx.store.view('dest', sig(ctx));
   if (view.volumes.some((v) => v.uuid === to.uuid)) {
     throw new ServerRefusal('EXISTS', `snapshot ${to.uuid} is already here`);

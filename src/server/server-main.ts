@@ -3,7 +3,8 @@
  * on the remote host (usually through `sudo`, one sudoers line per mode). It
  * speaks the protocol on stdin/stdout and logs to stderr only: stdout is the
  * data channel. SIGTERM, SIGINT and SIGHUP cancel the running operation
- * (children killed, partial receives left as `*.part`).
+ * (children killed, partial receives left as `*.part`), and so does the SSH
+ * channel going away (see {@link watchChannel}).
  *
  * Limits (set in the sudoers line, e.g. `--server --max-sessions 2 --mode a
  * /mnt/backup/`): `--idle-seconds` (default 600) ends a session whose client
@@ -13,7 +14,8 @@
  * 0 disables a limit.
  */
 import { isAbsolute } from 'node:path';
-import { consoleLogger, setLogger } from '../log.js';
+import { AbortedError, describeError } from '../errors.js';
+import { consoleLogger, debug, setLogger } from '../log.js';
 import { isServerMode } from './protocol.js';
 import type { ServerMode } from './protocol.js';
 import { serveSession } from './serve-session.js';
@@ -100,6 +102,59 @@ export interface ServerMainOptions {
 /** How long output the client does not read may keep the process alive after the session ended. */
 const PENDING_OUTPUT_GRACE_MS = 30_000;
 
+/** How often a session that moved no byte checks that its channel is still there. */
+export const CHANNEL_CHECK_MS = 2000;
+
+/**
+ * Calls `onClosed` once when the client's channel is gone, even while the
+ * session moves no byte (its `btrfs send`/`receive` stopped or slow, so nothing
+ * reads stdin or writes stdout). sshd signals nothing to a command run without a
+ * terminal when the client disconnects or closes the channel: it only closes
+ * the command's stdin, stdout and stderr, and a process that is not reading or
+ * writing never notices. So every {@link CHANNEL_CHECK_MS} in which neither
+ * stdin nor stdout moved, one newline goes to stderr (the client drops blank
+ * lines); once sshd closed it, that write fails (EPIPE). Returns the stop function.
+ */
+export function watchChannel(
+  stdin: NodeJS.ReadableStream,
+  stdout: NodeJS.WritableStream,
+  stderr: NodeJS.WritableStream,
+  onClosed: (err: Error) => void,
+): () => void {
+  let closed = false;
+  const gone = (err: unknown) => {
+    if (closed) return;
+    closed = true;
+    clearInterval(timer);
+    onClosed(
+      new AbortedError(`the client's channel closed (${describeError(err)}); stopping`, {
+        cause: err,
+      }),
+    );
+  };
+  // Once stderr failed, later writes (log lines) fail too: never an uncaught error.
+  const onError = (err: Error) => gone(err);
+  stderr.on('error', onError);
+  const moved = () =>
+    `${(stdin as { bytesRead?: number }).bytesRead}/${(stdout as { bytesWritten?: number }).bytesWritten}`;
+  let last = moved();
+  const timer = setInterval(() => {
+    const now = moved();
+    if (now !== last) {
+      last = now;
+      return;
+    }
+    stderr.write('\n', (err?: Error | null) => {
+      if (err) gone(err);
+    });
+  }, CHANNEL_CHECK_MS);
+  timer.unref();
+  return () => {
+    closed = true;
+    clearInterval(timer);
+  };
+}
+
 /** Runs the server on this process's stdin/stdout; resolves with the exit code. */
 export async function serverMain(
   argv: readonly string[],
@@ -118,6 +173,10 @@ export async function serverMain(
   const onSignal = (name: NodeJS.Signals) => controller.abort(new Error(`server got ${name}`));
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
   for (const s of signals) process.on(s, onSignal);
+  const stopWatching = watchChannel(process.stdin, process.stdout, stderr, (err) => {
+    debug('server channel closed', { error: describeError(err) });
+    controller.abort(err);
+  });
   let code = 1;
   try {
     const maxSessions = args.maxSessions ?? DEFAULT_MAX_SESSIONS;
@@ -138,6 +197,7 @@ export async function serverMain(
     });
     return code;
   } finally {
+    stopWatching();
     // Nothing more is read: let the process exit even if the client keeps its end open.
     process.stdin.destroy();
     // A pending write to a client that stopped reading would keep the process alive for ever.

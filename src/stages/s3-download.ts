@@ -11,6 +11,10 @@
  * at most `jobs` ranges are fetched or waiting, and new ranges are requested only
  * while the consumer reads (`_read`), so memory is bounded by about
  * (jobs + 1) × rangeSize. Destroying the stream cancels the requests in flight.
+ *
+ * With `readMetadata`, the object is always HEADed first (pinned to the listed ETag
+ * when known) and `head` resolves with its size, ETag and user metadata, before the
+ * first byte is read: what a check of the whole-stream digest needs.
  */
 import { Readable } from 'node:stream';
 import { s3Sdk } from './aws-sdk.js';
@@ -37,6 +41,25 @@ export interface S3DownloadOptions extends StageOptions {
   attempts?: number;
   /** First retry delay in ms, doubled on each retry. Default 250. */
   retryDelayMs?: number;
+  /** HEAD the object even when size and ETag are known, to read its user metadata. Default false. */
+  readMetadata?: boolean;
+}
+
+/** What the download knows of the object before reading it. */
+export interface S3ObjectHead {
+  size: number;
+  etag: string | undefined;
+  /** User metadata (keys without `x-amz-meta-`); undefined when no HEAD was made. */
+  metadata: Record<string, string> | undefined;
+}
+
+/** The stage {@link s3Download} returns. */
+export interface S3DownloadStage extends SourceStage<S3DownloadResult> {
+  /**
+   * Resolves once the object is known (after the HEAD, when one is made), before any
+   * byte is read; rejects when the HEAD failed or the stream was destroyed before.
+   */
+  readonly head: Promise<S3ObjectHead>;
 }
 
 /** What a finished download read. */
@@ -60,7 +83,7 @@ function positive(name: string, v: number): void {
  * after `attempts` errors the stream with a StoreError naming the key and range.
  * Throws UsageError for invalid options.
  */
-export function s3Download(opts: S3DownloadOptions): SourceStage<S3DownloadResult> {
+export function s3Download(opts: S3DownloadOptions): S3DownloadStage {
   const { client, bucket, key } = opts;
   if (!client || typeof bucket !== 'string' || bucket === '' || typeof key !== 'string') {
     throw new UsageError('s3Download: client, bucket and key are required');
@@ -84,6 +107,10 @@ export function s3Download(opts: S3DownloadOptions): SourceStage<S3DownloadResul
   let retriedRanges = 0;
   const queue: Promise<Buffer[]>[] = [];
   let pumping = false;
+  let settleHead!: { resolve: (h: S3ObjectHead) => void; reject: (e: unknown) => void };
+  const head = handled(
+    new Promise<S3ObjectHead>((resolve, reject) => (settleHead = { resolve, reject })),
+  );
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve, reject) => {
@@ -150,22 +177,38 @@ export function s3Download(opts: S3DownloadOptions): SourceStage<S3DownloadResul
   const stream: Readable = new Readable({
     highWaterMark: rangeSize,
     construct(callback) {
-      if (size !== undefined && (etag !== undefined || size === 0)) {
+      if (!opts.readMetadata && size !== undefined && (etag !== undefined || size === 0)) {
+        settleHead.resolve({ size, etag, metadata: undefined });
         callback();
         return;
       }
       client
-        .send(new (s3Sdk().HeadObjectCommand)({ Bucket: bucket, Key: key }), {
-          abortSignal: cancel.signal,
-        })
+        .send(
+          new (s3Sdk().HeadObjectCommand)({
+            Bucket: bucket,
+            Key: key,
+            ...(etag !== undefined ? { IfMatch: etag } : {}),
+          }),
+          { abortSignal: cancel.signal },
+        )
         .then(
-          (head) => {
-            size ??= head.ContentLength ?? 0;
-            etag ??= head.ETag;
+          (res) => {
+            size ??= res.ContentLength ?? 0;
+            etag ??= res.ETag;
+            settleHead.resolve({ size, etag, metadata: res.Metadata ?? {} });
             callback();
           },
-          (err: unknown) =>
-            callback(new StoreError(`${where}: ${describeError(err)}`, { cause: err })),
+          (err: unknown) => {
+            const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata
+              ?.httpStatusCode;
+            const why =
+              status === 412
+                ? `the object changed since it was listed (its ETag is no longer ${etag}); list again`
+                : describeError(err);
+            const e = new StoreError(`${where}: ${why}`, { cause: err });
+            settleHead.reject(e);
+            callback(e);
+          },
         );
     },
     read() {
@@ -202,6 +245,7 @@ export function s3Download(opts: S3DownloadOptions): SourceStage<S3DownloadResul
       );
     },
     destroy(err, callback) {
+      settleHead.reject(err ?? new AbortedError(`${where}: download destroyed`));
       cancel.abort(err ?? new AbortedError('download destroyed'));
       queue.length = 0;
       callback(err);
@@ -215,5 +259,5 @@ export function s3Download(opts: S3DownloadOptions): SourceStage<S3DownloadResul
       if (!stream.readableEnded) reject(new AbortedError(`${where}: download destroyed`));
     });
   });
-  return sourceStage('s3-download', stream, result);
+  return { ...sourceStage('s3-download', stream, result), head };
 }

@@ -6,6 +6,13 @@
  * aborted stream leaves the multipart upload open, to be resumed by a rerun or
  * aborted by `--delete` on a listing.
  *
+ * The multipart upload is created when the first part arrives. A stream that is one
+ * part only is stored with one PutObject in `final` instead (nothing to resume).
+ * User metadata known only at the end (the whole-stream digest: `finalMetadata`) is
+ * on the object when it appears for a PutObject; a multipart upload was created before
+ * those bytes were seen, so it is created with `metadata` (e.g. a `pending` marker),
+ * completed, and then copied onto itself server-side with the final metadata.
+ *
  * Buffering/backpressure: object mode, highWaterMark 1. A write starts that part's
  * upload at once and its callback waits while `jobs` uploads are running, so the
  * stage holds at most `jobs` parts (each by reference, never copied). With the
@@ -18,6 +25,7 @@ import { s3Sdk } from './aws-sdk.js';
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError } from '../errors.js';
 import { debug } from '../log.js';
+import { copyObject } from '../stores/s3/multipart.js';
 import type { Part } from '../streams/chunker.js';
 import { destroyOnAbort, handled, sinkStage } from '../streams/stage.js';
 import type { SinkStage, StageOptions } from '../streams/stage.js';
@@ -52,16 +60,32 @@ export interface S3UploadOptions extends StageOptions {
   onComplete?: (result: S3UploadResult) => Promise<void>;
   /** Called after each part is uploaded or recorded as skipped. */
   onPart?: (part: { partNumber: number; bytes: number; skipped: boolean }) => void;
+  /** User metadata the object is created with (CreateMultipartUpload, or the PutObject). */
+  metadata?: Record<string, string>;
+  /**
+   * User metadata to record on the object, asked for once the whole stream arrived,
+   * before anything is completed; merged over `metadata`. A throw fails the stage and
+   * nothing is completed.
+   */
+  finalMetadata?: (info: { bytes: number }) => Record<string, string>;
+  /**
+   * Largest object whose metadata is replaced by one CopyObject onto itself; larger
+   * ones use a multipart copy. Default 5 GiB (S3's limit).
+   */
+  maxSingleCopy?: number;
 }
 
 /** A completed upload. */
 export interface S3UploadResult {
   key: string;
-  uploadId: string;
+  /** The multipart upload; undefined when the stream was one part, stored with one PutObject. */
+  uploadId: string | undefined;
   /** ETag of the completed object. */
   etag: string | undefined;
   /** Object size, bytes. */
   bytes: number;
+  /** User metadata recorded on the object. */
+  metadata: Record<string, string>;
   /** Parts in the object. */
   parts: number;
   /** Parts sent by this run, and parts that were already uploaded. */
@@ -101,6 +125,9 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
   let uploadedParts = 0;
   let skippedParts = 0;
   let lastSeen = false;
+  /** Part 1 when it is also the last and no upload exists yet: stored by a PutObject in `final`. */
+  let single: UploadFrame | undefined;
+  let creating: Promise<void> | undefined;
   let settle!: { resolve: (r: S3UploadResult) => void; reject: (e: unknown) => void };
   const result = handled(
     new Promise<S3UploadResult>((resolve, reject) => (settle = { resolve, reject })),
@@ -138,6 +165,65 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
     }
   };
 
+  /** Creates the multipart upload (once) unless one was given. */
+  const ensureUpload = (): Promise<void> => {
+    if (uploadId !== undefined) return Promise.resolve();
+    creating ??= client
+      .send(
+        new (s3Sdk().CreateMultipartUploadCommand)({
+          Bucket: bucket,
+          Key: key,
+          ...(encrypt ? { ServerSideEncryption: 'AES256' } : {}),
+          ...(opts.metadata !== undefined ? { Metadata: opts.metadata } : {}),
+        }),
+        { abortSignal: cancel.signal },
+      )
+      .then(
+        (res) => {
+          uploadId = res.UploadId;
+          if (uploadId === undefined) throw new StoreError(`${where}: no upload id returned`);
+          debug('created multipart upload', { key, uploadId });
+        },
+        (err: unknown) => {
+          throw cancel.signal.aborted
+            ? err
+            : new StoreError(`${where}: ${describeError(err)}`, { cause: err });
+        },
+      );
+    return creating;
+  };
+
+  /** Stores a one-part stream with one PutObject carrying the final metadata. */
+  const putSingle = async (frame: UploadFrame, metadata: Record<string, string>) => {
+    const md5 = frame.md5 ?? createHash('md5').update(frame.data).digest();
+    const res = await client.send(
+      new (s3Sdk().PutObjectCommand)({
+        Bucket: bucket,
+        Key: key,
+        Body: frame.data,
+        ContentLength: frame.data.length,
+        ContentMD5: md5.toString('base64'),
+        Metadata: metadata,
+        ...(encrypt ? { ServerSideEncryption: 'AES256' as const } : {}),
+      }),
+      { abortSignal: cancel.signal },
+    );
+    const etag = res.ETag;
+    if (
+      etag !== undefined &&
+      /^"?[0-9a-fA-F]{32}"?$/.test(etag) &&
+      etag.replace(/"/g, '').toLowerCase() !== md5.toString('hex')
+    ) {
+      throw new StoreError(
+        `${where}: stored with ETag ${etag}, not the MD5 ${md5.toString('hex')} of the bytes sent`,
+      );
+    }
+    uploadedParts += 1;
+    opts.onPart?.({ partNumber: 1, bytes: frame.data.length, skipped: false });
+    debug('stored single-part object', { key, bytes: frame.data.length });
+    return etag;
+  };
+
   const fail = (err: unknown) => {
     if (failure === undefined) failure = err;
     if (!stream.destroyed) stream.destroy(err as Error);
@@ -147,31 +233,12 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
     objectMode: true,
     highWaterMark: 1,
     construct(callback) {
-      if (uploadId !== undefined) {
+      try {
+        opts.signal?.throwIfAborted();
         callback();
-        return;
+      } catch (err) {
+        callback(err as Error);
       }
-      opts.signal?.throwIfAborted();
-      client
-        .send(
-          new (s3Sdk().CreateMultipartUploadCommand)({
-            Bucket: bucket,
-            Key: key,
-            ...(encrypt ? { ServerSideEncryption: 'AES256' } : {}),
-          }),
-          { abortSignal: cancel.signal },
-        )
-        .then(
-          (res) => {
-            uploadId = res.UploadId;
-            if (uploadId === undefined) throw new StoreError(`${where}: no upload id returned`);
-            debug('created multipart upload', { key, uploadId });
-            callback();
-          },
-          (err: unknown) =>
-            callback(new StoreError(`${where}: ${describeError(err)}`, { cause: err })),
-        )
-        .catch((err: unknown) => callback(err as Error));
     },
     write(frame: UploadFrame, _encoding, callback) {
       const n = frame.partNumber;
@@ -193,6 +260,11 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
       }
       lastSeen = frame.last;
       bytes += frame.data.length;
+      if (n === 1 && frame.last && uploadId === undefined && frame.uploadedETag === undefined) {
+        single = frame;
+        callback();
+        return;
+      }
       if (frame.uploadedETag !== undefined) {
         completed.set(n, { PartNumber: n, ETag: frame.uploadedETag });
         skippedParts += 1;
@@ -200,22 +272,25 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
         callback();
         return;
       }
-      const task = uploadPart(frame).then(
-        () => {
-          running.delete(task);
-          const w = waiting;
-          waiting = undefined;
-          w?.();
-        },
-        (err: unknown) => {
-          running.delete(task);
-          fail(
-            cancel.signal.aborted
-              ? err
-              : new StoreError(`${where}: part ${n}: ${describeError(err)}`, { cause: err }),
-          );
-        },
-      );
+      const task = ensureUpload()
+        .then(() => uploadPart(frame))
+        .then(
+          () => {
+            running.delete(task);
+            const w = waiting;
+            waiting = undefined;
+            w?.();
+          },
+          (err: unknown) => {
+            running.delete(task);
+            fail(
+              cancel.signal.aborted ||
+                (err instanceof StoreError && err.message.startsWith(`${where}: `))
+                ? err
+                : new StoreError(`${where}: part ${n}: ${describeError(err)}`, { cause: err }),
+            );
+          },
+        );
       running.add(task);
       if (running.size < jobs) callback();
       else waiting = () => callback();
@@ -225,13 +300,29 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
         while (running.size > 0) await Promise.all([...running]);
         if (failure !== undefined) throw failure;
         opts.signal?.throwIfAborted();
+        if (!lastSeen) throw new StoreError(`${where}: the stream ended without a last part`);
+        const metadata = { ...opts.metadata, ...opts.finalMetadata?.({ bytes }) };
+        if (single !== undefined) {
+          const etag = await putSingle(single, metadata);
+          const out: S3UploadResult = {
+            key,
+            uploadId: undefined,
+            etag,
+            bytes,
+            metadata,
+            parts: 1,
+            uploadedParts,
+            skippedParts,
+          };
+          await opts.onComplete?.(out);
+          return out;
+        }
         const parts = [...completed.values()].sort((a, b) => a.PartNumber! - b.PartNumber!);
         parts.forEach((p, i) => {
           if (p.PartNumber !== i + 1) {
             throw new StoreError(`${where}: part ${i + 1} is missing; not completing the upload`);
           }
         });
-        if (!lastSeen) throw new StoreError(`${where}: the stream ended without a last part`);
         const res = await client.send(
           new (s3Sdk().CompleteMultipartUploadCommand)({
             Bucket: bucket,
@@ -242,11 +333,34 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
           { abortSignal: cancel.signal },
         );
         debug('completed multipart upload', { key, uploadId, parts: parts.length, bytes });
+        let etag = res.ETag;
+        if (opts.finalMetadata !== undefined) {
+          // Server-side, pinned to the object just completed; the bytes stay as they are.
+          etag = await copyObject(client, {
+            bucket,
+            key,
+            sourceKey: key,
+            size: bytes,
+            metadata,
+            encrypt,
+            jobs,
+            signal: cancel.signal,
+            ...(res.ETag !== undefined ? { ifMatch: res.ETag } : {}),
+            ...(opts.maxSingleCopy !== undefined ? { maxSingleCopy: opts.maxSingleCopy } : {}),
+          }).catch((err: unknown) => {
+            throw new StoreError(
+              `${where}: completed, but recording its metadata failed: ${describeError(err)}`,
+              { cause: err },
+            );
+          });
+          debug('recorded final metadata', { key, metadata });
+        }
         const out: S3UploadResult = {
           key,
           uploadId: uploadId!,
-          etag: res.ETag,
+          etag,
           bytes,
+          metadata,
           parts: parts.length,
           uploadedParts,
           skippedParts,

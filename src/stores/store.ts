@@ -6,6 +6,7 @@
 import type { SinkStage, SourceStage, TransformStage } from '../streams/stage.js';
 import type { DiffOffer, StoreKind, StoreView } from '../planner/plan-input.js';
 import type { Volume } from '../planner/volume.js';
+import type { LockOptions, StoreLock } from './lock.js';
 import type { Location } from './uri.js';
 
 /** Which side of a sync a store is on (a store lists differently as a source). */
@@ -80,6 +81,12 @@ export interface Store {
   listPartials(opts?: StoreOpOptions): Promise<Partial[]>;
   /** Removes what {@link listPartials} found. */
   deletePartials(partials: readonly Partial[], opts?: StoreOpOptions): Promise<void>;
+  /**
+   * Optional: takes the store's lock, so only one run at a time changes it (see
+   * `lock.ts`). Rejects with a LockedError naming the holder when another run
+   * holds it. `sync` holds the destination's lock for the whole run.
+   */
+  lock?(opts?: LockOptions): Promise<StoreLock>;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
 }

@@ -173,6 +173,15 @@ describe('receive guard on every receive path', { skip }, () => {
     await client.send(
       new PutObjectCommand({ Bucket: 'hostile', Key: `pre/ok/${okUuid}_None`, Body: ok }),
     );
+    // A diff announcing a UUID this filesystem already has: received, with a warning naming it.
+    const known = (await StreamBuilder.create()).subvol('known', outsideUuid).end().bytes();
+    await client.send(
+      new PutObjectCommand({
+        Bucket: 'hostile',
+        Key: `pre/known/${outsideUuid}_None`,
+        Body: known,
+      }),
+    );
     const bucket = new S3Store(parseLocation('s3://hostile/pre/') as S3Location, {
       endpoint: moto.endpoint,
     });
@@ -189,7 +198,15 @@ describe('receive guard on every receive path', { skip }, () => {
     const defused = new Set(['target-uuid', 'parent-uuid']);
     const refused = cases.filter((c) => !defused.has(c.rule));
     assert.equal(err.skipped.length, refused.length, `${err.message}\n${warnings.join('\n')}`);
-    const kept = ['p', 'ok'];
+    const kept = ['p', 'ok', 'known'];
+    assert.ok(
+      warnings.some((w) =>
+        new RegExp(
+          `^known: UUID ${outsideUuid} is already on this filesystem \\("outside/secret"\\)`,
+        ).test(w),
+      ),
+      warnings.join('\n'),
+    );
     for (const [i, c] of cases.entries()) {
       if (defused.has(c.rule)) {
         const show = await subvolumeShow(join(dest, `h${i}`));

@@ -10,6 +10,13 @@
  * another one.) Whatever a failed or killed run leaves is therefore always
  * named `*.part`: never listed as a snapshot, removed by `deletePartials`.
  * Measured diff sizes are appended to `<snapshot>.bs` beside the snapshot.
+ *
+ * Lock: `lock()` takes `<dir>/.buttersink.lock` (see `lock.ts`); `sync` holds
+ * it while it changes this store. Partials are only deleted under the lock
+ * (this store's own, or taken just for the deletion), so a run never deletes
+ * the `*.part` another run is receiving. A source is not locked: the only
+ * thing a source run writes, a `.bs` line, is one `O_APPEND` write of under
+ * 200 bytes (whole lines even when runs measure at once; duplicates are harmless).
  */
 import { lstat, mkdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
@@ -37,6 +44,8 @@ import { uuidRewrite } from '../../stages/uuid-rewrite.js';
 import { commitSink } from '../../streams/commit-sink.js';
 import { runPipeline } from '../../streams/pipeline.js';
 import type { SourceStage } from '../../streams/stage.js';
+import { acquireFileLock } from '../lock.js';
+import type { LockOptions, StoreLock } from '../lock.js';
 import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
 import type {
@@ -73,6 +82,8 @@ export class BtrfsStore implements Store {
   readonly kind = 'btrfs' as const;
   readonly location: BtrfsLocation;
   readonly #opts: BtrfsStoreOptions;
+  /** The lock this store holds, if any. */
+  #lock: StoreLock | undefined;
 
   constructor(location: BtrfsLocation, opts: BtrfsStoreOptions = {}) {
     this.location = location;
@@ -227,6 +238,7 @@ export class BtrfsStore implements Store {
     const stagingName = basename(final) + PARTIAL_SUFFIX;
     const staging = join(parentDir, stagingName);
     const parent = from ? await this.#exactParent(from, sig) : undefined;
+    if (!opts.trustedSource) await this.#warnKnownTarget(to, sig);
     await mkdir(parentDir, { recursive: true });
     if (await exists(final)) {
       throw new StoreError(
@@ -235,7 +247,7 @@ export class BtrfsStore implements Store {
     }
     if (await exists(staging)) {
       debug('removing earlier partial before receiving', { staging });
-      await this.#removePartial(staging);
+      await this.#locked(() => this.#removePartial(staging), signal);
     }
     signal?.throwIfAborted();
     const receiver = btrfsReceive({ dir: parentDir, ...sig });
@@ -310,6 +322,25 @@ export class BtrfsStore implements Store {
   }
 
   /**
+   * Warns when an untrusted stream's snapshot UUID is already on this
+   * filesystem (a copy, or the original). It is received all the same: a
+   * restore onto the originals' filesystem is legitimate, and buttersink pins
+   * parents by own UUID; but `btrfs receive` elsewhere resolves a UUID by first
+   * match, so a planted copy could mislead other tools. (The server refuses.)
+   */
+  async #warnKnownTarget(to: Volume, sig: { signal?: AbortSignal }): Promise<void> {
+    const known = (await listFilesystemSubvolumes(this.location.dir, sig)).find(
+      (s) => s.uuid === to.uuid || s.receivedUuid === to.uuid,
+    );
+    if (known) {
+      warn(
+        'TARGET_UUID_KNOWN',
+        `${to.path}: UUID ${to.uuid} is already on this filesystem (${JSON.stringify(known.fsPath.slice(0, 200))}); receiving a second subvolume with it`,
+      );
+    }
+  }
+
+  /**
    * The copy of `from` in this store an incremental is received on, and
    * whether `btrfs receive` would find exactly it: by its own UUID for the
    * SNAPSHOT (refused when another subvolume has that as received UUID), and by
@@ -362,7 +393,46 @@ export class BtrfsStore implements Store {
   }
 
   async deletePartials(partials: readonly Partial[], opts: StoreOpOptions = {}): Promise<void> {
-    for (const p of partials) await this.#removePartial(p.where, opts.signal);
+    if (partials.length === 0) return;
+    await this.#locked(async () => {
+      for (const p of partials) await this.#removePartial(p.where, opts.signal);
+    }, opts.signal);
+  }
+
+  /**
+   * Takes `<dir>/.buttersink.lock` (see `lock.ts`); rejects with a LockedError
+   * naming the holder when another run holds it. One lock per store object.
+   */
+  async lock(opts: LockOptions = {}): Promise<StoreLock> {
+    await this.#checkDir();
+    const dir = this.location.dir;
+    if (this.#lock) throw new StoreError(`${dir}: this store already holds its lock`);
+    const lock = await acquireFileLock({
+      ...opts,
+      dir,
+      label: dir.endsWith('/') ? dir : `${dir}/`,
+    });
+    this.#lock = lock;
+    return {
+      where: lock.where,
+      holder: lock.holder,
+      signal: lock.signal,
+      release: async () => {
+        if (this.#lock === lock) this.#lock = undefined;
+        await lock.release();
+      },
+    };
+  }
+
+  /** Runs `fn` under this store's lock: the one it holds, else one taken for `fn` alone. */
+  async #locked<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (this.#lock) return fn();
+    const lock = await this.lock(signal ? { signal } : {});
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
   }
 
   /** Deletes a partial subvolume (or a leftover plain directory) named `*.part`. */

@@ -1,9 +1,20 @@
 /**
  * Multipart-upload bookkeeping shared by the S3 store and its stages: listing open
- * uploads and their parts (every page), and choosing the upload a rerun resumes.
+ * uploads and their parts (every page), choosing the upload a rerun resumes, and
+ * server-side copies (CopyObject, or UploadPartCopy above 5 GiB) that keep or
+ * replace the object's user metadata.
  */
 import { s3Sdk } from '../../stages/aws-sdk.js';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
+import { describeError } from '../../errors.js';
+import { debug } from '../../log.js';
+import { mapLimit } from '../../streams/highland-adapter.js';
+
+const GiB = 1024 * 1024 * 1024;
+/** Largest object one CopyObject may copy (S3). */
+export const MAX_SINGLE_COPY = 5 * GiB;
+/** S3's most parts per upload. */
+const MAX_PARTS = 10_000;
 
 /** An open (not completed, not aborted) multipart upload. */
 export interface OpenUpload {
@@ -161,5 +172,135 @@ export async function abortUpload(
     );
   } catch (err) {
     if ((err as { name?: unknown }).name !== 'NoSuchUpload') throw err;
+  }
+}
+
+/** Options of {@link copyObject}. */
+export interface CopyObjectOptions extends ListOptions {
+  /** Target bucket and key. */
+  bucket: string;
+  key: string;
+  /** Source key, in `sourceBucket` (default: `bucket`). May be `key` itself. */
+  sourceKey: string;
+  sourceBucket?: string;
+  /** Source object size, bytes. */
+  size: number;
+  /**
+   * User metadata of the copy. Default: the source's, kept (CopyObject with
+   * MetadataDirective COPY; a multipart copy reads it with a HEAD and sets it on
+   * CreateMultipartUpload). A record replaces it (MetadataDirective REPLACE).
+   */
+  metadata?: Record<string, string>;
+  /** Copy only while the source has this ETag (CopySourceIfMatch). */
+  ifMatch?: string;
+  /** Server-side encryption (SSE-S3, AES256) of the copy. Default true. */
+  encrypt?: boolean;
+  /** Parts of a multipart copy at least this big, bytes. Default 1 GiB. */
+  partSize?: number;
+  /** Part copies at once. Default 4. */
+  jobs?: number;
+  /** Largest object copied with one CopyObject. Default 5 GiB (S3's limit). */
+  maxSingleCopy?: number;
+}
+
+/**
+ * Server-side copy of one object: CopyObject up to `maxSingleCopy`, a multipart
+ * UploadPartCopy above (aborted again when it fails). Resolves with the copy's ETag.
+ * No byte passes through this machine.
+ */
+export async function copyObject(
+  client: S3Client,
+  o: CopyObjectOptions,
+): Promise<string | undefined> {
+  const sig = o.signal ? { abortSignal: o.signal } : {};
+  const sourceBucket = o.sourceBucket ?? o.bucket;
+  const copySource = `${sourceBucket}/${o.sourceKey.split('/').map(encodeURIComponent).join('/')}`;
+  const sse = (o.encrypt ?? true) ? { ServerSideEncryption: 'AES256' as const } : {};
+  const ifMatch = o.ifMatch !== undefined ? { CopySourceIfMatch: o.ifMatch } : {};
+  if (o.size <= (o.maxSingleCopy ?? MAX_SINGLE_COPY)) {
+    const res = await client.send(
+      new (s3Sdk().CopyObjectCommand)({
+        Bucket: o.bucket,
+        Key: o.key,
+        CopySource: copySource,
+        ...ifMatch,
+        ...(o.metadata !== undefined
+          ? { MetadataDirective: 'REPLACE' as const, Metadata: o.metadata }
+          : { MetadataDirective: 'COPY' as const }),
+        ...sse,
+      }),
+      sig,
+    );
+    return res.CopyObjectResult?.ETag;
+  }
+  let metadata = o.metadata;
+  let contentType: string | undefined;
+  if (metadata === undefined) {
+    const head = await client.send(
+      new (s3Sdk().HeadObjectCommand)({
+        Bucket: sourceBucket,
+        Key: o.sourceKey,
+        ...(o.ifMatch !== undefined ? { IfMatch: o.ifMatch } : {}),
+      }),
+      sig,
+    );
+    metadata = head.Metadata ?? {};
+    contentType = head.ContentType;
+  }
+  const created = await client.send(
+    new (s3Sdk().CreateMultipartUploadCommand)({
+      Bucket: o.bucket,
+      Key: o.key,
+      Metadata: metadata,
+      ...(contentType !== undefined ? { ContentType: contentType } : {}),
+      ...sse,
+    }),
+    sig,
+  );
+  const upload = { key: o.key, uploadId: created.UploadId! };
+  try {
+    const partSize = Math.max(o.partSize ?? 0, Math.ceil(o.size / MAX_PARTS), GiB);
+    const ranges: { n: number; start: number; end: number }[] = [];
+    for (let start = 0, n = 1; start < o.size; start += partSize, n++) {
+      ranges.push({ n, start, end: Math.min(o.size, start + partSize) - 1 });
+    }
+    const parts: CompletedPart[] = await mapLimit(
+      ranges,
+      o.jobs ?? 4,
+      async (r) => {
+        const res = await client.send(
+          new (s3Sdk().UploadPartCopyCommand)({
+            Bucket: o.bucket,
+            Key: o.key,
+            UploadId: upload.uploadId,
+            PartNumber: r.n,
+            CopySource: copySource,
+            CopySourceRange: `bytes=${r.start}-${r.end}`,
+            ...ifMatch,
+          }),
+          sig,
+        );
+        return { PartNumber: r.n, ETag: res.CopyPartResult?.ETag };
+      },
+      o.signal ? { signal: o.signal } : {},
+    );
+    const done = await client.send(
+      new (s3Sdk().CompleteMultipartUploadCommand)({
+        Bucket: o.bucket,
+        Key: o.key,
+        UploadId: upload.uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+      sig,
+    );
+    return done.ETag;
+  } catch (err) {
+    await abortUpload(client, o.bucket, upload).catch((e: unknown) =>
+      debug('could not abort a failed multipart copy', {
+        key: o.key,
+        error: describeError(e),
+      }),
+    );
+    throw err;
   }
 }

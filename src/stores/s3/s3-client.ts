@@ -6,13 +6,20 @@
  * endpoint (`--endpoint-url`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`) with path-style
  * addressing, and the bucket's region discovered through S3's region redirects when
  * none is configured. Credentials are never logged or put into error messages.
+ *
+ * Nothing waits for ever: every request attempt fails when it makes no progress for
+ * `requestTimeoutMs` (connecting, sending the body, waiting for or reading the
+ * response), the SDK's retry strategy retries it up to `maxAttempts` times, and a
+ * request that timed out on its last attempt fails with one line naming the
+ * operation, the limit and the attempts (`GetObject timed out after 60 s (5
+ * attempts)`); callers put the object's `s3://` URI in front.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { s3Sdk } from '../../stages/aws-sdk.js';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { UsageError } from '../../errors.js';
+import { ButtersinkError, UsageError } from '../../errors.js';
 import { warn } from '../../log.js';
 
 /** Options of {@link createS3Client}. */
@@ -35,8 +42,40 @@ export interface S3ClientOptions {
    * `BOTO_CONFIG`, else `~/.boto`. `false` turns the fallback off.
    */
   botoConfig?: string | false;
-  /** Attempts per request, retries of throttling/5xx/network errors included. Default 5. */
+  /** Attempts per request, retries of throttling/5xx/network errors and timeouts included. Default 5. */
   maxAttempts?: number;
+  /**
+   * Milliseconds an attempt may go without progress (no connection, no byte of the
+   * request body taken, no byte of the response) before it fails as timed out and
+   * is retried. It bounds silence, not duration: a long part upload that keeps
+   * moving is never cut. Default {@link DEFAULT_S3_REQUEST_TIMEOUT_MS}; 0: no limit.
+   */
+  requestTimeoutMs?: number;
+}
+
+/** Default {@link S3ClientOptions.requestTimeoutMs}: 60 s. */
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 60_000;
+
+/**
+ * An S3 request timed out on its last attempt (see {@link S3ClientOptions.requestTimeoutMs}).
+ * Not retried again (the SDK did), and not a StoreError, so a store wraps it with the
+ * object or listing it was for.
+ */
+export class S3TimeoutError extends ButtersinkError {
+  override readonly code = 'TIMEOUT';
+  /** The operation, e.g. `GetObject`. */
+  readonly operation: string;
+  /** Attempts made, each of which timed out or failed (the last one timed out). */
+  readonly attempts: number;
+  constructor(
+    message: string,
+    facts: { operation: string; attempts: number },
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+    this.operation = facts.operation;
+    this.attempts = facts.attempts;
+  }
 }
 
 /** Access keys read from a boto config file. */
@@ -96,6 +135,56 @@ export function resolveEndpoint(opts: S3ClientOptions): string | undefined {
 
 type CredentialProvider = NonNullable<S3ClientConfig['credentials']>;
 
+/** `ms` as seconds for a message: `60 s`, `1.5 s`. */
+function seconds(ms: number): string {
+  return `${Math.round(ms) / 1000} s`;
+}
+
+/** True for the error the SDK's HTTP handler raises when an attempt made no progress in time. */
+function isSdkTimeout(err: unknown): boolean {
+  return (
+    typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'TimeoutError'
+  );
+}
+
+/**
+ * Middleware outermost in the client's stack (outside the retry strategy): a
+ * request whose last attempt timed out becomes one {@link S3TimeoutError}
+ * (`GetObject timed out after 60 s (5 attempts)`), not retried again by callers;
+ * and a response body that stalls while the caller reads it fails with
+ * `GetObject response stalled: no data for 60 s` (still a retryable TimeoutError:
+ * the request itself succeeded, so only the caller can retry it).
+ */
+function timeoutMessages(timeoutMs: number) {
+  return <Output extends object>(
+      next: (args: unknown) => Promise<{ output: Output; response: unknown }>,
+      context: { commandName?: string },
+    ) =>
+    async (args: unknown) => {
+      const op = (context.commandName ?? 'request').replace(/Command$/, '');
+      try {
+        const result = await next(args);
+        const body = (result.output as { Body?: unknown }).Body;
+        if (body && typeof (body as NodeJS.EventEmitter).on === 'function') {
+          (body as NodeJS.EventEmitter).on('error', (err: unknown) => {
+            if (isSdkTimeout(err)) {
+              (err as Error).message = `${op} response stalled: no data for ${seconds(timeoutMs)}`;
+            }
+          });
+        }
+        return result;
+      } catch (err) {
+        if (!isSdkTimeout(err)) throw err;
+        const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+        throw new S3TimeoutError(
+          `${op} timed out after ${seconds(timeoutMs)} (${attempts} attempt${attempts === 1 ? '' : 's'})`,
+          { operation: op, attempts },
+          { cause: err },
+        );
+      }
+    };
+}
+
 /**
  * Creates the client. Validates options (UsageError) but makes no request; the
  * credential chain runs at the first request. Call `destroy()` when done.
@@ -104,6 +193,12 @@ export function createS3Client(opts: S3ClientOptions = {}): S3Client {
   const maxAttempts = opts.maxAttempts ?? 5;
   if (!(Number.isSafeInteger(maxAttempts) && maxAttempts >= 1)) {
     throw new UsageError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
+  }
+  const timeoutMs = opts.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS;
+  if (!(Number.isFinite(timeoutMs) && timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1)) {
+    throw new UsageError(
+      `requestTimeoutMs must be a number of milliseconds from 0 (no limit), got ${timeoutMs}`,
+    );
   }
   const endpoint = resolveEndpoint(opts);
   const envRegion = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION || undefined;
@@ -132,7 +227,7 @@ export function createS3Client(opts: S3ClientOptions = {}): S3Client {
       return boto;
     }
   }) as CredentialProvider;
-  return new (s3Sdk().S3Client)({
+  const client = new (s3Sdk().S3Client)({
     ...profile,
     // Without a configured region, us-east-1 plus redirects finds the bucket's region.
     region: region ?? (() => sdkRegion().catch(() => 'us-east-1')),
@@ -143,5 +238,19 @@ export function createS3Client(opts: S3ClientOptions = {}): S3Client {
     // Parts carry their own Content-MD5; extra SDK checksums would break S3-compatible services.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    // Idle limits, not a cap on duration: `socketTimeout` fails an attempt whose socket
+    // moved no byte for that long (request body, response head or body), and
+    // `connectionTimeout` one that did not connect. The retry strategy retries both.
+    ...(timeoutMs > 0
+      ? { requestHandler: { connectionTimeout: timeoutMs, socketTimeout: timeoutMs } }
+      : {}),
   });
+  if (timeoutMs > 0) {
+    client.middlewareStack.add(timeoutMessages(timeoutMs) as never, {
+      step: 'initialize',
+      priority: 'high',
+      name: 'buttersinkTimeoutMessages',
+    });
+  }
+  return client;
 }

@@ -4,6 +4,8 @@
  * - a diff: `<prefix>/<snapshot path>/<toUUID>_<fromUUID>` (`None` for a full send)
  * - size info: `<prefix>/<snapshot path>.bs`
  * - a deleted diff: `trash/<original key>`
+ * - the lock of a running buttersink (this version): `<prefix>/.buttersink-lock`
+ *   (the original skips it as a key it does not know: no `_`, no `.bs`)
  *
  * Pure functions, no I/O.
  */
@@ -11,6 +13,9 @@ import { isUuid } from '../../btrfs/send-stream/values.js';
 
 /** Top-level key prefix deleted diffs are moved under. */
 export const TRASH_PREFIX = 'trash/';
+
+/** Name of the lock object under a store prefix (see `s3-lock.ts`). */
+export const LOCK_NAME = '.buttersink-lock';
 
 /** What a key under a store prefix is. */
 export type ParsedKey =
@@ -23,6 +28,7 @@ export type ParsedKey =
     }
   | { readonly kind: 'info'; /** Snapshot path the `.bs` file describes. */ readonly path: string }
   | { readonly kind: 'trash' }
+  | { readonly kind: 'lock' }
   | { readonly kind: 'directory' }
   | { readonly kind: 'unknown' };
 
@@ -43,6 +49,11 @@ export function sizeInfoKey(prefix: string, path: string): string {
   return `${prefixDir(prefix)}${path}.bs`;
 }
 
+/** The key of the store's lock object. */
+export function lockKey(prefix: string): string {
+  return `${prefixDir(prefix)}${LOCK_NAME}`;
+}
+
 /** Where `--delete` moves `key`. */
 export function trashKey(key: string): string {
   return `${TRASH_PREFIX}${key}`;
@@ -52,7 +63,7 @@ export function trashKey(key: string): string {
  * Classifies `key`, which must start with {@link prefixDir}(prefix). A diff needs a
  * non-empty snapshot path and UUIDs (`None` allowed for `from`); anything under
  * `trash/` (at the bucket root or under the prefix) is `trash`; keys ending in `/` are
- * `directory` placeholders; everything else is `unknown`.
+ * `directory` placeholders; the store's {@link lockKey} is `lock`; everything else is `unknown`.
  */
 export function parseKey(prefix: string, key: string): ParsedKey {
   const dir = prefixDir(prefix);
@@ -60,6 +71,7 @@ export function parseKey(prefix: string, key: string): ParsedKey {
   const rel = key.slice(dir.length);
   if (key.startsWith(TRASH_PREFIX) || rel.startsWith(TRASH_PREFIX)) return { kind: 'trash' };
   if (rel === '' || rel.endsWith('/')) return { kind: 'directory' };
+  if (rel === LOCK_NAME) return { kind: 'lock' };
   if (rel.endsWith('.bs')) {
     const path = rel.slice(0, -'.bs'.length);
     return path === '' ? { kind: 'unknown' } : { kind: 'info', path };

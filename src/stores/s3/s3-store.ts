@@ -9,32 +9,55 @@
  * whose content matches are skipped). After completion the diff's size is
  * appended to the snapshot's `.bs` object. Sending a diff: s3-download (ranged,
  * parallel, retried). Deleting a diff moves it under `trash/` (copy, then delete).
+ *
+ * Integrity (see `stages/digest-check.ts`): every diff written records the SHA-256 of
+ * the whole stream and its stream version as user metadata (`buttersink-sha256`,
+ * `buttersink-stream-version`), computed by a stream-digest tap in front of the
+ * chunker, so a resumed upload hashes the parts it skips too. Every read of a diff
+ * (`send`, `download`, the scrub) runs digest-check right after the download: a
+ * mismatch fails before the stream's END is released. Server-side copies keep the
+ * metadata. Diffs without it (the original buttersink's) are read as before.
  */
+import { pipeline } from 'node:stream';
 import { s3Sdk } from '../../stages/aws-sdk.js';
-import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreError, UsageError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
 import { edgeKey } from '../../planner/plan-input.js';
 import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
 import type { Volume } from '../../planner/volume.js';
+import { digestCheck, recordedDigest, streamDigest } from '../../stages/digest-check.js';
+import type { DigestCheckResult } from '../../stages/digest-check.js';
+import {
+  DIGEST_PENDING,
+  META_SHA256,
+  digestMetadata,
+  warnDigestPending,
+} from '../../stages/digest-check.js';
 import { s3Download } from '../../stages/s3-download.js';
 import { S3_MAX_PARTS, S3_MIN_PART_SIZE, s3Upload } from '../../stages/s3-upload.js';
 import { skipUploaded } from '../../stages/skip-uploaded.js';
 import { chunker } from '../../streams/chunker.js';
 import { mapLimit } from '../../streams/highland-adapter.js';
+import { sourceStage } from '../../streams/stage.js';
 import type { SourceStage } from '../../streams/stage.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
 import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
 import type { S3Location } from '../uri.js';
 import { createS3Client } from './s3-client.js';
 import type { S3ClientOptions } from './s3-client.js';
-import { abortUpload, findResumableUpload, listOpenUploads } from './multipart.js';
-import { diffKey, parseKey, prefixDir, sizeInfoKey, trashKey } from './s3-layout.js';
+import {
+  abortUpload,
+  copyObject as copyServerSide,
+  findResumableUpload,
+  listOpenUploads,
+} from './multipart.js';
+import { diffKey, lockKey, parseKey, prefixDir, sizeInfoKey, trashKey } from './s3-layout.js';
+import { acquireS3Lock } from './s3-lock.js';
+import type { S3LockOptions } from './s3-lock.js';
+import type { LockOptions, StoreLock } from '../lock.js';
 
 const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
-/** Largest object a single CopyObject may copy. */
-const MAX_SINGLE_COPY = 5 * GiB;
 
 /** Options of {@link S3Store}. */
 export interface S3StoreOptions extends S3ClientOptions {
@@ -51,6 +74,11 @@ export interface S3StoreOptions extends S3ClientOptions {
   jobs?: number;
   /** Bytes per ranged GET when downloading. Default 8 MiB. */
   rangeSize?: number;
+  /**
+   * Largest object copied server-side with one CopyObject; larger ones use a multipart
+   * copy (UploadPartCopy). Default 5 GiB, S3's limit; lower it for services with a lower one.
+   */
+  maxSingleCopy?: number;
 }
 
 /** A diff as stored in the bucket. */
@@ -267,30 +295,52 @@ export class S3Store implements Store {
     }
   }
 
-  /** The download of one stored diff (see {@link s3Download}). */
-  download(diff: StoredDiff, opts: StoreOpOptions = {}): SourceStage<unknown> {
-    return s3Download({
+  /**
+   * The bytes of one stored diff: s3-download (see {@link s3Download}) followed by
+   * digest-check against the whole-stream SHA-256 and stream version its metadata
+   * records (read with a HEAD before the first byte). Its stream ends only after the
+   * digest matched; on a mismatch it errors naming the key, before the stream's last
+   * bytes (END) are handed on. Diffs without a recorded digest pass unchecked
+   * (`status` `none`). Result: the check's, once the stream was read to its end.
+   * `onUnrecorded` is called before the first byte when there is no digest to check.
+   */
+  download(
+    diff: { readonly key: string; readonly size?: number; readonly etag?: string },
+    opts: StoreOpOptions & { onUnrecorded?: (kind: 'none' | 'pending') => void } = {},
+  ): SourceStage<DigestCheckResult> {
+    const sig = opts.signal ? { signal: opts.signal } : {};
+    const dl = s3Download({
       client: this.client,
       bucket: this.#bucket,
       key: diff.key,
-      size: diff.size,
+      readMetadata: true,
+      ...(diff.size !== undefined ? { size: diff.size } : {}),
       ...(diff.etag !== undefined ? { etag: diff.etag } : {}),
       jobs: this.#jobs,
       ...(this.#opts.rangeSize !== undefined ? { rangeSize: this.#opts.rangeSize } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...sig,
     });
+    const check = digestCheck({
+      where: this.uriOf(diff.key),
+      expected: dl.head.then((h) => recordedDigest(h.metadata)),
+      ...(opts.onUnrecorded !== undefined ? { onUnrecorded: opts.onUnrecorded } : {}),
+      ...sig,
+    });
+    // Errors and teardown travel both ways: destroying the output destroys the download.
+    pipeline(dl.stream, check.stream, () => undefined);
+    const result = Promise.all([dl.result, check.result]).then(([, c]) => c);
+    return sourceStage('s3-download', check.stream, result);
   }
 
   send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<unknown> {
-    const stored = this.#stored(to, from);
-    if (stored) return this.download(stored, opts);
-    return s3Download({
-      client: this.client,
-      bucket: this.#bucket,
+    const stored = this.#stored(to, from) ?? {
       key: diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null),
-      jobs: this.#jobs,
-      ...(this.#opts.rangeSize !== undefined ? { rangeSize: this.#opts.rangeSize } : {}),
+    };
+    return this.download(stored, {
       ...(opts.signal ? { signal: opts.signal } : {}),
+      onUnrecorded: (kind) => {
+        if (kind === 'pending') warnDigestPending(this.uriOf(stored.key));
+      },
     });
   }
 
@@ -325,6 +375,8 @@ export class S3Store implements Store {
     }
     signal?.throwIfAborted();
     let skipped = { parts: 0, bytes: 0 };
+    // Hashes every byte stored, the parts a resume skips included (they are still read).
+    const digest = streamDigest(sig);
     const sink = s3Upload({
       client: this.client,
       bucket: this.#bucket,
@@ -333,6 +385,19 @@ export class S3Store implements Store {
       encrypt: this.#opts.encrypt ?? true,
       jobs: this.#jobs,
       ...sig,
+      metadata: { [META_SHA256]: DIGEST_PENDING },
+      finalMetadata: ({ bytes }) => {
+        const d = digest.digest();
+        if (d.bytes !== bytes) {
+          throw new StoreError(
+            `${where}: hashed ${d.bytes} bytes but uploading ${bytes}; not completing the upload`,
+          );
+        }
+        return digestMetadata(d);
+      },
+      ...(this.#opts.maxSingleCopy !== undefined
+        ? { maxSingleCopy: this.#opts.maxSingleCopy }
+        : {}),
       onPart: (p) => {
         if (p.skipped) skipped = { parts: skipped.parts + 1, bytes: skipped.bytes + p.bytes };
       },
@@ -371,6 +436,7 @@ export class S3Store implements Store {
     });
     return {
       transforms: [
+        digest,
         chunker({ partSize, maxParts: S3_MAX_PARTS, ...sig }),
         skipUploaded({ uploaded: open?.parts ?? new Map(), ...sig }),
       ],
@@ -429,7 +495,9 @@ export class S3Store implements Store {
 
   /**
    * Server-side copy of `source` (in this bucket, or `bucket/key` in another) to `target`
-   * in this bucket: CopyObject up to 5 GiB, a multipart UploadPartCopy above.
+   * in this bucket: CopyObject up to 5 GiB (`maxSingleCopy`), a multipart UploadPartCopy
+   * above. The user metadata (the whole-stream digest) is kept: MetadataDirective COPY,
+   * or the source's metadata set on CreateMultipartUpload.
    */
   async copyObject(
     source: string,
@@ -437,62 +505,20 @@ export class S3Store implements Store {
     size: number,
     opts: StoreOpOptions & { sourceBucket?: string } = {},
   ): Promise<void> {
-    const sig = opts.signal ? { abortSignal: opts.signal } : {};
-    const copySource = `${opts.sourceBucket ?? this.#bucket}/${source
-      .split('/')
-      .map(encodeURIComponent)
-      .join('/')}`;
-    const sse = (this.#opts.encrypt ?? true) ? { ServerSideEncryption: 'AES256' as const } : {};
-    if (size <= MAX_SINGLE_COPY) {
-      await this.client.send(
-        new (s3Sdk().CopyObjectCommand)({
-          Bucket: this.#bucket,
-          Key: target,
-          CopySource: copySource,
-          ...sse,
-        }),
-        sig,
-      );
-      return;
-    }
-    const created = await this.client.send(
-      new (s3Sdk().CreateMultipartUploadCommand)({ Bucket: this.#bucket, Key: target, ...sse }),
-      sig,
-    );
-    const uploadId = created.UploadId!;
-    const partSize = Math.max(this.#partSize, Math.ceil(size / S3_MAX_PARTS), GiB);
-    const ranges: { n: number; start: number; end: number }[] = [];
-    for (let start = 0, n = 1; start < size; start += partSize, n++) {
-      ranges.push({ n, start, end: Math.min(size, start + partSize) - 1 });
-    }
-    const parts: CompletedPart[] = await mapLimit(
-      ranges,
-      this.#jobs,
-      async (r) => {
-        const res = await this.client.send(
-          new (s3Sdk().UploadPartCopyCommand)({
-            Bucket: this.#bucket,
-            Key: target,
-            UploadId: uploadId,
-            PartNumber: r.n,
-            CopySource: copySource,
-            CopySourceRange: `bytes=${r.start}-${r.end}`,
-          }),
-          sig,
-        );
-        return { PartNumber: r.n, ETag: res.CopyPartResult?.ETag };
-      },
-      opts.signal ? { signal: opts.signal } : {},
-    );
-    await this.client.send(
-      new (s3Sdk().CompleteMultipartUploadCommand)({
-        Bucket: this.#bucket,
-        Key: target,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: parts },
-      }),
-      sig,
-    );
+    await copyServerSide(this.client, {
+      bucket: this.#bucket,
+      key: target,
+      sourceKey: source,
+      ...(opts.sourceBucket !== undefined ? { sourceBucket: opts.sourceBucket } : {}),
+      size,
+      encrypt: this.#opts.encrypt ?? true,
+      partSize: this.#partSize,
+      jobs: this.#jobs,
+      ...(this.#opts.maxSingleCopy !== undefined
+        ? { maxSingleCopy: this.#opts.maxSingleCopy }
+        : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   }
 
   /**
@@ -567,6 +593,23 @@ export class S3Store implements Store {
       await abortUpload(this.client, this.#bucket, { key, uploadId }, opts);
       debug('aborted open upload', { key });
     }
+  }
+
+  /**
+   * Takes the store's lock object `<prefix>/.buttersink-lock` (see `s3-lock.ts`),
+   * refreshed until released; rejects with a LockedError naming the holder.
+   */
+  async lock(
+    opts: LockOptions & Pick<S3LockOptions, 'ttlMs' | 'refreshMs'> = {},
+  ): Promise<StoreLock> {
+    return acquireS3Lock({
+      ...opts,
+      client: this.client,
+      bucket: this.#bucket,
+      key: lockKey(this.location.prefix),
+      label: this.uriOf(prefixDir(this.location.prefix)),
+      encrypt: this.#opts.encrypt ?? true,
+    });
   }
 
   async close(): Promise<void> {

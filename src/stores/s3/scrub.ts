@@ -1,6 +1,10 @@
 /**
- * Integrity scrub of an S3 store: downloads every stored diff and runs it through
- * stream-verify (framing, CRC-32C of every command, END last), changing nothing.
+ * Integrity scrub of an S3 store: downloads every stored diff, checks its whole-stream
+ * SHA-256 and stream version against the ones recorded in its metadata at upload
+ * (digest-check, part of the store's download) and runs it through stream-verify
+ * (framing, CRC-32C of every command, END last), changing nothing. A diff without a
+ * recorded digest (written by the original buttersink) is checked by its CRCs and
+ * noted, not counted as bad.
  * Diffs are checked one after another; each download has the store's `jobs`
  * ranges in flight, so memory is that of one download.
  */
@@ -13,8 +17,24 @@ import type { S3Store, StoredDiff } from './s3-store.js';
 /** Options of {@link scrubStore}. */
 export interface ScrubOptions {
   signal?: AbortSignal;
-  /** Called after each diff was checked (`error` set when it is bad). */
-  onDiff?: (diff: StoredDiff, outcome: { ok: boolean; error?: string }) => void;
+  /**
+   * Called after each diff was checked: `error` set when it is bad; `note` (information,
+   * not an error) when it is good but has no whole-stream checksum to check.
+   */
+  onDiff?: (diff: StoredDiff, outcome: { ok: boolean; error?: string; note?: string }) => void;
+}
+
+/** The note on a diff without a whole-stream checksum. */
+export const NO_DIGEST_NOTE = 'no whole-stream checksum (written by an older buttersink)';
+/** The note on a diff whose upload never recorded its checksum. */
+export const PENDING_DIGEST_NOTE =
+  'no whole-stream checksum (its upload was interrupted before recording it)';
+
+/** A good diff checked by its command CRCs only. */
+export interface NotedDiff {
+  readonly diff: StoredDiff;
+  readonly uri: string;
+  readonly note: string;
 }
 
 /** A diff that failed verification. */
@@ -33,6 +53,8 @@ export interface ScrubReport {
   /** Bytes read. */
   readonly bytes: number;
   readonly bad: readonly BadDiff[];
+  /** Good diffs that had no whole-stream checksum (information). */
+  readonly notes: readonly NotedDiff[];
 }
 
 /**
@@ -43,6 +65,7 @@ export async function scrubStore(store: S3Store, opts: ScrubOptions = {}): Promi
   const sig = opts.signal ? { signal: opts.signal } : {};
   const diffs = await store.storedDiffs(sig);
   const bad: BadDiff[] = [];
+  const notes: NotedDiff[] = [];
   let bytes = 0;
   for (const diff of diffs) {
     opts.signal?.throwIfAborted();
@@ -52,13 +75,20 @@ export async function scrubStore(store: S3Store, opts: ScrubOptions = {}): Promi
         sig,
       );
       bytes += results[2];
-      opts.onDiff?.(diff, { ok: true });
+      const status = results[0].status;
+      const note =
+        status === 'none' ? NO_DIGEST_NOTE : status === 'pending' ? PENDING_DIGEST_NOTE : undefined;
+      if (note !== undefined) notes.push({ diff, uri: store.uriOf(diff.key), note });
+      opts.onDiff?.(diff, { ok: true, ...(note !== undefined ? { note } : {}) });
     } catch (err) {
       opts.signal?.throwIfAborted();
-      const error = describeError(err);
-      bad.push({ diff, uri: store.uriOf(diff.key), error });
+      const uri = store.uriOf(diff.key);
+      let error = describeError(err);
+      // The report names the diff already.
+      if (error.startsWith(`${uri}: `)) error = error.slice(uri.length + 2);
+      bad.push({ diff, uri, error });
       opts.onDiff?.(diff, { ok: false, error });
     }
   }
-  return { checked: diffs.length, bytes, bad };
+  return { checked: diffs.length, bytes, bad, notes };
 }

@@ -3,12 +3,23 @@
  * `<remote command> --server --mode M <dir>/`, the handshake, requests, and
  * the remote exit status (an ssh2 channel reports it as an `exit` event, not
  * as a stream error; it is checked explicitly). The remote's stderr is kept
- * (last 4 KiB) for error messages and logged as debug lines.
+ * (last 4 KiB, blank lines left out) for error messages and logged as debug lines.
+ *
+ * Idle limit: nothing waits for ever on a remote that stopped (a stopped or
+ * wedged `buttersink --server` or `btrfs`, while sshd still answers keepalives).
+ * Waiting for a frame the remote owes (the handshake, an answer, the next frame
+ * of a send, the exit after our end) fails after `idleMs` without a byte
+ * arriving, and so does writing while the remote reads nothing for `idleMs`;
+ * both with a one-line {@link TimeoutError} naming the limit. While we are the
+ * ones sending (a push before its `end`), the remote owes nothing and its
+ * silence is not idleness.
  */
+import type { Readable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { RemoteError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
-import { FrameReader, FrameWriter, ProtocolError } from '../../server/frame.js';
+import { FrameReader, FrameWriter, ProtocolError, TimeoutError } from '../../server/frame.js';
+import type { Frame, FrameReaderOptions } from '../../server/frame.js';
 import {
   MAX_RESPONSE_JSON,
   PROTOCOL_NAME,
@@ -27,6 +38,96 @@ export interface RemoteExit {
 
 const STDERR_TAIL = 4096;
 
+/** Default idle limit of a session (see the module header): 300 s. */
+export const DEFAULT_SSH_IDLE_MS = 300_000;
+
+/** `ms` as seconds for a message: `300 s`, `1.5 s`. */
+function seconds(ms: number): string {
+  return `${Math.round(ms) / 1000} s`;
+}
+
+/**
+ * Least time the remote command gets to start and say hello (login shell,
+ * sudo, the runtime starting on a busy or sleeping host), whatever the idle limit.
+ */
+export const SSH_START_MS = 30_000;
+
+/** A time limit of an {@link IdleFrameReader}: ms (0: none) and the error's message. */
+interface ReadLimit {
+  readonly ms: number;
+  readonly message: string;
+}
+
+/**
+ * A {@link FrameReader} whose `next()` fails with a {@link TimeoutError} once it
+ * waited {@link limit}`.ms` without a byte arriving while an answer is {@link owed};
+ * and, with {@link endIsLoss}, turns an end of the channel into `lost()`'s error.
+ */
+class IdleFrameReader extends FrameReader {
+  /** The limit applied to the waits (the session sets a longer one for the start-up). */
+  limit: ReadLimit;
+  /** Called once when the limit ran out (before the pending `next()` rejects). */
+  onTimeout: (() => void) | undefined;
+  readonly #abort: AbortController;
+  #waiting = false;
+  #owed = true;
+  /** When the current idle period started: the wait began, a byte arrived, or the answer became owed. */
+  #since = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** Set while the channel must not end (a send in progress): an end is the connection lost. */
+  endIsLoss: (() => Promise<Error>) | undefined;
+
+  constructor(
+    stream: Readable,
+    opts: Omit<FrameReaderOptions, 'idleMs' | 'onIdle' | 'signal'>,
+    limit: ReadLimit,
+  ) {
+    const abort = new AbortController();
+    super(stream, { ...opts, signal: abort.signal });
+    this.#abort = abort;
+    this.limit = limit;
+    // Bytes arriving (seen before the base class reads them) restart the idle period.
+    stream.on('readable', () => (this.#since = performance.now()));
+  }
+
+  /** Whether the remote owes us a frame now (default true); while false, waiting is not idleness. */
+  set owed(owed: boolean) {
+    if (owed && !this.#owed) this.#since = performance.now();
+    this.#owed = owed;
+    this.#arm();
+  }
+
+  #arm(): void {
+    const { ms } = this.limit;
+    if (this.#timer !== undefined || ms <= 0 || !this.#waiting || !this.#owed) return;
+    const left = Math.max(0, this.#since + ms - performance.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (!this.#waiting || !this.#owed) return;
+      if (performance.now() - this.#since >= this.limit.ms) {
+        this.onTimeout?.();
+        this.#abort.abort(new TimeoutError(this.limit.message));
+      } else this.#arm();
+    }, left);
+  }
+
+  override async next(): Promise<Frame | null> {
+    this.#waiting = true;
+    this.#since = performance.now();
+    this.#arm();
+    let frame: Frame | null;
+    try {
+      frame = await super.next();
+    } finally {
+      this.#waiting = false;
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (frame === null && this.endIsLoss) throw await this.endIsLoss();
+    return frame;
+  }
+}
+
 /**
  * One session. Contract: `open` resolves after a valid server hello and our
  * hello were exchanged; `request` resolves with the server's result or rejects
@@ -38,23 +139,50 @@ export class RemoteSession {
   readonly reader: FrameReader;
   readonly writer: FrameWriter;
   readonly label: string;
+  readonly #reader: IdleFrameReader;
   readonly #channel: ClientChannel;
+  readonly #conn: SshConnection | undefined;
+  readonly #idleMs: number;
   readonly #exited: Promise<RemoteExit>;
   #stderr = '';
   #exit: RemoteExit | undefined;
+  /** Set when an idle limit ran out: the remote is stuck, waiting for its exit is pointless. */
+  #timedOut = false;
 
-  private constructor(channel: ClientChannel, label: string) {
+  private constructor(
+    channel: ClientChannel,
+    label: string,
+    conn: SshConnection | undefined,
+    idleMs: number,
+  ) {
     this.#channel = channel;
     this.label = label;
-    this.reader = new FrameReader(channel, { maxJson: MAX_RESPONSE_JSON, peer: label });
-    this.writer = new FrameWriter(channel, { peer: label });
+    this.#conn = conn;
+    this.#idleMs = idleMs;
+    this.#reader = new IdleFrameReader(
+      channel,
+      { maxJson: MAX_RESPONSE_JSON, peer: label },
+      {
+        ms: idleMs,
+        message: `the remote buttersink at ${label} sent nothing for ${seconds(idleMs)} (idle limit); closing the session`,
+      },
+    );
+    this.#reader.onTimeout = () => (this.#timedOut = true);
+    this.reader = this.#reader;
+    // The writer's own idle limit: the remote read nothing of what we wrote for idleMs.
+    this.writer = new FrameWriter(channel, {
+      peer: `remote buttersink at ${label}`,
+      idleMs,
+      onIdle: () => (this.#timedOut = true),
+    });
     channel.on('exit', (code: number | null, signal?: string) => {
       this.#exit = { code, ...(signal ? { signal } : {}) };
     });
     channel.on('error', (err: Error) => debug('ssh channel error', { error: describeError(err) }));
     channel.stderr.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');
-      this.#stderr = (this.#stderr + text).slice(-STDERR_TAIL);
+      // Blank lines carry nothing (the server writes one to check its channel is still there).
+      this.#stderr = (this.#stderr + text).replace(/\n{2,}/g, '\n').slice(-STDERR_TAIL);
       for (const line of text.split('\n')) if (line.trim()) debug('remote stderr', { line });
     });
     this.#exited = new Promise((resolve) =>
@@ -62,10 +190,25 @@ export class RemoteSession {
     );
   }
 
-  /** Runs `command` on `conn` and performs the handshake. */
-  static async open(conn: SshConnection, command: string, label: string): Promise<RemoteSession> {
+  /**
+   * Runs `command` on `conn` and performs the handshake. `idleMs`: the idle limit
+   * (default {@link DEFAULT_SSH_IDLE_MS}; 0: none).
+   */
+  static async open(
+    conn: SshConnection,
+    command: string,
+    label: string,
+    opts: { idleMs?: number } = {},
+  ): Promise<RemoteSession> {
     const channel = await conn.exec(command);
-    const session = new RemoteSession(channel, label);
+    const session = new RemoteSession(channel, label, conn, opts.idleMs ?? DEFAULT_SSH_IDLE_MS);
+    const idle = session.#reader.limit;
+    if (idle.ms > 0 && idle.ms < SSH_START_MS) {
+      session.#reader.limit = {
+        ms: SSH_START_MS,
+        message: `${label}: the remote command did not start answering within ${seconds(SSH_START_MS)} (start-up limit): ${command.split(' --server')[0]}`,
+      };
+    }
     try {
       let first;
       try {
@@ -79,6 +222,7 @@ export class RemoteSession {
       if (first === null) {
         throw await session.#failure(`remote command '${command}' ended before the handshake`);
       }
+      session.#reader.limit = idle;
       const hello = first.kind === 'json' ? (first.message as Record<string, unknown>) : undefined;
       const versions = Array.isArray(hello?.versions) ? (hello.versions as unknown[]) : [];
       if (hello?.type !== 'hello' || hello.protocol !== PROTOCOL_NAME) {
@@ -119,7 +263,26 @@ export class RemoteSession {
 
   /** The error for a connection that ended while an answer was due. */
   lost(): Promise<RemoteError> {
-    return this.#failure('connection to the remote buttersink lost');
+    const why = this.#conn?.dropReason;
+    return this.#failure(`connection to the remote buttersink lost${why ? `: ${why}` : ''}`);
+  }
+
+  /**
+   * Whether the remote owes us a frame now (default true). False while we send
+   * a stream and the remote says nothing until its commit: its silence then is
+   * not idleness (a remote that stops reading is caught by the writer's limit).
+   */
+  set answerDue(due: boolean) {
+    this.#reader.owed = due;
+  }
+
+  /**
+   * While true (a send in progress), the channel ending before the stream's end
+   * fails with {@link lost}'s error (exit status, stderr, keepalive limit) rather
+   * than a bare protocol error.
+   */
+  set endIsLoss(on: boolean) {
+    this.#reader.endIsLoss = on ? () => this.lost() : undefined;
   }
 
   /**
@@ -172,6 +335,8 @@ export class RemoteSession {
 
   /** Ends our input and waits for the remote to exit; rejects unless it exited 0. */
   async finish(): Promise<void> {
+    this.endIsLoss = false;
+    this.answerDue = true;
     this.writer.end();
     try {
       for (;;) {
@@ -184,16 +349,32 @@ export class RemoteSession {
     } finally {
       this.reader.discard();
     }
-    const exit = await this.#exited;
+    let timer: NodeJS.Timeout | undefined;
+    const exit = await Promise.race([
+      this.#exited,
+      ...(this.#idleMs > 0
+        ? [new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), this.#idleMs)))]
+        : []),
+    ]);
+    clearTimeout(timer);
+    if (exit === undefined) {
+      throw new TimeoutError(
+        `${this.label}: the remote buttersink ended its output but did not exit within ${seconds(this.#idleMs)} (idle limit)`,
+      );
+    }
     if (exit.code !== 0) {
       throw await this.#failure('remote buttersink did not exit cleanly');
     }
   }
 
-  /** Closes the channel without waiting for a clean end. Idempotent; resolves once it closed. */
+  /**
+   * Closes the channel without waiting for a clean end. Idempotent; resolves once it
+   * closed (at once after an idle limit ran out: a stuck remote never confirms).
+   */
   async destroy(): Promise<void> {
     this.reader.discard();
     this.#channel.close();
+    if (this.#timedOut) return;
     await Promise.race([this.#exited, new Promise<void>((r) => setTimeout(r, 5000).unref())]);
   }
 }

@@ -55,8 +55,16 @@ export interface SshConnectOptions {
   agent?: string | false;
   /** Milliseconds allowed for connecting and authenticating. Default 20,000. */
   readyTimeout?: number;
-  /** Milliseconds between keepalives; 3 unanswered ones drop the connection. Default 15,000; 0 disables. */
+  /**
+   * Milliseconds between SSH keepalives (answered by sshd itself, so they detect a
+   * dead network or host, not a stalled remote command). Default 15,000; 0 disables.
+   */
   keepaliveInterval?: number;
+  /**
+   * Keepalives left unanswered before the connection is dropped (after about
+   * `keepaliveInterval × (keepaliveCountMax + 1)` of silence). Default 4.
+   */
+  keepaliveCountMax?: number;
   signal?: AbortSignal;
 }
 
@@ -244,6 +252,7 @@ export class SshConnection {
   readonly #client: ssh2.Client;
   #closed = false;
   readonly #closedPromise: Promise<void>;
+  #dropReason: string | undefined;
 
   private constructor(target: SshTarget, client: ssh2.Client) {
     this.target = target;
@@ -278,6 +287,13 @@ export class SshConnection {
       ...(auth.some((a) => a.type === 'agent') ? ['ssh-agent'] : []),
       ...target.identityFiles,
     ].join(', ');
+    const keepaliveInterval = opts.keepaliveInterval ?? 15_000;
+    const keepaliveCountMax = opts.keepaliveCountMax ?? 4;
+    if (!(Number.isSafeInteger(keepaliveCountMax) && keepaliveCountMax >= 0)) {
+      throw new UsageError(
+        `ssh: keepaliveCountMax must be a whole number, got ${keepaliveCountMax}`,
+      );
+    }
     const client = new ssh2.Client();
     const conn = new SshConnection(target, client);
     let hostKeyError: HostKeyError | undefined;
@@ -323,8 +339,8 @@ export class SshConnection {
         >['serverHostKey'],
       },
       readyTimeout: opts.readyTimeout ?? 20_000,
-      keepaliveInterval: opts.keepaliveInterval ?? 15_000,
-      keepaliveCountMax: 3,
+      keepaliveInterval,
+      keepaliveCountMax,
     };
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => {
@@ -352,13 +368,25 @@ export class SshConnection {
       });
       client.connect(config);
     });
-    client.on('error', (err) => debug('ssh connection error', { error: describeError(err) }));
+    client.on('error', (err: Error & { level?: string }) => {
+      debug('ssh connection error', { error: describeError(err) });
+      // ssh2 drops the connection after the last unanswered keepalive.
+      conn.#dropReason ??=
+        err.level === 'client-timeout'
+          ? `no answer to SSH keepalives for ${(keepaliveInterval * (keepaliveCountMax + 1)) / 1000} s (keepalive limit)`
+          : describeError(err);
+    });
     return conn;
   }
 
   /** True once the connection closed (or dropped). */
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Why the connection failed after it was up (keepalive limit, socket error), if it did. */
+  get dropReason(): string | undefined {
+    return this.#dropReason;
   }
 
   /** Opens an exec channel running `command` (a shell command line on the remote). */
@@ -385,9 +413,26 @@ export class SshConnection {
     this.#client.destroy();
   }
 
-  /** Closes the connection. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Closes the connection. Idempotent. A peer that does not close its side within
+   * `graceMs` (a stopped sshd, a dead network) has the socket destroyed.
+   */
+  async close(graceMs = 5000): Promise<void> {
     if (!this.#closed) this.#client.end();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#closedPromise,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          debug('ssh connection did not close in time; dropping it', {
+            target: this.target.hostName,
+          });
+          this.#client.destroy();
+          resolve();
+        }, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
     await this.#closedPromise;
   }
 }

@@ -16,6 +16,11 @@
  * after the commit. From this store, the remote runs `btrfs send` and the
  * local side verifies and receives. Measuring runs the `--no-data` size probe
  * on the remote and moves only the figure.
+ *
+ * Time limits: SSH keepalives (`keepaliveInterval`, `keepaliveCountMax`) drop
+ * a connection whose host or network went away; the idle limit
+ * (`idleTimeoutMs`, `--timeout`) fails a session whose remote stopped sending
+ * what it owes or stopped reading what we send (see {@link RemoteSession}).
  */
 import { StoreError, describeError } from '../../errors.js';
 import { debug } from '../../log.js';
@@ -29,7 +34,7 @@ import type { SinkStage, SourceStage } from '../../streams/stage.js';
 import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
 import { formatLocation } from '../uri.js';
 import type { SshLocation } from '../uri.js';
-import { RemoteSession } from './remote-session.js';
+import { DEFAULT_SSH_IDLE_MS, RemoteSession } from './remote-session.js';
 import { SshConnection } from './ssh-connection.js';
 import type { SshConnectOptions } from './ssh-connection.js';
 
@@ -44,6 +49,7 @@ export interface SshStoreOptions extends Pick<
   | 'agent'
   | 'readyTimeout'
   | 'keepaliveInterval'
+  | 'keepaliveCountMax'
 > {
   /**
    * Mode the remote server is started in: `r` lists, measures, sends; `a` also
@@ -54,6 +60,12 @@ export interface SshStoreOptions extends Pick<
   remoteCommand?: string;
   /** Send stream version the remote `btrfs send` uses (`--proto`). Default: the remote's default. */
   proto?: 1 | 2;
+  /**
+   * Idle limit, ms (`--timeout`): a session fails when the remote sends nothing it
+   * owes (an answer, the next bytes of a send) or reads nothing we write for this
+   * long. Default {@link DEFAULT_SSH_IDLE_MS} (300 s); 0: no limit.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** Quotes `s` for a POSIX shell (the remote login shell runs the exec command). */
@@ -126,6 +138,10 @@ export class SshStore implements Store {
     if (opts.remoteCommand !== undefined && opts.remoteCommand.trim() === '') {
       throw new StoreError('ssh store: remoteCommand must not be empty');
     }
+    const idle = opts.idleTimeoutMs;
+    if (idle !== undefined && !(Number.isFinite(idle) && idle >= 0 && idle <= 2 ** 31 - 1)) {
+      throw new StoreError(`ssh store: idleTimeoutMs must be a number of ms from 0, not ${idle}`);
+    }
     this.location = location;
     this.mode = mode;
     this.#opts = opts;
@@ -158,6 +174,7 @@ export class SshStore implements Store {
         ...(o.agent !== undefined ? { agent: o.agent } : {}),
         ...(o.readyTimeout !== undefined ? { readyTimeout: o.readyTimeout } : {}),
         ...(o.keepaliveInterval !== undefined ? { keepaliveInterval: o.keepaliveInterval } : {}),
+        ...(o.keepaliveCountMax !== undefined ? { keepaliveCountMax: o.keepaliveCountMax } : {}),
         ...(signal ? { signal } : {}),
       });
       this.#connection = p;
@@ -176,7 +193,9 @@ export class SshStore implements Store {
   async #openSession(signal?: AbortSignal): Promise<RemoteSession> {
     const conn = await this.#connect(signal);
     signal?.throwIfAborted();
-    return RemoteSession.open(conn, this.remoteCommand, this.#label);
+    return RemoteSession.open(conn, this.remoteCommand, this.#label, {
+      idleMs: this.#opts.idleTimeoutMs ?? DEFAULT_SSH_IDLE_MS,
+    });
   }
 
   /** Runs `request` on the control session, one at a time; a broken session is replaced next time. */
@@ -235,6 +254,7 @@ export class SshStore implements Store {
       open: async () => {
         session = await this.#openSession(signal);
         await session.send({ op: 'send', to: ref(to), from: from ? ref(from) : null });
+        session.endIsLoss = true;
         return session.reader;
       },
       onControl: (message, bytes) => {
@@ -265,6 +285,8 @@ export class SshStore implements Store {
     try {
       await session.send({ op: 'receive', to: ref(to), from: from ? ref(from) : null });
       await session.expect('ready');
+      // The remote says nothing until its commit: while we send, its silence is not idleness.
+      session.answerDue = false;
     } catch (err) {
       await session.destroy();
       throw err;
@@ -277,6 +299,7 @@ export class SshStore implements Store {
       writer: session.writer,
       finish: async (bytes) => {
         await session.writer.json({ type: 'end', bytes });
+        session.answerDue = true;
         const path = await committed;
         await session.finish();
         return path;

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { diffKey, parseKey, sizeInfoKey, trashKey } from '../../../../src/stores/s3/s3-layout.js';
+import {
+  diffKey,
+  lockKey,
+  parseKey,
+  sizeInfoKey,
+  trashKey,
+} from '../../../../src/stores/s3/s3-layout.js';
 
 const A = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
 const B = 'ABCDEF01-2345-6789-ABCD-EF0123456789';
@@ -36,5 +42,17 @@ describe('S3 key layout (the original buttersink)', () => {
     assert.equal(parseKey('p', 'p/s1/notauuid_None').kind, 'unknown');
     assert.equal(parseKey('p', `p/s1/${A}_nope`).kind, 'unknown');
     assert.equal(parseKey('p', `other/s1/${A}_None`).kind, 'unknown');
+  });
+
+  it('knows the lock object, which the original skips (no `_`, no `.bs`)', () => {
+    assert.equal(lockKey('backups'), 'backups/.buttersink-lock');
+    assert.equal(lockKey(''), '.buttersink-lock');
+    assert.equal(parseKey('backups', 'backups/.buttersink-lock').kind, 'lock');
+    assert.equal(parseKey('', '.buttersink-lock').kind, 'lock');
+    assert.equal(parseKey('p', 'p/s1/.buttersink-lock').kind, 'unknown', 'only at the prefix');
+    // The original's diff pattern and its `.bs` test do not match it.
+    const original = /^(?<fullpath>.*)\/(?<to>[-a-zA-Z0-9]*)_(?<from>[-a-zA-Z0-9]*)$/;
+    assert.equal(original.test(lockKey('backups')), false);
+    assert.equal(lockKey('backups').endsWith('.bs'), false);
   });
 });
