@@ -204,6 +204,10 @@ export async function buttersinkMain(
     )
     .option('-l, --logfile <file>', 'log debugging information to file')
     .option('--exclude <regex>', 'skip snapshots whose path matches (repeatable)', regexOption, [])
+    .option(
+      '--no-space-check',
+      "don't refuse to start when the plan looks bigger than the destination's free space",
+    )
     .addOption(
       new Option('--part-size <MB>', 'size of chunks in a multipart upload')
         .argParser(intOption(5, 5 * 1024))
@@ -270,6 +274,7 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
     quiet: number;
     logfile?: string;
     exclude: RegExp[];
+    spaceCheck: boolean;
     partSize: number;
     proto?: '1' | '2';
     endpointUrl?: string;
@@ -363,6 +368,7 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
         delete: o.delete,
         estimate: o.estimate,
         exclude: o.exclude,
+        spaceCheck: o.spaceCheck,
         signal,
         onPlan: (plan) => say(formatPlan(plan) + '\n'),
         onProgress: (t, p) => {

@@ -128,6 +128,24 @@ export class RefusedDiffsError extends StoreError {
   }
 }
 
+/**
+ * A sync refused to start: the destination's preflight found a planned path
+ * taken or too little free space. Nothing was sent.
+ */
+export class PreflightError extends StoreError {
+  override readonly code = 'PREFLIGHT';
+  /** What the preflight found, one line each. */
+  readonly problems: readonly { readonly code: string; readonly message: string }[];
+  constructor(
+    message: string,
+    facts: { problems: readonly { readonly code: string; readonly message: string }[] },
+    options: ButtersinkErrorOptions = {},
+  ) {
+    super(message, options);
+    this.problems = facts.problems;
+  }
+}
+
 /** A remote server refused or failed; the message is the server's one-line reason. */
 export class RemoteError extends ButtersinkError {
   override readonly code = 'REMOTE';

@@ -9,6 +9,7 @@
  * the destination can copy from the source inside the service (S3 → S3), that copy.
  */
 import {
+  PreflightError,
   RefusedDiffsError,
   StoreError,
   StreamRefusedError,
@@ -35,6 +36,11 @@ export interface SyncOptions {
   delete?: boolean;
   /** `-e`: plan with estimated sizes, measure nothing. */
   estimate?: boolean;
+  /**
+   * Compare the plan's size with the destination's free space before sending
+   * (default true; `--no-space-check` sets false). Name clashes are always checked.
+   */
+  spaceCheck?: boolean;
   /** Snapshot paths matching any of these are neither sent nor deleted. */
   exclude?: readonly RegExp[];
   signal?: AbortSignal;
@@ -129,6 +135,7 @@ async function syncUnlocked(
   );
   for (const w of plan.warnings) warn(w.code, w.message, w.details);
   opts.onPlan?.(plan);
+  await preflight(dest, plan, opts);
   if (opts.dryRun) return { plan, transferred: [], deleted: [] };
 
   const transferred: TransferDone[] = [];
@@ -186,6 +193,30 @@ async function syncUnlocked(
     opts.onDeleteDiff?.(d);
   }
   return { plan, transferred, deleted };
+}
+
+/**
+ * Checks before the first byte is sent that the plan can land at the
+ * destination (see {@link Store.preflight}): refuses the whole run with one
+ * line naming every problem; with `dryRun`, warns with the same text instead.
+ * A problem resting on estimated sizes is only a warning, dry run or not.
+ */
+async function preflight(dest: Store, plan: Plan, opts: SyncOptions): Promise<void> {
+  const transfers = plan.transfers.filter((t) => t.store === 'source');
+  if (!dest.preflight || transfers.length === 0) return;
+  const problems = await dest.preflight(transfers, {
+    spaceCheck: opts.spaceCheck ?? true,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  const refusals = opts.dryRun ? [] : problems.filter((p) => !p.warning);
+  for (const p of problems) {
+    if (p.warning) warn(p.code, `${p.message}; not refused: the sizes are estimated`);
+    else if (opts.dryRun) warn(p.code, `a real run would refuse to start: ${p.message}`);
+  }
+  if (refusals.length === 0) return;
+  throw new PreflightError(`refusing to start: ${refusals.map((p) => p.message).join('; ')}`, {
+    problems: refusals,
+  });
 }
 
 /** Runs one planned transfer as a pipeline; see the module header for its stages. */

@@ -5,6 +5,7 @@
  */
 import type { SinkStage, SourceStage, TransformStage } from '../streams/stage.js';
 import type { DiffOffer, StoreKind, StoreView } from '../planner/plan-input.js';
+import type { Transfer } from '../planner/plan.js';
 import type { Volume } from '../planner/volume.js';
 import type { LockOptions, StoreLock } from './lock.js';
 import type { Location } from './uri.js';
@@ -32,6 +33,22 @@ export interface ReceiveOptions extends StoreOpOptions {
 export interface ReceiveStages {
   readonly transforms: readonly TransformStage<unknown>[];
   readonly sink: SinkStage<unknown>;
+}
+
+/** Options of {@link Store.preflight}. */
+export interface PreflightOptions extends StoreOpOptions {
+  /** Compare the plan's size with the free space (default true; `--no-space-check` turns it off). */
+  spaceCheck?: boolean;
+}
+
+/** Something that would make a planned run fail part-way: a real run refuses to start. */
+export interface PreflightProblem {
+  /** `NAME_CLASH`: a planned snapshot's path is taken. `NO_SPACE`: the plan does not fit. */
+  readonly code: 'NAME_CLASH' | 'NO_SPACE';
+  /** One line, naming the path and the numbers. */
+  readonly message: string;
+  /** True: only worth a warning (it rests on estimated sizes); the run goes on. */
+  readonly warning?: boolean;
 }
 
 /** A partial transfer left by a failed or killed run. */
@@ -73,6 +90,13 @@ export interface Store {
   ): Promise<number | undefined>;
   /** Optional: where the diff creating `to` from `from` is, as the user would find it (S3: its URI). */
   describeDiff?(to: Volume, from: Volume | null): string;
+  /**
+   * Optional: checks, before anything is sent, that the planned `transfers`
+   * can land here: no planned path already taken, and (unless `spaceCheck` is
+   * false) room for their total size. Resolves with the problems found (empty:
+   * none); changes nothing. `sync` refuses to start when there are any.
+   */
+  preflight?(transfers: readonly Transfer[], opts?: PreflightOptions): Promise<PreflightProblem[]>;
   /** Deletes a snapshot (subvolume stores). */
   deleteVolume(volume: Volume, opts?: StoreOpOptions): Promise<void>;
   /** Deletes a stored diff (diff stores; S3 moves it under `trash/`). Subvolume stores throw StoreError. */

@@ -18,7 +18,7 @@
  * thing a source run writes, a `.bs` line, is one `O_APPEND` write of under
  * 200 bytes (whole lines even when runs measure at once; duplicates are harmless).
  */
-import { lstat, mkdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { lstat, mkdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import {
   NotBtrfsError,
@@ -33,7 +33,9 @@ import { listFilesystemSubvolumes, listSubvolumes } from '../../btrfs/subvolume-
 import { subvolumeShow } from '../../btrfs/subvolume-show.js';
 import { deleteSubvolume } from '../../btrfs/subvolume.js';
 import { debug, warn } from '../../log.js';
+import { formatBytes } from '../../planner/format-bytes.js';
 import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
+import type { Transfer } from '../../planner/plan.js';
 import type { Volume } from '../../planner/volume.js';
 import { btrfsReceive } from '../../stages/btrfs-receive.js';
 import { btrfsSend } from '../../stages/btrfs-send.js';
@@ -50,6 +52,8 @@ import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
 import type {
   Partial,
+  PreflightOptions,
+  PreflightProblem,
   ReceiveOptions,
   ReceiveStages,
   Store,
@@ -57,6 +61,11 @@ import type {
   StoreRole,
 } from '../store.js';
 import type { BtrfsLocation } from '../uri.js';
+
+/** Room {@link BtrfsStore.preflight} asks for beyond a plan's size: this fraction of it… */
+export const SPACE_MARGIN_FRACTION = 0.1;
+/** …plus this (metadata, the global reserve, the `.bs` files). */
+export const SPACE_MARGIN_BYTES = 64 * 1024 * 1024;
 
 /** Suffix of a snapshot being received (or left by a failed receive). */
 export const PARTIAL_SUFFIX = '.part';
@@ -372,6 +381,62 @@ export class BtrfsStore implements Store {
     return { path: copy.absPath, ownUuid: copy.uuid, clonesExact };
   }
 
+  /**
+   * Before a run sends anything: every planned snapshot's path must be free
+   * (the receive would refuse it after the earlier ones were sent), and the
+   * plan's total size plus a margin must fit in the free space.
+   *
+   * Free space is `statfs` (`f_bavail × f_bsize`, what `df` shows): on btrfs the
+   * kernel computes it from the unallocated space and the free space in data
+   * chunks, divided by the data profile's copies, minus the global reserve, the
+   * same inputs as `btrfs filesystem usage`'s "Free (estimated)"; it needs no
+   * subprocess, no output parsing and no CAP_SYS_ADMIN (the usage ioctls do).
+   */
+  async preflight(
+    transfers: readonly Transfer[],
+    opts: PreflightOptions = {},
+  ): Promise<PreflightProblem[]> {
+    const problems: PreflightProblem[] = [];
+    for (const t of transfers) {
+      // Unsafe paths are refused per transfer by `receive` (#receivePath).
+      const final = join(this.location.dir, t.to.path);
+      if (await lexists(final)) {
+        problems.push({
+          code: 'NAME_CLASH',
+          message: `${final} already exists and is not snapshot ${t.to.uuid}; move it away first`,
+        });
+      }
+    }
+    opts.signal?.throwIfAborted();
+    if (opts.spaceCheck === false || transfers.length === 0) return problems;
+    // Refuse on measured sizes only: an estimate can be a guess (1 GiB per full
+    // send without quotas), so a plan that fits only by its estimates is a warning.
+    const withMargin = (n: number) =>
+      Math.ceil(n * (1 + SPACE_MARGIN_FRACTION)) + SPACE_MARGIN_BYTES;
+    const bytes = transfers.reduce((sum, t) => sum + t.size, 0);
+    const measured = transfers.reduce((sum, t) => sum + (t.estimated ? 0 : t.size), 0);
+    const st = await statfs(this.location.dir);
+    const free = st.bavail * st.bsize;
+    debug('preflight space', { dir: this.location.dir, bytes, measured, free });
+    const dir = this.location.dir.endsWith('/') ? this.location.dir : `${this.location.dir}/`;
+    const room = `${formatBytes(free)} free (btrfs estimate)`;
+    if (measured > 0 && withMargin(measured) > free) {
+      problems.push({
+        code: 'NO_SPACE',
+        message:
+          `the plan needs about ${formatBytes(withMargin(measured))} at ${dir} (${formatBytes(measured)} + margin), ` +
+          `${room}; free some space, or pass --no-space-check`,
+      });
+    } else if (withMargin(bytes) > free) {
+      problems.push({
+        code: 'NO_SPACE',
+        warning: true,
+        message: `the plan may need about ${formatBytes(withMargin(bytes))} at ${dir} (${formatBytes(bytes)}, ${formatBytes(bytes - measured)} of it estimated, + margin), ${room}`,
+      });
+    }
+    return problems;
+  }
+
   async deleteVolume(volume: Volume, opts: StoreOpOptions = {}): Promise<void> {
     await deleteSubvolume(this.pathOf(volume), opts.signal ? { signal: opts.signal } : {});
     await unlink(`${this.pathOf(volume)}.bs`).catch(() => undefined);
@@ -454,6 +519,14 @@ export class BtrfsStore implements Store {
   }
 
   async close(): Promise<void> {}
+}
+
+/** True when something is at `path`, a dangling symlink included. */
+async function lexists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function exists(path: string): Promise<boolean> {
