@@ -37,10 +37,18 @@ export interface S3DownloadOptions extends StageOptions {
   rangeSize?: number;
   /** Ranges in flight. Default 4. */
   jobs?: number;
-  /** Attempts per range (on top of the SDK's own retries of a request). Default 5. */
+  /**
+   * Attempts per range (on top of the SDK's own retries of a request): a range
+   * whose body fails or ends short mid-stream is requested again. Default 5.
+   */
   attempts?: number;
-  /** First retry delay in ms, doubled on each retry. Default 250. */
+  /**
+   * Base retry delay in ms: retry n waits a random time in [½, 1] × base × 2^(n-1),
+   * at most {@link maxRetryDelayMs}. Default 200.
+   */
   retryDelayMs?: number;
+  /** Longest wait before a retry, ms. Default 10 000. */
+  maxRetryDelayMs?: number;
   /** HEAD the object even when size and ETag are known, to read its user metadata. Default false. */
   readMetadata?: boolean;
 }
@@ -78,6 +86,27 @@ function positive(name: string, v: number): void {
 }
 
 /**
+ * Why a ranged GET failed, for a message: what happened (a body cut short says how
+ * much of it arrived) and, in parentheses, the last cause as the SDK or Node gave it.
+ */
+function rangeFailure(err: unknown, got: number, want: number): string {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
+  // The SDK's timeouts name the operation already: `GetObject timed out after 60 s (8 attempts)`.
+  const detail = describeError(err).replace(/^GetObject (?=timed out)/, '');
+  const cut = got > 0 && got < want ? `, after ${got} of ${want} bytes` : '';
+  if (
+    e?.code === 'ECONNRESET' ||
+    e?.message === 'aborted' ||
+    e?.code === 'ERR_STREAM_PREMATURE_CLOSE'
+  ) {
+    return `connection reset${cut} (last: ${detail})`;
+  }
+  if (e?.name === 'TimeoutError' || e?.code === 'ETIMEDOUT')
+    return `timed out${cut} (last: ${detail})`;
+  return cut ? `${detail}${cut}` : detail;
+}
+
+/**
  * Creates the source. Contract: the stream is the object's bytes, in order, and
  * ends only after the last range arrived complete; a range that still fails
  * after `attempts` errors the stream with a StoreError naming the key and range.
@@ -91,7 +120,8 @@ export function s3Download(opts: S3DownloadOptions): S3DownloadStage {
   const rangeSize = opts.rangeSize ?? 8 * MiB;
   const jobs = opts.jobs ?? 4;
   const attempts = opts.attempts ?? 5;
-  const retryDelayMs = opts.retryDelayMs ?? 250;
+  const retryDelayMs = opts.retryDelayMs ?? 200;
+  const maxRetryDelayMs = opts.maxRetryDelayMs ?? 10_000;
   positive('rangeSize', rangeSize);
   positive('jobs', jobs);
   positive('attempts', attempts);
@@ -112,21 +142,34 @@ export function s3Download(opts: S3DownloadOptions): S3DownloadStage {
     new Promise<S3ObjectHead>((resolve, reject) => (settleHead = { resolve, reject })),
   );
 
+  /** Waits `ms`, or rejects when the download is cancelled; leaves no listener behind either way. */
   const sleep = (ms: number) =>
     new Promise<void>((resolve, reject) => {
-      const t = setTimeout(resolve, ms);
-      cancel.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(t);
-          reject(new AbortedError('download cancelled'));
-        },
-        { once: true },
-      );
+      const signal = cancel.signal;
+      if (signal.aborted) {
+        reject(new AbortedError('download cancelled'));
+        return;
+      }
+      const onAbort = () => {
+        clearTimeout(t);
+        reject(new AbortedError('download cancelled'));
+      };
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
+
+  /** Delay before retry `n` (1-based): exponential, capped, with jitter. */
+  const backoff = (n: number) => {
+    const ceiling = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** (n - 1));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  };
 
   const fetchRange = async (start: number, end: number): Promise<Buffer[]> => {
     for (let attempt = 1; ; attempt++) {
+      let got = 0;
       try {
         const res = await client.send(
           new (s3Sdk().GetObjectCommand)({
@@ -138,29 +181,27 @@ export function s3Download(opts: S3DownloadOptions): S3DownloadStage {
           { abortSignal: cancel.signal },
         );
         const chunks: Buffer[] = [];
-        let got = 0;
         for await (const c of res.Body as AsyncIterable<Uint8Array>) {
           const b = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length);
           chunks.push(b);
           got += b.length;
         }
         if (got !== end - start) {
-          throw Object.assign(new Error(`range returned ${got} of ${end - start} bytes`), {
-            code: 'ECONNRESET',
-          });
+          throw Object.assign(new Error(`response body ended early`), { code: 'ECONNRESET' });
         }
         if (attempt > 1) retriedRanges += 1;
         return chunks;
       } catch (err) {
         if (cancel.signal.aborted) throw err;
         if (attempt >= attempts || !isRetryable(err)) {
+          const tries = attempt > 1 ? ` after ${attempt} attempts` : '';
           throw new StoreError(
-            `${where}: bytes ${start}-${end - 1}: ${describeError(err)}${attempt > 1 ? ` (after ${attempt} attempts)` : ''}`,
+            `${where}: GetObject bytes ${start}-${end - 1} failed${tries}: ${rangeFailure(err, got, end - start)}`,
             { cause: err },
           );
         }
         debug('retrying S3 range', { key, start, attempt, error: describeError(err) });
-        await sleep(retryDelayMs * 2 ** (attempt - 1));
+        await sleep(backoff(attempt));
       }
     }
   };

@@ -26,6 +26,7 @@ import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError } from '../errors.js';
 import { debug } from '../log.js';
 import { copyObject } from '../stores/s3/multipart.js';
+import { describeS3Failure } from '../stores/s3/s3-client.js';
 import type { Part } from '../streams/chunker.js';
 import { destroyOnAbort, handled, sinkStage } from '../streams/stage.js';
 import type { SinkStage, StageOptions } from '../streams/stage.js';
@@ -287,7 +288,9 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
               cancel.signal.aborted ||
                 (err instanceof StoreError && err.message.startsWith(`${where}: `))
                 ? err
-                : new StoreError(`${where}: part ${n}: ${describeError(err)}`, { cause: err }),
+                : new StoreError(`${where}: part ${n}: ${describeS3Failure('UploadPart', err)}`, {
+                    cause: err,
+                  }),
             );
           },
         );

@@ -98,6 +98,7 @@ describe(
       const s = new S3Store(parseLocation(`s3://${bucket}/backups/`) as S3Location, {
         endpoint: proxy.endpoint,
         requestTimeoutMs: 1000,
+        maxAttempts: 5,
         ...extra,
       });
       stores.push(s);
@@ -143,7 +144,7 @@ describe(
         assert.match(
           err.message,
           new RegExp(
-            `^s3://${bucket}/${escapeRe(key)}: .*GetObject timed out after 1 s \\(5 attempts\\)$`,
+            `^s3://${bucket}/${escapeRe(key)}: GetObject bytes 0-262143 failed: timed out after 1 s \\(5 attempts\\)$`,
           ),
         );
         assert.equal(proxy.stalled.length, 5, 'each attempt reached the server');
@@ -161,7 +162,7 @@ describe(
         assert.match(
           err.message,
           new RegExp(
-            `^s3://${bucket}/${escapeRe(key)}: .*GetObject response stalled: no data for 1 s.*5 attempts`,
+            `^s3://${bucket}/${escapeRe(key)}: GetObject bytes 0-262143 failed after 5 attempts: timed out, after 1024 of 262144 bytes \\(last: GetObject response stalled: no data for 1 s\\)$`,
           ),
         );
         assert.doesNotMatch(err.message, /\n/);
@@ -197,7 +198,7 @@ describe(
     );
 
     it(
-      'the CLI takes --timeout: a stalled listing fails with one line, exit 1',
+      'the CLI takes --timeout: a stalled listing fails with one line after 8 attempts, exit 1',
       { timeout: 60_000 },
       async () => {
         proxy.stall = (r) =>
@@ -211,10 +212,10 @@ describe(
         assert.match(
           r.stderr.trim().split('\n').at(-1)!,
           new RegExp(
-            `^buttersink: .*s3://${bucket}/backups/.*ListObjectsV2 timed out after 1 s \\(5 attempts\\)$`,
+            `^buttersink: .*s3://${bucket}/backups/.*ListObjectsV2 timed out after 1 s \\(8 attempts\\)$`,
           ),
         );
-        assert.equal(proxy.stalled.length, 5);
+        assert.equal(proxy.stalled.length, 8);
       },
     );
   },
@@ -476,7 +477,7 @@ describe(
         assert.ok(err instanceof Error, 'the request failed');
         assert.match(
           err.message,
-          /^ssh:\/\/bstest: connection to the remote buttersink lost: no answer to SSH keepalives for 0\.9 s \(keepalive limit\)/,
+          /^ssh:\/\/bstest: connection lost during the list request \(no answer to SSH keepalives for 0\.9 s \(keepalive limit\)\)/,
         );
         assert.doesNotMatch(err.message, /\n/);
         assert.ok(performance.now() - started < 10_000);

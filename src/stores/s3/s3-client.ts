@@ -9,7 +9,7 @@
  *
  * Nothing waits for ever: every request attempt fails when it makes no progress for
  * `requestTimeoutMs` (connecting, sending the body, waiting for or reading the
- * response), the SDK's retry strategy retries it up to `maxAttempts` times, and a
+ * response), the SDK's adaptive retry strategy retries it up to `maxAttempts` times, and a
  * request that timed out on its last attempt fails with one line naming the
  * operation, the limit and the attempts (`GetObject timed out after 60 s (5
  * attempts)`); callers put the object's `s3://` URI in front.
@@ -19,7 +19,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { s3Sdk } from '../../stages/aws-sdk.js';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { ButtersinkError, UsageError } from '../../errors.js';
+import { ButtersinkError, UsageError, describeError } from '../../errors.js';
 import { warn } from '../../log.js';
 
 /** Options of {@link createS3Client}. */
@@ -42,7 +42,13 @@ export interface S3ClientOptions {
    * `BOTO_CONFIG`, else `~/.boto`. `false` turns the fallback off.
    */
   botoConfig?: string | false;
-  /** Attempts per request, retries of throttling/5xx/network errors and timeouts included. Default 5. */
+  /**
+   * Attempts per request, retries of throttling/5xx/network errors and timeouts
+   * included. Default {@link DEFAULT_S3_MAX_ATTEMPTS}. Retries use the SDK's adaptive
+   * mode: exponential backoff with jitter, and a client-side rate limit that slows
+   * every request of the client down while S3 throttles (SlowDown, 503), so heavy
+   * throttling makes a transfer slower instead of failing it.
+   */
   maxAttempts?: number;
   /**
    * Milliseconds an attempt may go without progress (no connection, no byte of the
@@ -52,6 +58,9 @@ export interface S3ClientOptions {
    */
   requestTimeoutMs?: number;
 }
+
+/** Default {@link S3ClientOptions.maxAttempts}: 8. */
+export const DEFAULT_S3_MAX_ATTEMPTS = 8;
 
 /** Default {@link S3ClientOptions.requestTimeoutMs}: 60 s. */
 export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 60_000;
@@ -76,6 +85,21 @@ export class S3TimeoutError extends ButtersinkError {
     this.operation = facts.operation;
     this.attempts = facts.attempts;
   }
+}
+
+/**
+ * One line for an S3 request that failed: `<op> failed after N attempts: <error
+ * code> (last: <message>)` when the SDK retried it, else its message as is (an
+ * {@link S3TimeoutError} already names its attempts).
+ */
+export function describeS3Failure(op: string, err: unknown): string {
+  const detail = describeError(err);
+  if (err instanceof S3TimeoutError) return detail;
+  const e = err as { name?: unknown; $metadata?: { attempts?: unknown } } | null;
+  const attempts = e?.$metadata?.attempts;
+  if (typeof attempts !== 'number' || attempts < 2) return detail;
+  const name = typeof e?.name === 'string' && e.name !== 'Error' ? e.name : 'error';
+  return `${op} failed after ${attempts} attempts: ${name} (last: ${detail})`;
 }
 
 /** Access keys read from a boto config file. */
@@ -190,7 +214,7 @@ function timeoutMessages(timeoutMs: number) {
  * credential chain runs at the first request. Call `destroy()` when done.
  */
 export function createS3Client(opts: S3ClientOptions = {}): S3Client {
-  const maxAttempts = opts.maxAttempts ?? 5;
+  const maxAttempts = opts.maxAttempts ?? DEFAULT_S3_MAX_ATTEMPTS;
   if (!(Number.isSafeInteger(maxAttempts) && maxAttempts >= 1)) {
     throw new UsageError(`maxAttempts must be a positive integer, got ${maxAttempts}`);
   }
@@ -235,6 +259,8 @@ export function createS3Client(opts: S3ClientOptions = {}): S3Client {
     followRegionRedirects: true,
     credentials,
     maxAttempts,
+    // Backoff with jitter plus a token bucket that slows the client down under throttling.
+    retryMode: 'adaptive',
     // Parts carry their own Content-MD5; extra SDK checksums would break S3-compatible services.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',

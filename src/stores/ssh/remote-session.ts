@@ -148,6 +148,8 @@ export class RemoteSession {
   #exit: RemoteExit | undefined;
   /** Set when an idle limit ran out: the remote is stuck, waiting for its exit is pointless. */
   #timedOut = false;
+  /** What the session is doing, for a lost connection's message: `the handshake`, `push`, … */
+  #during = 'the handshake';
 
   private constructor(
     channel: ClientChannel,
@@ -220,6 +222,9 @@ export class RemoteSession {
         );
       }
       if (first === null) {
+        // A channel closed without an exit status is the connection dying (sshd killed,
+        // network gone), not the remote command ending.
+        if (await session.#connectionLost()) throw await session.lost();
         throw await session.#failure(`remote command '${command}' ended before the handshake`);
       }
       session.#reader.limit = idle;
@@ -236,6 +241,7 @@ export class RemoteSession {
         );
       }
       await session.writer.json({ type: 'hello', version });
+      session.#during = 'the session';
       return session;
     } catch (err) {
       await session.destroy();
@@ -261,10 +267,28 @@ export class RemoteSession {
     return new RemoteError(`${this.label}: ${reason}${status}${stderr ? `: ${stderr}` : ''}`);
   }
 
-  /** The error for a connection that ended while an answer was due. */
+  /**
+   * Whether the channel ended because the connection died: the SSH connection closed
+   * or failed, or the channel closed without the exit status every remote command
+   * that ends on its own reports. Waits up to 2 s for the channel to close.
+   */
+  async #connectionLost(): Promise<boolean> {
+    if (this.#conn?.closed || this.#conn?.dropReason !== undefined) return true;
+    const exit = await Promise.race([
+      this.#exited,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref()),
+    ]);
+    if (this.#conn?.closed || this.#conn?.dropReason !== undefined) return true;
+    return exit !== undefined && exit.code === null && exit.signal === undefined;
+  }
+
+  /**
+   * The error for a connection that ended while an answer was due:
+   * `ssh://host: connection lost during push (write EPIPE)`.
+   */
   lost(): Promise<RemoteError> {
     const why = this.#conn?.dropReason;
-    return this.#failure(`connection to the remote buttersink lost${why ? `: ${why}` : ''}`);
+    return this.#failure(`connection lost during ${this.#during}${why ? ` (${why})` : ''}`);
   }
 
   /**
@@ -324,6 +348,8 @@ export class RemoteSession {
 
   /** Sends `request` without waiting for the answer. */
   send(request: Request): Promise<void> {
+    const op = String((request as { op?: unknown }).op);
+    this.#during = op === 'receive' ? 'push' : op === 'send' ? 'pull' : `the ${op} request`;
     return this.writer.json({ type: 'request', ...request });
   }
 
