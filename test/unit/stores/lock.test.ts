@@ -83,7 +83,7 @@ describe('directory lock file', () => {
         err.message,
         `${dir}/: another buttersink run holds the lock (pid ${process.pid} on host ${hostname()}, since ${formatLockTime(lock.holder.started)}); wait for it or remove ${path} if it is dead`,
       );
-      assert.match(err.message, /since \d\d:\d\d:\d\d\)/);
+      assert.match(err.message, /since (?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d\)/);
       assert.equal(
         (await readFile(path, 'utf8')).includes(lock.holder.token!),
         true,
