@@ -21,8 +21,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { access, constants, mkdir, readdir } from 'node:fs/promises';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { access, constants, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -117,12 +117,32 @@ async function until(
   pred: () => boolean | Promise<boolean>,
   run?: Run,
   ms = 60_000,
+  every = 2,
 ): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await pred()) return true;
     if (run && (run.child.exitCode !== null || run.child.signalCode !== null)) return pred();
-    await sleep(2);
+    await sleep(every);
+  }
+  return false;
+}
+
+/** Whether a process of the run's group is the size probe (`btrfs send … --no-data`). */
+function probeRunning(run: Run): boolean {
+  const pgid = run.child.pid!;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // After "(comm) ": state ppid pgrp …
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) !== pgid) continue;
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('send') && argv.includes('--no-data')) return true;
+    } catch {
+      // exited meanwhile
+    }
   }
   return false;
 }
@@ -315,6 +335,8 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
       beforeRerun?: () => Promise<void>;
       /** Source URI override for this case. */
       source?: string;
+      /** Run the faulted CLI without `-e`, so it measures diffs with the size probe. */
+      measure?: boolean;
     },
   ): Promise<void> {
     const id = `c${++caseNo}`;
@@ -325,7 +347,13 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
     let lost: string[] = [];
     try {
       const run = startRun(
-        ['-q', '-e', ...kind.faultArgs(proxy), opts.source ?? kind.source(), d.uri],
+        [
+          '-q',
+          ...(opts.measure ? [] : ['-e']),
+          ...kind.faultArgs(proxy),
+          opts.source ?? kind.source(),
+          d.uri,
+        ],
         kind.env?.() ?? {},
       );
       let reached = true;
@@ -418,6 +446,59 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
   const isDiffGet = (r: ProxiedRequest, prefix: string, name: string) =>
     r.method === 'GET' && r.path.startsWith(`/${BUCKET}/${prefix}/${name}/`);
 
+  /** Removes the sizes recorded beside the source snapshots, so a measuring run probes again. */
+  const forgetSizes = async () => {
+    for (const n of NAMES) await rm(join(snaps, `${n}.bs`), { force: true });
+  };
+  const bsWritten = () => NAMES.some((n) => existsSync(join(snaps, `${n}.bs`)));
+  /**
+   * Fires while the run measures (polled every 10 ms): a `btrfs send --no-data`
+   * child is in its group, or — the probe being too quick to be seen — the first
+   * `.bs` was written (the next probe is under way). With `afterBs`, only the latter.
+   */
+  const atProbe =
+    (how: { by?: string }, afterBs = false) =>
+    ({ run }: { run: Run }) =>
+      until(
+        () => {
+          if (!afterBs && probeRunning(run)) how.by = 'probe child';
+          else if (bsWritten()) how.by = '.bs written';
+          return how.by !== undefined;
+        },
+        run,
+        30_000,
+        10,
+      );
+  /** The kill hit the planning: the trigger fired, and (btrfs) nothing reached the destination. */
+  const killedWhilePlanning =
+    (how: { by?: string }) =>
+    (_r: unknown, _p: string[], dir?: string): string[] => [
+      ...(how.by ? [] : ['the run ended before the size probe was caught']),
+      ...(dir && readdirSync(dir).some((e) => !e.startsWith('.'))
+        ? [`a transfer started before the kill: ${readdirSync(dir).join(', ')}`]
+        : []),
+    ];
+  const planningCase = async (
+    t: { diagnostic(s: string): void },
+    kind: Kind,
+    what: string,
+    signal: NodeJS.Signals,
+    afterBs = false,
+  ) => {
+    await forgetSizes();
+    const how: { by?: string } = {};
+    try {
+      await faultCase(t, kind, what, {
+        signal,
+        measure: true,
+        trigger: atProbe(how, afterBs),
+        expect: killedWhilePlanning(how),
+      });
+    } finally {
+      t.diagnostic(`   trigger: ${how.by ?? 'none'}`);
+    }
+  };
+
   // ---------------------------------------------------------------- btrfs → btrfs
 
   describe('btrfs → btrfs', () => {
@@ -461,6 +542,11 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
         trigger: ({ dir, run }) => until(() => existsSync(join(dir!, 's0')), run),
       });
     });
+    for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+      it(`${signal} while planning (the --no-data size probe runs)`, async (t) => {
+        await planningCase(t, kind(), `btrfs→btrfs ${signal} at size probe`, signal);
+      });
+    }
   });
 
   // ---------------------------------------------------------------- btrfs → S3
@@ -529,6 +615,12 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
         fault: once((r) => isPut(r, 's1') && !r.path.endsWith('.bs'), { kind: 'hold' }),
         trigger: ({ proxy, run }) => until(held(proxy), run),
       });
+    });
+    it('SIGKILL while planning (the --no-data size probe runs)', async (t) => {
+      await planningCase(t, kind(), 'btrfs→S3 SIGKILL at size probe', 'SIGKILL');
+    });
+    it('SIGKILL while planning, once the first measured size was recorded', async (t) => {
+      await planningCase(t, kind(), 'btrfs→S3 SIGKILL at first .bs', 'SIGKILL', true);
     });
     it('500 on the first UploadPart', async (t) => {
       await faultCase(t, kind(), 'btrfs→S3 500 on UploadPart', {
@@ -694,35 +786,42 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
   describe('btrfs ↔ ssh', { skip: haveSshd ? false : 'sshd not found' }, () => {
     const sshEnv = () => ({ HOME: sshd!.home });
     const sshArgs = () => ['--remote-command', sshd!.remoteCommand];
-    it('btrfs → ssh: SIGKILL when s0.part appears on the remote side', async (t) => {
-      const kind: Kind = {
-        source: () => `${snaps}/`,
-        faultArgs: sshArgs,
-        plainArgs: sshArgs,
-        env: sshEnv,
-        async dest(id) {
-          const dir = join(dst.mnt, id);
-          await mkdir(dir);
-          return {
-            uri: `ssh://${sshd!.alias}${dir}/`,
-            dir,
-            problems: (all) => btrfsProblems(dir, all),
-            cleanup: () => removeDir(dir),
-          };
-        },
-      };
-      await faultCase(t, kind, 'btrfs→ssh SIGKILL at s0.part', {
-        trigger: ({ dir, run }) => until(() => existsSync(partOf(dir, 's0')), run),
-      });
+    const pushKind = (): Kind => ({
+      source: () => `${snaps}/`,
+      faultArgs: sshArgs,
+      plainArgs: sshArgs,
+      env: sshEnv,
+      async dest(id) {
+        const dir = join(dst.mnt, id);
+        await mkdir(dir);
+        return {
+          uri: `ssh://${sshd!.alias}${dir}/`,
+          dir,
+          problems: (all) => btrfsProblems(dir, all),
+          cleanup: () => removeDir(dir),
+        };
+      },
     });
-    it('ssh → btrfs: SIGTERM when s1.part appears locally', async (t) => {
+    const pullKind = (): Kind => {
       const kind = toBtrfs(sshArgs, sshArgs, () => `ssh://${sshd!.alias}${snaps}/`);
       kind.env = sshEnv;
-      await faultCase(t, kind, 'ssh→btrfs SIGTERM at s1.part', {
-        signal: 'SIGTERM',
-        trigger: ({ dir, run }) => until(() => existsSync(partOf(dir, 's1')), run),
+      return kind;
+    };
+    const cases: [string, () => Kind, NodeJS.Signals, string][] = [
+      ['btrfs → ssh', pushKind, 'SIGKILL', 's0'],
+      ['btrfs → ssh', pushKind, 'SIGTERM', 's0'],
+      ['ssh → btrfs', pullKind, 'SIGTERM', 's1'],
+      ['ssh → btrfs', pullKind, 'SIGKILL', 's0'],
+    ];
+    for (const [dir, kind, signal, name] of cases) {
+      const side = dir === 'btrfs → ssh' ? 'on the remote side' : 'locally';
+      it(`${dir}: ${signal} when ${name}.part appears ${side}`, async (t) => {
+        await faultCase(t, kind(), `${dir.replace(/ /g, '')} ${signal} at ${name}.part`, {
+          signal,
+          trigger: ({ dir: d, run }) => until(() => existsSync(partOf(d, name)), run),
+        });
       });
-    });
+    }
   });
 
   // ---------------------------------------------------------------- tally
