@@ -125,6 +125,8 @@ export interface FrameSinkOptions<R> extends StageOptions {
   finish: (bytes: number) => Promise<R>;
   /** Runs when the stage is destroyed before `finish` resolved: tell the peer and close. Never throws. */
   abort: (err: Error) => Promise<void>;
+  /** Maps a failed frame write to the error the stage fails with (e.g. "connection lost"). Default: the error itself. */
+  writeError?: (err: Error) => Promise<Error>;
 }
 
 /**
@@ -140,7 +142,13 @@ export function frameSink<R>(opts: FrameSinkOptions<R>): SinkStage<R> {
     highWaterMark: HIGH_WATER_MARK,
     write(chunk: Buffer, _enc, cb) {
       bytes += chunk.length;
-      opts.writer.data(chunk).then(() => cb(), cb);
+      opts.writer.data(chunk).then(
+        () => cb(),
+        (err: Error) => {
+          if (!opts.writeError) return cb(err);
+          opts.writeError(err).then(cb, () => cb(err));
+        },
+      );
     },
     final(cb) {
       opts.finish(bytes).then(

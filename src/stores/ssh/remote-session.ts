@@ -292,6 +292,15 @@ export class RemoteSession {
   }
 
   /**
+   * The error to report for a failed write to the remote: {@link lost}'s error
+   * when the connection died (the write only saw the channel close), else `err`.
+   */
+  async writeFailure(err: Error): Promise<Error> {
+    if (err instanceof ProtocolError && (await this.#connectionLost())) return this.lost();
+    return err;
+  }
+
+  /**
    * Whether the remote owes us a frame now (default true). False while we send
    * a stream and the remote says nothing until its commit: its silence then is
    * not idleness (a remote that stops reading is caught by the writer's limit).

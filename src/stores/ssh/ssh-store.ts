@@ -297,8 +297,11 @@ export class SshStore implements Store {
     const sink: SinkStage<string> = frameSink({
       name: 'ssh-write',
       writer: session.writer,
+      writeError: (err) => session.writeFailure(err),
       finish: async (bytes) => {
-        await session.writer.json({ type: 'end', bytes });
+        await session.writer.json({ type: 'end', bytes }).catch(async (err: Error) => {
+          throw await session.writeFailure(err);
+        });
         session.answerDue = true;
         const path = await committed;
         await session.finish();
