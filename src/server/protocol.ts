@@ -15,6 +15,17 @@
  *    sends data frames then `{type:'end', bytes}` (or `{type:'abort'}`), the
  *    server answers with the result once committed. A stream operation is the
  *    last of its session.
+ *
+ * Version 2 adds a run's lock and its preflight check:
+ * - `lock` takes the served directory's lock for the session's lifetime and
+ *   answers `{token, where}`; the client keeps that session open (sending
+ *   `ping` while idle) and passes the token as `lock` with the run's
+ *   `receive`, `delete` and `deletePartials` on other sessions, which then
+ *   work under that lock instead of taking their own. The lock goes when the
+ *   lock session ends, however it ends (a killed server leaves a stale lock
+ *   the next run takes over).
+ * - `preflight` checks planned snapshot names and free space before a run
+ *   sends anything; it answers `{problems: [{code, message, warning}]}`.
  */
 import { ButtersinkError, RemoteError, describeError } from '../errors.js';
 import type { ButtersinkErrorOptions } from '../errors.js';
@@ -22,7 +33,9 @@ import type { ButtersinkErrorOptions } from '../errors.js';
 /** Protocol name in the server's hello. */
 export const PROTOCOL_NAME = 'buttersink';
 /** Protocol versions this build speaks, highest last. */
-export const PROTOCOL_VERSIONS: readonly number[] = [1];
+export const PROTOCOL_VERSIONS: readonly number[] = [1, 2];
+/** The first version with `lock`, `ping` and `preflight`. */
+export const LOCK_PROTOCOL_VERSION = 2;
 /** Largest control message a server accepts from a client. */
 export const MAX_REQUEST_JSON = 64 * 1024;
 /** Largest control message a client accepts from a server (listings of many snapshots). */
@@ -44,15 +57,37 @@ export interface VolumeRef {
   readonly path: string;
 }
 
-/** Requests, one per store operation. */
+/** A planned snapshot in a `preflight` request: where it lands and its size. */
+export interface PreflightRef {
+  readonly to: VolumeRef;
+  readonly size: number;
+  readonly estimated: boolean;
+}
+
+/** Most planned snapshots one `preflight` request may name. */
+export const MAX_PREFLIGHT_TRANSFERS = 10_000;
+
+/** Requests, one per store operation. `lock`: the token of the run's lock (version 2). */
 export type Request =
   | { readonly op: 'list'; readonly role: 'source' | 'dest' }
   | { readonly op: 'measure'; readonly to: VolumeRef; readonly from: VolumeRef | null }
   | { readonly op: 'send'; readonly to: VolumeRef; readonly from: VolumeRef | null }
-  | { readonly op: 'receive'; readonly to: VolumeRef; readonly from: VolumeRef | null }
-  | { readonly op: 'delete'; readonly volume: VolumeRef }
+  | {
+      readonly op: 'receive';
+      readonly to: VolumeRef;
+      readonly from: VolumeRef | null;
+      readonly lock?: string;
+    }
+  | { readonly op: 'delete'; readonly volume: VolumeRef; readonly lock?: string }
   | { readonly op: 'listPartials' }
-  | { readonly op: 'deletePartials'; readonly paths: readonly string[] };
+  | { readonly op: 'deletePartials'; readonly paths: readonly string[]; readonly lock?: string }
+  | { readonly op: 'lock'; readonly command: string }
+  | { readonly op: 'ping' }
+  | {
+      readonly op: 'preflight';
+      readonly transfers: readonly PreflightRef[];
+      readonly spaceCheck: boolean;
+    };
 
 /** Operation names. */
 export type Op = Request['op'];
@@ -63,7 +98,10 @@ export const OP_MODE: Readonly<Record<Op, ServerMode>> = {
   measure: 'r',
   send: 'r',
   listPartials: 'r',
+  ping: 'r',
   receive: 'a',
+  lock: 'a',
+  preflight: 'a',
   delete: 'w',
   deletePartials: 'w',
 };
@@ -176,6 +214,32 @@ function optionalVolumeRef(v: unknown, what: string): VolumeRef | null {
   return v === null ? null : volumeRef(v, what);
 }
 
+const TOKEN_RE = /^[0-9a-f]{8,64}$/;
+
+/** The optional `lock` token of a request: absent, or hex. */
+function lockToken(message: Record<string, unknown>): { lock?: string } {
+  if (message.lock === undefined) return {};
+  if (typeof message.lock !== 'string' || !TOKEN_RE.test(message.lock)) {
+    throw bad('lock: not a lock token');
+  }
+  return { lock: message.lock };
+}
+
+function preflightRefs(v: unknown): PreflightRef[] {
+  if (!Array.isArray(v) || v.length > MAX_PREFLIGHT_TRANSFERS) {
+    throw bad('preflight: bad transfers');
+  }
+  return v.map((t: unknown, i) => {
+    if (!isObject(t)) throw bad(`preflight: transfers[${i}] must be an object`);
+    onlyKeys(t, ['to', 'size', 'estimated'], `transfers[${i}]`);
+    if (typeof t.size !== 'number' || !Number.isSafeInteger(t.size) || t.size < 0) {
+      throw bad(`preflight: transfers[${i}].size is not a byte count`);
+    }
+    if (typeof t.estimated !== 'boolean') throw bad(`preflight: transfers[${i}].estimated`);
+    return { to: volumeRef(t.to, `transfers[${i}].to`), size: t.size, estimated: t.estimated };
+  });
+}
+
 /**
  * Validates a client's request message. Contract: returns a {@link Request}
  * with exactly the documented fields, every UUID in canonical form and every
@@ -192,21 +256,45 @@ export function parseRequest(message: unknown): Request {
       return { op, role: message.role };
     case 'measure':
     case 'send':
-    case 'receive':
       onlyKeys(message, ['type', 'op', 'to', 'from'], op);
       return { op, to: volumeRef(message.to, 'to'), from: optionalVolumeRef(message.from, 'from') };
+    case 'receive':
+      onlyKeys(message, ['type', 'op', 'to', 'from', 'lock'], op);
+      return {
+        op,
+        to: volumeRef(message.to, 'to'),
+        from: optionalVolumeRef(message.from, 'from'),
+        ...lockToken(message),
+      };
     case 'delete':
-      onlyKeys(message, ['type', 'op', 'volume'], op);
-      return { op, volume: volumeRef(message.volume, 'volume') };
+      onlyKeys(message, ['type', 'op', 'volume', 'lock'], op);
+      return { op, volume: volumeRef(message.volume, 'volume'), ...lockToken(message) };
+    case 'lock':
+      onlyKeys(message, ['type', 'op', 'command'], op);
+      if (typeof message.command !== 'string' || message.command.length > 1000) {
+        throw bad('lock: bad command');
+      }
+      return { op, command: message.command };
+    case 'ping':
+      onlyKeys(message, ['type', 'op'], op);
+      return { op };
+    case 'preflight':
+      onlyKeys(message, ['type', 'op', 'transfers', 'spaceCheck'], op);
+      if (typeof message.spaceCheck !== 'boolean') throw bad('preflight: bad spaceCheck');
+      return {
+        op,
+        transfers: preflightRefs(message.transfers),
+        spaceCheck: message.spaceCheck,
+      };
     case 'listPartials':
       onlyKeys(message, ['type', 'op'], op);
       return { op };
     case 'deletePartials': {
-      onlyKeys(message, ['type', 'op', 'paths'], op);
+      onlyKeys(message, ['type', 'op', 'paths', 'lock'], op);
       const paths = message.paths;
       if (!Array.isArray(paths) || paths.length > 10_000) throw bad('deletePartials: bad paths');
       for (const p of paths) checkRelativePath(p);
-      return { op, paths: paths as string[] };
+      return { op, paths: paths as string[], ...lockToken(message) };
     }
     default:
       throw bad(`unknown operation ${JSON.stringify(String(op).slice(0, 50))}`);

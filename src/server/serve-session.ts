@@ -48,6 +48,7 @@ import {
   wireError,
 } from './protocol.js';
 import type { Request, ServerMode, VolumeRef } from './protocol.js';
+import type { StoreLock } from '../stores/lock.js';
 import { resolveInside } from './safe-path.js';
 
 /** Options of {@link serveSession}. */
@@ -111,6 +112,8 @@ interface Context {
   readonly store: BtrfsStore;
   readonly signal: AbortSignal | undefined;
   readonly proto: 1 | 2 | undefined;
+  /** The run's lock, when this session took it (`lock`): held until the session ends. */
+  runLock: StoreLock | undefined;
 }
 
 /**
@@ -237,7 +240,17 @@ async function session(
     ),
     signal: opts.signal,
     proto: opts.proto,
+    runLock: undefined,
   };
+  try {
+    return await serveRequests(ctx);
+  } finally {
+    await ctx.runLock?.release();
+  }
+}
+
+async function serveRequests(ctx: Context): Promise<number> {
+  const { reader, writer } = ctx;
   for (;;) {
     const frame = await reader.next();
     if (frame === null) return SESSION_EXIT.ok;
@@ -314,13 +327,32 @@ async function serveControl(
     case 'delete': {
       const v = await findVolume(ctx, request.volume);
       // Under the served directory's lock, like a receive: not while another run writes it.
-      const lock = await ctx.store.lock(sig(ctx));
-      try {
-        await ctx.store.deleteVolume(v, sig(ctx));
-      } finally {
-        await lock.release();
-      }
+      await underLock(ctx, request.lock, () => ctx.store.deleteVolume(v, sig(ctx)));
       return {};
+    }
+    case 'lock': {
+      if (ctx.runLock)
+        throw new ServerRefusal('BAD_REQUEST', 'this session already holds the lock');
+      ctx.runLock = await ctx.store.lock({
+        command: `buttersink --server for: ${request.command}`,
+        ...sig(ctx),
+      });
+      return {
+        token: ctx.runLock.holder.token,
+        where: ctx.runLock.where,
+        holder: ctx.runLock.holder,
+      };
+    }
+    case 'ping':
+      return {};
+    case 'preflight': {
+      for (const t of request.transfers)
+        await resolveInside(ctx.root, t.to.path, { mustExist: false });
+      const problems = await ctx.store.preflight(request.transfers, {
+        spaceCheck: request.spaceCheck,
+        ...sig(ctx),
+      });
+      return { problems };
     }
     case 'listPartials':
       return { paths: await partialPaths(ctx) };
@@ -331,9 +363,11 @@ async function serveControl(
           throw new ServerRefusal('NOT_FOUND', `${p}: not a partial transfer here`);
         await resolveInside(ctx.root, p, { mustExist: true });
       }
-      await ctx.store.deletePartials(
-        request.paths.map((p) => ({ where: join(ctx.root, p) })),
-        sig(ctx),
+      await underLock(ctx, request.lock, () =>
+        ctx.store.deletePartials(
+          request.paths.map((p) => ({ where: join(ctx.root, p) })),
+          sig(ctx),
+        ),
       );
       return {};
     }
@@ -372,9 +406,23 @@ async function serveReceive(
   await resolveInside(ctx.root, to.path, { mustExist: false });
   // One writer at a time in the served directory (a local run or another session):
   // held until this receive ends, so no other run removes or resumes its `*.part`.
-  const lock = await ctx.store.lock(sig(ctx));
+  await underLock(ctx, request.lock, () => receiveLocked(ctx, to, from));
+}
+
+/**
+ * Runs `fn` under the served directory's lock: the one this session holds,
+ * the client's run lock named by `token` (held by its lock session), or one
+ * taken for `fn` alone.
+ */
+async function underLock<T>(
+  ctx: Context,
+  token: string | undefined,
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (ctx.runLock) return fn();
+  const lock = token ? await ctx.store.joinLock(token, sig(ctx)) : await ctx.store.lock(sig(ctx));
   try {
-    await receiveLocked(ctx, to, from);
+    return await fn();
   } finally {
     await lock.release();
   }

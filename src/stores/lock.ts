@@ -435,3 +435,31 @@ export async function acquireFileLock(opts: FileLockOptions): Promise<StoreLock>
     },
   };
 }
+
+/**
+ * Works under a lock that another process of the same run holds (a server
+ * session holding its client's lock): resolves when `<dir>/<name>` is held by
+ * a live process with `token`, else rejects with a {@link LockedError} naming
+ * whoever holds it (or saying that none does). The lock returned is borrowed:
+ * its release leaves the lock file alone.
+ */
+export async function joinFileLock(opts: FileLockOptions & { token: string }): Promise<StoreLock> {
+  const path = join(opts.dir, opts.name ?? LOCK_FILE_NAME);
+  opts.signal?.throwIfAborted();
+  const current = await readLockFile(path, opts.label);
+  const holder = current ? parseHolder(current.text) : undefined;
+  if (!holder || holder.token !== opts.token || holderState(holder) !== 'live') {
+    if (holder && holder.token !== opts.token) throw lockedError(opts.label, holder, path);
+    throw new LockedError(
+      `${opts.label}: the lock this run took (${path}) is no longer held; run again`,
+      { holder, lock: path },
+    );
+  }
+  debug('lock joined', { lock: path, pid: holder.pid });
+  return {
+    where: path,
+    holder,
+    signal: new AbortController().signal,
+    release: () => Promise.resolve(),
+  };
+}

@@ -5,7 +5,6 @@
  */
 import type { SinkStage, SourceStage, TransformStage } from '../streams/stage.js';
 import type { DiffOffer, StoreKind, StoreView } from '../planner/plan-input.js';
-import type { Transfer } from '../planner/plan.js';
 import type { Volume } from '../planner/volume.js';
 import type { LockOptions, StoreLock } from './lock.js';
 import type { Location } from './uri.js';
@@ -33,6 +32,15 @@ export interface ReceiveOptions extends StoreOpOptions {
 export interface ReceiveStages {
   readonly transforms: readonly TransformStage<unknown>[];
   readonly sink: SinkStage<unknown>;
+}
+
+/** What {@link Store.preflight} needs of a planned transfer (a `Transfer` is one). */
+export interface PreflightTransfer {
+  /** The snapshot it creates: its UUID and where it lands. */
+  readonly to: Pick<Volume, 'uuid' | 'path'>;
+  /** Size in bytes: measured when `estimated` is false. */
+  readonly size: number;
+  readonly estimated: boolean;
 }
 
 /** Options of {@link Store.preflight}. */
@@ -96,7 +104,10 @@ export interface Store {
    * false) room for their total size. Resolves with the problems found (empty:
    * none); changes nothing. `sync` refuses to start when there are any.
    */
-  preflight?(transfers: readonly Transfer[], opts?: PreflightOptions): Promise<PreflightProblem[]>;
+  preflight?(
+    transfers: readonly PreflightTransfer[],
+    opts?: PreflightOptions,
+  ): Promise<PreflightProblem[]>;
   /** Deletes a snapshot (subvolume stores). */
   deleteVolume(volume: Volume, opts?: StoreOpOptions): Promise<void>;
   /** Deletes a stored diff (diff stores; S3 moves it under `trash/`). Subvolume stores throw StoreError. */

@@ -325,6 +325,12 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
       fault?: (r: ProxiedRequest, proxy: FaultProxy) => Fault | undefined;
       trigger?: (ctx: { dir?: string; proxy?: FaultProxy; run: Run }) => Promise<boolean>;
       signal?: NodeJS.Signals;
+      /**
+       * A fault done to the peer when the trigger fires, instead of a signal to the
+       * run (a cut or a stalled network): the run must then end by itself. Its
+       * result runs after the run ended (e.g. SIGCONT of what it stopped).
+       */
+      peerFault?: () => Promise<() => void>;
       /** Asserted on the faulted run's outcome (e.g. "must be refused"). */
       expect?: (
         r: { code: number | null; signal: string | null; out: string },
@@ -357,23 +363,26 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
         kind.env?.() ?? {},
       );
       let reached = true;
+      let afterPeerFault: (() => void) | undefined;
       if (opts.trigger) {
         reached = await opts.trigger({
           ...(d.dir ? { dir: d.dir } : {}),
           ...(proxy ? { proxy } : {}),
           run,
         });
-        if (run.child.exitCode === null && run.child.signalCode === null) {
-          run.child.kill(opts.signal ?? 'SIGKILL');
-        } else reached = false;
+        if (run.child.exitCode !== null || run.child.signalCode !== null) reached = false;
+        else if (opts.peerFault) afterPeerFault = await opts.peerFault();
+        else run.child.kill(opts.signal ?? 'SIGKILL');
       }
       const r = await run.done;
+      afterPeerFault?.();
       await reapGroup(run);
       await proxy?.close();
       const problems = await d.problems(false);
       const extra = opts.expect?.(r, problems, d.dir) ?? [];
+      const fired = opts.peerFault ? 'peer fault' : (opts.signal ?? 'SIGKILL');
       t.diagnostic(
-        `${id} ${what}: ${opts.trigger ? (reached ? `${opts.signal ?? 'SIGKILL'} at the trigger` : 'run ended before the trigger') : ''}` +
+        `${id} ${what}: ${opts.trigger ? (reached ? `${fired} at the trigger` : 'run ended before the trigger') : ''}` +
           ` exit=${r.code ?? r.signal}` +
           (proxy ? ` injected=${proxy.injected.length}` : '') +
           (problems.length ? ` PROBLEMS: ${problems.join('; ')}` : ' held'),
@@ -822,6 +831,89 @@ describe('fault injection (loop btrfs, moto_server, sshd)', { skip: prereqs.skip
         });
       });
     }
+    it('btrfs → ssh: SIGKILL when the remote s0.part turned read-only (before the rename)', async (t) => {
+      await faultCase(t, pushKind(), 'btrfs→ssh SIGKILL before the remote rename', {
+        trigger: ({ dir: d, run }) =>
+          until(
+            async () => existsSync(partOf(d, 's0')) && (await isReadOnly(partOf(d, 's0'))),
+            run,
+            60_000,
+            1,
+          ),
+      });
+    });
+    it('btrfs → ssh: SIGKILL while planning (the --no-data size probe runs)', async (t) => {
+      await planningCase(t, pushKind(), 'btrfs→ssh SIGKILL while planning', 'SIGKILL');
+    });
+
+    /** The sshd processes of connections made since `before` (one per client connection). */
+    const newSessions = (before: Set<number>) =>
+      sshd!.sessionPids().filter((pid) => !before.has(pid));
+    const signalAll = (pids: number[], signal: NodeJS.Signals) => {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // gone already
+        }
+      }
+    };
+    /** A network fault: kills (cut) or stops (stall) the connection's sshd on the trigger. */
+    const networkCase = (
+      t: { diagnostic(s: string): void },
+      kind: Kind,
+      what: string,
+      name: string,
+      how: 'cut' | 'stall',
+    ) => {
+      const before = new Set(sshd!.sessionPids());
+      return faultCase(t, kind, what, {
+        trigger: ({ dir: d, run }) => until(() => existsSync(partOf(d, name)), run),
+        peerFault: async () => {
+          const pids = newSessions(before);
+          assert.ok(pids.length > 0, 'the connection has an sshd process');
+          signalAll(pids, how === 'cut' ? 'SIGKILL' : 'SIGSTOP');
+          return () => signalAll(pids, 'SIGCONT');
+        },
+        expect: (r) => {
+          const last = r.out.trim().split('\n').slice(-1)[0] ?? '';
+          const want =
+            how === 'cut' ? /connection lost|closed/ : /idle limit|sent nothing|keepalive/;
+          return [
+            ...(r.code !== 0 ? [] : ['the faulted run exited 0']),
+            ...(want.test(last) ? [] : [`unexpected last line: ${last}`]),
+          ];
+        },
+      });
+    };
+    const withTimeout = (kind: Kind): Kind => ({
+      ...kind,
+      faultArgs: (p) => [...kind.faultArgs(p), '--timeout', '5'],
+    });
+    it("btrfs → ssh: the network cut (the connection's sshd killed) mid-stream", async (t) => {
+      await networkCase(t, pushKind(), 'btrfs→ssh network cut at s0.part', 's0', 'cut');
+    });
+    it('ssh → btrfs: the network cut mid-stream', async (t) => {
+      await networkCase(t, pullKind(), 'ssh→btrfs network cut at s1.part', 's1', 'cut');
+    });
+    it('btrfs → ssh: the network stalls mid-stream (sshd stopped); --timeout 5 ends the run', async (t) => {
+      await networkCase(
+        t,
+        withTimeout(pushKind()),
+        'btrfs→ssh network stall at s0.part',
+        's0',
+        'stall',
+      );
+    });
+    it('ssh → btrfs: the network stalls mid-stream; --timeout 5 ends the run', async (t) => {
+      await networkCase(
+        t,
+        withTimeout(pullKind()),
+        'ssh→btrfs network stall at s1.part',
+        's1',
+        'stall',
+      );
+    });
   });
 
   // ---------------------------------------------------------------- tally

@@ -35,6 +35,7 @@ import { SshStore } from '../../src/stores/ssh/ssh-store.js';
 import { parseLocation } from '../../src/stores/uri.js';
 import type { BtrfsLocation, S3Location, SshLocation } from '../../src/stores/uri.js';
 import { sync } from '../../src/sync.js';
+import { PreflightError } from '../../src/errors.js';
 import { createBtrfs, makeTree, snapshot, subvolume } from '../fixtures/btrfs-fs.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { runCli, startCli } from '../fixtures/cli.js';
@@ -304,6 +305,103 @@ describe(
       await dest.deletePartials(await dest.listPartials());
       assert.equal(existsSync(partial), false);
       assert.equal(existsSync(lock), false, 'the server released its lock');
+    });
+
+    it('a push holds the remote lock for the whole run; its own receives work under it, a local run fails naming it', async () => {
+      const lock = join(backup, LOCK_FILE_NAME);
+      spawnSync('btrfs', ['subvolume', 'delete', join(backup, 's0')]);
+      let seen: { holder: LockHolder | undefined; local: unknown } | undefined;
+      const checking: Promise<void>[] = [];
+      const report = await sync(btrfsStore(snaps), sshStore('a'), {
+        onProgress: () => {
+          if (checking.length > 0) return;
+          checking.push(
+            (async () => {
+              const holder = parseHolder(await readFile(lock, 'utf8'));
+              const local = await btrfsStore(backup)
+                .lock()
+                .then(
+                  (l) => l.release().then(() => 'taken'),
+                  (e: unknown) => e,
+                );
+              seen = { holder, local };
+            })(),
+          );
+        },
+      });
+      await Promise.all(checking);
+      assert.equal(report.transferred.length, 1, 'the push received under its own run lock');
+      assert.ok(seen, 'checked while the push ran');
+      const { holder, local } = seen;
+      assert.ok(holder, 'the lock file held a holder record during the push');
+      assert.notEqual(holder.pid, process.pid, 'held by the remote server process');
+      assert.match(holder.command ?? '', /^buttersink --server for: /);
+      assert.ok(local instanceof LockedError, `a local run was refused: ${String(local)}`);
+      assert.match(
+        local.message,
+        new RegExp(`another buttersink run holds the lock \\(pid ${holder.pid} on host `),
+      );
+      assert.equal(existsSync(lock), false, 'released at the end of the run');
+    });
+
+    it('while one run holds the remote lock, another SSH run fails naming it and sends nothing', async () => {
+      const lock = join(backup, LOCK_FILE_NAME);
+      spawnSync('btrfs', ['subvolume', 'delete', join(backup, 's0')]);
+      const held = await sshStore('a').lock();
+      try {
+        const holder = parseHolder(await readFile(lock, 'utf8'));
+        assert.ok(holder);
+        const err: unknown = await sync(btrfsStore(snaps), sshStore('a')).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof LockedError, `refused: ${String(err)}`);
+        assert.match(
+          err.message,
+          new RegExp(`another buttersink run holds the lock \\(pid ${holder.pid} on host `),
+        );
+        assert.equal(existsSync(join(backup, 's0')), false, 'nothing was received');
+      } finally {
+        await held.release();
+      }
+      assert.equal(existsSync(lock), false, 'released');
+    });
+
+    it('a lock whose client connection dropped is given back by the server; the next run proceeds', async () => {
+      const lock = join(backup, LOCK_FILE_NAME);
+      const first = sshStore('a');
+      await first.lock();
+      const holder = parseHolder(await readFile(lock, 'utf8'));
+      assert.ok(holder);
+      await first.disconnect();
+      await waitFor('the server to give the lock back', async () =>
+        existsSync(lock) ? undefined : true,
+      );
+      const again = await sshStore('a').lock();
+      await again.release();
+      assert.equal(existsSync(lock), false);
+    });
+
+    it('a name taken at the remote destination is refused before anything is sent', async () => {
+      spawnSync('btrfs', ['subvolume', 'delete', join(backup, 's0')]);
+      await mkdir(join(backup, 's0'));
+      try {
+        const err: unknown = await sync(btrfsStore(snaps), sshStore('a')).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof PreflightError, `refused by the preflight: ${String(err)}`);
+        assert.match(
+          err.message,
+          new RegExp(
+            `^refusing to start: ssh://${escape(sshd.alias)}: \\S*/s0 already exists and is not snapshot `,
+          ),
+        );
+        const parts = (await listSubvolumes(backup)).filter((v) => v.path.endsWith('.part'));
+        assert.deepEqual(parts, [], 'nothing was received');
+      } finally {
+        await rm(join(backup, 's0'), { recursive: true });
+      }
     });
   },
 );

@@ -35,7 +35,6 @@ import { deleteSubvolume } from '../../btrfs/subvolume.js';
 import { debug, warn } from '../../log.js';
 import { formatBytes } from '../../planner/format-bytes.js';
 import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
-import type { Transfer } from '../../planner/plan.js';
 import type { Volume } from '../../planner/volume.js';
 import { btrfsReceive } from '../../stages/btrfs-receive.js';
 import { btrfsSend } from '../../stages/btrfs-send.js';
@@ -46,7 +45,7 @@ import { uuidRewrite } from '../../stages/uuid-rewrite.js';
 import { commitSink } from '../../streams/commit-sink.js';
 import { runPipeline } from '../../streams/pipeline.js';
 import type { SourceStage } from '../../streams/stage.js';
-import { acquireFileLock } from '../lock.js';
+import { acquireFileLock, joinFileLock } from '../lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
@@ -54,6 +53,7 @@ import type {
   Partial,
   PreflightOptions,
   PreflightProblem,
+  PreflightTransfer,
   ReceiveOptions,
   ReceiveStages,
   Store,
@@ -393,7 +393,7 @@ export class BtrfsStore implements Store {
    * subprocess, no output parsing and no CAP_SYS_ADMIN (the usage ioctls do).
    */
   async preflight(
-    transfers: readonly Transfer[],
+    transfers: readonly PreflightTransfer[],
     opts: PreflightOptions = {},
   ): Promise<PreflightProblem[]> {
     const problems: PreflightProblem[] = [];
@@ -485,6 +485,31 @@ export class BtrfsStore implements Store {
       release: async () => {
         if (this.#lock === lock) this.#lock = undefined;
         await lock.release();
+      },
+    };
+  }
+
+  /**
+   * Works under the lock another process of this run holds (see `joinFileLock`):
+   * operations that need the lock use it instead of taking their own. Rejects
+   * with a LockedError unless `<dir>/.buttersink.lock` is held, live, with `token`.
+   */
+  async joinLock(token: string, opts: StoreOpOptions = {}): Promise<StoreLock> {
+    await this.#checkDir();
+    const dir = this.location.dir;
+    if (this.#lock) throw new StoreError(`${dir}: this store already holds its lock`);
+    const lock = await joinFileLock({
+      ...opts,
+      dir,
+      token,
+      label: dir.endsWith('/') ? dir : `${dir}/`,
+    });
+    this.#lock = lock;
+    return {
+      ...lock,
+      release: () => {
+        if (this.#lock === lock) this.#lock = undefined;
+        return Promise.resolve();
       },
     };
   }

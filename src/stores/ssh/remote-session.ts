@@ -148,6 +148,7 @@ export class RemoteSession {
   #exit: RemoteExit | undefined;
   /** Set when an idle limit ran out: the remote is stuck, waiting for its exit is pointless. */
   #timedOut = false;
+  #version = 0;
   /** What the session is doing, for a lost connection's message: `the handshake`, `push`, … */
   #during = 'the handshake';
 
@@ -241,6 +242,7 @@ export class RemoteSession {
         );
       }
       await session.writer.json({ type: 'hello', version });
+      session.#version = version;
       session.#during = 'the session';
       return session;
     } catch (err) {
@@ -353,6 +355,11 @@ export class RemoteSession {
       if (m?.type === type) return m;
       throw new ProtocolError(`${this.label}: unexpected message ${JSON.stringify(m?.type)}`);
     }
+  }
+
+  /** The protocol version agreed in the handshake. */
+  get version(): number {
+    return this.#version;
   }
 
   /** Sends `request` without waiting for the answer. */

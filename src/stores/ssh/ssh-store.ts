@@ -28,10 +28,22 @@ import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
 import type { Volume } from '../../planner/volume.js';
 import { frameSink, frameSource } from '../../server/frame-stages.js';
 import { ProtocolError } from '../../server/frame.js';
-import { isServerMode, isWireUuid } from '../../server/protocol.js';
+import { LOCK_PROTOCOL_VERSION, isServerMode, isWireUuid } from '../../server/protocol.js';
 import type { Request, ServerMode, VolumeRef } from '../../server/protocol.js';
 import type { SinkStage, SourceStage } from '../../streams/stage.js';
-import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
+import type { LockOptions, StoreLock } from '../lock.js';
+import type {
+  Partial,
+  PreflightOptions,
+  PreflightProblem,
+  PreflightTransfer,
+  ReceiveStages,
+  Store,
+  StoreOpOptions,
+  StoreRole,
+} from '../store.js';
+import { holdRemoteLock, unheldLock } from './ssh-lock.js';
+import type { RemoteRunLock } from './ssh-lock.js';
 import { formatLocation } from '../uri.js';
 import type { SshLocation } from '../uri.js';
 import { DEFAULT_SSH_IDLE_MS, RemoteSession } from './remote-session.js';
@@ -119,6 +131,24 @@ function checkDiffs(raw: unknown): DiffOffer[] {
   });
 }
 
+/** The remote's preflight problems, checked: known codes, one printable line each. */
+function checkProblems(raw: unknown, label: string): PreflightProblem[] {
+  if (!Array.isArray(raw)) throw new ProtocolError(`${label}: preflight answer without problems`);
+  return raw.map((p: unknown) => {
+    const o = p as Record<string, unknown> | null;
+    if (!o || (o.code !== 'NAME_CLASH' && o.code !== 'NO_SPACE') || typeof o.message !== 'string') {
+      throw new ProtocolError(`${label}: malformed preflight problem`);
+    }
+    // eslint-disable-next-line no-control-regex
+    const line = o.message.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 1000);
+    return {
+      code: o.code,
+      message: `${label}: ${line}`,
+      ...(o.warning === true ? { warning: true } : {}),
+    };
+  });
+}
+
 /** Snapshots on a remote host, reached over SSH. */
 export class SshStore implements Store {
   readonly kind = 'ssh' as const;
@@ -129,6 +159,8 @@ export class SshStore implements Store {
   #control: Promise<RemoteSession> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** The run lock this store holds (see `ssh-lock.ts`), if any. */
+  #runLock: RemoteRunLock | undefined;
 
   /** Throws StoreError for an invalid mode. Connects lazily, on the first operation. */
   constructor(location: SshLocation, opts: SshStoreOptions = {}) {
@@ -198,18 +230,28 @@ export class SshStore implements Store {
     });
   }
 
+  /** The control session, opened when there is none. */
+  #controlSession(signal?: AbortSignal): Promise<RemoteSession> {
+    if (!this.#control) {
+      const p = this.#openSession(signal);
+      this.#control = p;
+      p.catch(() => {
+        if (this.#control === p) this.#control = undefined;
+      });
+    }
+    return this.#control;
+  }
+
+  /** The protocol version the control session speaks. */
+  async #controlVersion(signal?: AbortSignal): Promise<number> {
+    return (await this.#controlSession(signal)).version;
+  }
+
   /** Runs `request` on the control session, one at a time; a broken session is replaced next time. */
   #request(request: Request, signal?: AbortSignal): Promise<Record<string, unknown>> {
     const run = async () => {
       signal?.throwIfAborted();
-      if (!this.#control) {
-        const p = this.#openSession(signal);
-        this.#control = p;
-        p.catch(() => {
-          if (this.#control === p) this.#control = undefined;
-        });
-      }
-      const session = await this.#control;
+      const session = await this.#controlSession(signal);
       try {
         return await session.request(request);
       } catch (err) {
@@ -283,7 +325,12 @@ export class SshStore implements Store {
     const signal = opts.signal;
     const session = await this.#openSession(signal);
     try {
-      await session.send({ op: 'receive', to: ref(to), from: from ? ref(from) : null });
+      await session.send({
+        op: 'receive',
+        to: ref(to),
+        from: from ? ref(from) : null,
+        ...this.#lockToken(),
+      });
       await session.expect('ready');
       // The remote says nothing until its commit: while we send, its silence is not idleness.
       session.answerDue = false;
@@ -328,7 +375,64 @@ export class SshStore implements Store {
   }
 
   async deleteVolume(volume: Volume, opts: StoreOpOptions = {}): Promise<void> {
-    await this.#request({ op: 'delete', volume: ref(volume) }, opts.signal);
+    await this.#request({ op: 'delete', volume: ref(volume), ...this.#lockToken() }, opts.signal);
+  }
+
+  /** The `lock` field of a request made under this store's run lock. */
+  #lockToken(): { lock?: string } {
+    const token = this.#runLock?.token;
+    return token ? { lock: token } : {};
+  }
+
+  /**
+   * Takes the remote directory's lock for this run (`<dir>/.buttersink.lock` on
+   * the remote host, held by a session of its own; see `ssh-lock.ts`): the
+   * run's receives and deletes then work under it. Rejects with a LockedError
+   * naming the holder when another run holds it. One lock per store object.
+   */
+  async lock(opts: LockOptions = {}): Promise<StoreLock> {
+    if (this.#runLock)
+      throw new StoreError(`${this.#partialPrefix()}: this store already holds its lock`);
+    // A read-only (`r`) server writes nothing and may take no lock: its receives are refused.
+    if (this.mode === 'r') return unheldLock(this.#partialPrefix());
+    const session = await this.#openSession(opts.signal);
+    const lock = await holdRemoteLock(session, {
+      label: this.#partialPrefix(),
+      command: opts.command ?? process.argv.slice(1).join(' '),
+    });
+    this.#runLock = lock;
+    return {
+      where: lock.where,
+      holder: lock.holder,
+      signal: lock.signal,
+      release: async () => {
+        if (this.#runLock === lock) this.#runLock = undefined;
+        await lock.release();
+      },
+    };
+  }
+
+  /**
+   * Asks the remote to check the plan before anything is sent (planned names
+   * free, room for the plan; see BtrfsStore.preflight). A protocol 1 server
+   * cannot: then nothing is checked ahead and its receive refuses a taken name.
+   */
+  async preflight(
+    transfers: readonly PreflightTransfer[],
+    opts: PreflightOptions = {},
+  ): Promise<PreflightProblem[]> {
+    // An `r` server refuses every receive, with its own message; it checks nothing ahead.
+    if (this.mode === 'r') return [];
+    if ((await this.#controlVersion(opts.signal)) < LOCK_PROTOCOL_VERSION) return [];
+    const r = await this.#request(
+      {
+        op: 'preflight',
+        transfers: transfers.map((t) => ({ to: ref(t.to), size: t.size, estimated: t.estimated })),
+        spaceCheck: opts.spaceCheck ?? true,
+      },
+      opts.signal,
+    );
+    return checkProblems(r.problems, this.#label);
   }
 
   async deleteDiff(diff: DiffOffer): Promise<void> {
@@ -358,7 +462,7 @@ export class SshStore implements Store {
       }
       return p.where.slice(prefix.length);
     });
-    await this.#request({ op: 'deletePartials', paths }, opts.signal);
+    await this.#request({ op: 'deletePartials', paths, ...this.#lockToken() }, opts.signal);
   }
 
   /** Drops the connection at once, as a network failure would (for tests and emergencies). */

@@ -31,10 +31,22 @@ describe('protocol', () => {
       'receive',
       'delete',
       'deletePartials',
+      'ping',
+      'lock',
+      'preflight',
     ] as const;
     const allowed = (m: 'r' | 'a' | 'w') => ops.filter((op) => modeAllows(m, op));
-    assert.deepEqual(allowed('r'), ['list', 'measure', 'send', 'listPartials']);
-    assert.deepEqual(allowed('a'), ['list', 'measure', 'send', 'listPartials', 'receive']);
+    assert.deepEqual(allowed('r'), ['list', 'measure', 'send', 'listPartials', 'ping']);
+    assert.deepEqual(allowed('a'), [
+      'list',
+      'measure',
+      'send',
+      'listPartials',
+      'receive',
+      'ping',
+      'lock',
+      'preflight',
+    ]);
     assert.deepEqual(allowed('w'), [...ops]);
   });
 
@@ -51,6 +63,60 @@ describe('protocol', () => {
       op: 'deletePartials',
       paths: ['x.part'],
     });
+  });
+
+  it('accepts the version 2 requests: lock, ping, preflight, and lock tokens', () => {
+    assert.deepEqual(parseRequest({ type: 'request', op: 'lock', command: 'buttersink a/ b/' }), {
+      op: 'lock',
+      command: 'buttersink a/ b/',
+    });
+    assert.deepEqual(parseRequest({ type: 'request', op: 'ping' }), { op: 'ping' });
+    const to = { uuid: U, path: 's1' };
+    assert.deepEqual(
+      parseRequest({ type: 'request', op: 'receive', to, from: null, lock: '8c17b71904175990' }),
+      { op: 'receive', to, from: null, lock: '8c17b71904175990' },
+    );
+    assert.deepEqual(
+      parseRequest({
+        type: 'request',
+        op: 'preflight',
+        transfers: [{ to, size: 10, estimated: false }],
+        spaceCheck: true,
+      }),
+      { op: 'preflight', transfers: [{ to, size: 10, estimated: false }], spaceCheck: true },
+    );
+  });
+
+  it('refuses malformed version 2 requests', () => {
+    const to = { uuid: U, path: 's1' };
+    const pre =
+      (transfers: unknown, spaceCheck: unknown = true) =>
+      () =>
+        parseRequest({ type: 'request', op: 'preflight', transfers, spaceCheck });
+    refused(pre([{ to: { uuid: U, path: '../x' }, size: 1, estimated: false }]), 'PATH');
+    refused(pre([{ to, size: -1, estimated: false }]), 'BAD_REQUEST', /byte count/);
+    refused(pre([{ to, size: 1.5, estimated: false }]), 'BAD_REQUEST');
+    refused(pre([{ to, size: 1, estimated: 'no' }]), 'BAD_REQUEST');
+    refused(pre([{ to, size: 1, estimated: false, x: 1 }]), 'BAD_REQUEST', /unexpected field/);
+    refused(pre({}), 'BAD_REQUEST');
+    refused(pre(new Array(10_001).fill({ to, size: 1, estimated: false })), 'BAD_REQUEST');
+    refused(pre([], 'yes'), 'BAD_REQUEST');
+    refused(
+      () => parseRequest({ type: 'request', op: 'delete', volume: to, lock: '../../x' }),
+      'BAD_REQUEST',
+      /lock token/,
+    );
+    refused(() => parseRequest({ type: 'request', op: 'lock', command: 7 }), 'BAD_REQUEST');
+    refused(
+      () => parseRequest({ type: 'request', op: 'lock', command: 'x'.repeat(1001) }),
+      'BAD_REQUEST',
+    );
+    refused(() => parseRequest({ type: 'request', op: 'ping', extra: 1 }), 'BAD_REQUEST');
+    refused(
+      () => parseRequest({ type: 'request', op: 'send', to, from: null, lock: 'abcdef0123' }),
+      'BAD_REQUEST',
+      /unexpected field "lock"/,
+    );
   });
 
   it('refuses hostile requests', () => {
@@ -91,8 +157,9 @@ describe('protocol', () => {
 
   it('negotiates the version in the hello', () => {
     assert.equal(parseClientHello({ type: 'hello', version: 1 }), 1);
+    assert.equal(parseClientHello({ type: 'hello', version: 2 }), 2);
     refused(
-      () => parseClientHello({ type: 'hello', version: 2 }),
+      () => parseClientHello({ type: 'hello', version: 3 }),
       'VERSION',
       /not supported.*same buttersink version/,
     );

@@ -43,7 +43,7 @@ describe('serveSession', () => {
     assert.deepEqual(await s.next(), {
       type: 'hello',
       protocol: 'buttersink',
-      versions: [1],
+      versions: [1, 2],
       mode: 'r',
     });
     await s.writer.json({ type: 'hello', version: 1 });
