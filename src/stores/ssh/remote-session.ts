@@ -405,6 +405,7 @@ export class RemoteSession {
       );
     }
     if (exit.code !== 0) {
+      if (await this.#connectionLost()) throw await this.lost();
       throw await this.#failure('remote buttersink did not exit cleanly');
     }
   }

@@ -411,6 +411,12 @@ export class SshConnection {
   /** Drops the connection at once (tests, emergencies): every channel closes. */
   destroy(): void {
     this.#client.destroy();
+    // ssh2's destroy() skips a socket that is no longer writable, which is the case
+    // after end(): a peer that stopped reading then keeps it half-closed (FIN-WAIT-1)
+    // for ever, and 'close' never comes. Destroy that socket ourselves.
+    const sock = (this.#client as unknown as { _sock?: { destroyed?: boolean; destroy(): void } })
+      ._sock;
+    if (sock && !sock.destroyed) sock.destroy();
   }
 
   /**
@@ -427,7 +433,7 @@ export class SshConnection {
           debug('ssh connection did not close in time; dropping it', {
             target: this.target.hostName,
           });
-          this.#client.destroy();
+          this.destroy();
           resolve();
         }, graceMs);
       }),
