@@ -3,11 +3,10 @@
  * real loop-mounted filesystems (issue 3's "Must show").
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { listSubvolumes } from '../../src/btrfs/subvolume-list.js';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
@@ -23,6 +22,8 @@ import {
 } from '../fixtures/btrfs-fs.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { runCli, startCli } from '../fixtures/cli.js';
+import { pidsWithCommandLine } from '../fixtures/sshd.js';
+import { waitFor } from '../fixtures/wait-for.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
 import { treeDigest } from '../fixtures/tree-digest.js';
 
@@ -38,6 +39,20 @@ async function assertSameSnapshot(src: string, dst: string): Promise<void> {
   assert.equal(d.readOnly, true, `${dst} is read-only`);
   assert.equal(d.receivedUuid, s.receivedUuid ?? s.uuid, `${dst} received UUID`);
   assert.equal(await treeDigest(dst), await treeDigest(src), `${dst} content equals ${src}`);
+}
+
+/** Size of `path` in bytes, 0 while it does not exist yet. */
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Live processes (btrfs send/receive of a run) whose command line names `src` or `dst`. */
+function btrfsChildrenOf(src: string, dst: string): number[] {
+  return [...pidsWithCommandLine(src), ...pidsWithCommandLine(dst)];
 }
 
 describe('btrfs → btrfs sync', { skip }, () => {
@@ -165,12 +180,16 @@ describe('btrfs → btrfs sync', { skip }, () => {
     await mkdir(dst);
     const child = startCli(['-e', `${bigSnaps}/`, `${dst}/`]);
     const partial = join(dst, 'huge.part');
-    for (let i = 0; i < 400 && !existsSync(partial); i++) await sleep(25);
-    assert.ok(existsSync(partial), 'the receive started');
-    await sleep(100);
+    await waitFor(() => fileSize(join(partial, 'big')) > 0, {
+      what: 'the receive to write data into huge.part',
+      deadlineMs: 60_000,
+    });
     child.kill('SIGKILL');
     await child;
-    await sleep(200); // let the orphaned btrfs send/receive die on their broken pipes
+    // The orphaned btrfs send/receive die on their broken pipes; -d must not race them.
+    await waitFor(() => btrfsChildrenOf(bigSnaps, dst).length === 0, {
+      what: 'the orphaned btrfs send/receive to exit',
+    });
     assert.equal(existsSync(join(dst, 'huge')), false, 'nothing under the final name');
 
     const listing = await runCli([`${dst}/`]);
@@ -216,7 +235,10 @@ describe('btrfs → btrfs sync', { skip }, () => {
     const dst = join(C.mnt, 'sigint-target');
     await mkdir(dst);
     const child = startCli(['-e', `${join(A.mnt, 'big-snaps')}/`, `${dst}/`]);
-    for (let i = 0; i < 400 && !existsSync(join(dst, 'huge.part')); i++) await sleep(25);
+    await waitFor(() => existsSync(join(dst, 'huge.part')), {
+      what: 'the receive to start',
+      deadlineMs: 60_000,
+    });
     child.kill('SIGINT');
     const r = await child;
     assert.notEqual(r.exitCode, 0);
