@@ -217,11 +217,25 @@ describe('S3 store (moto_server + loop btrfs)', { skip: prereqs.skip }, () => {
     assert.equal(bs, `${uuids.get('s0')}\tNone\t${size}\n`);
   });
 
-  it('sync S3 → S3 copies every stored diff server-side, byte-identical', async () => {
-    const from = s3Store('s3://bkt-chain/backups/', moto.endpoint);
-    const to = s3Store('s3://bkt-chain/mirror/', moto.endpoint);
+  it('sync S3 → S3 copies every stored diff server-side, byte-identical, with no GetObject of a diff', async () => {
+    // Every request of the sync goes through a counting proxy.
+    const proxy = await startCountingProxy(moto.endpoint);
+    const from = s3Store('s3://bkt-chain/backups/', proxy.endpoint);
+    const to = s3Store('s3://bkt-chain/mirror/', proxy.endpoint);
     const report = await sync(from, to);
     assert.ok(report.transferred.length >= 3, `${report.transferred.length} diffs copied`);
+    const seen = proxy.requests.map((r) => `${r.method} ${r.path}`);
+    // A diff's key is <prefix>/<snapshot>/<uuid>_<parent uuid or None>.
+    const diffKey = /^\/bkt-chain\/(backups|mirror)\/[^/]+\/[0-9a-f-]{36}_/;
+    const diffGets = proxy.requests.filter((r) => r.method === 'GET' && diffKey.test(r.path));
+    assert.deepEqual(diffGets, [], `no diff was downloaded:\n${seen.join('\n')}`);
+    const diffWrites = proxy.requests.filter(
+      (r) => r.method === 'PUT' && /^\/bkt-chain\/mirror\//.test(r.path) && diffKey.test(r.path),
+    );
+    assert.ok(
+      diffWrites.length >= report.transferred.length,
+      `the proxy saw the copies (PUT of each diff):\n${seen.join('\n')}`,
+    );
     const src = (await keys(client, 'bkt-chain', 'backups/')).filter((k) => !k.endsWith('.bs'));
     for (const key of src) {
       const copy = key.replace(/^backups\//, 'mirror/');
@@ -233,6 +247,7 @@ describe('S3 store (moto_server + loop btrfs)', { skip: prereqs.skip }, () => {
       );
     }
     assert.equal((await sync(from, to)).transferred.length, 0, 'a rerun copies nothing');
+    await proxy.close();
   });
 
   it('kill -9 mid-upload, rerun: completes, uploads only the missing parts, bytes = fresh btrfs send', async (t) => {
