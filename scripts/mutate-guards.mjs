@@ -269,8 +269,16 @@ async function main() {
   if (!args.includes('--no-baseline')) {
     const dir = copyTree();
     try {
+      // One run per file, with every test any chosen mutation names in it.
       const sels = new Map();
-      for (const m of chosen) for (const s of m.run) sels.set(`${s.file}\0${s.tests}`, s);
+      for (const m of chosen) {
+        for (const s of m.run) {
+          const sel = sels.get(s.file) ?? { file: s.file, setup: [], tests: [] };
+          for (const t of s.setup ?? []) if (!sel.setup.includes(t)) sel.setup.push(t);
+          for (const t of s.tests) if (!sel.tests.includes(t)) sel.tests.push(t);
+          sels.set(s.file, sel);
+        }
+      }
       for (const sel of sels.values()) {
         const r = await runTests(dir, sel);
         const missing = sel.tests.filter((t) => !r.passed.includes(t));
