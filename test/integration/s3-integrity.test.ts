@@ -41,6 +41,7 @@ import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { startCountingProxy, startMoto, useMotoEnv } from '../fixtures/moto.js';
 import type { Moto } from '../fixtures/moto.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
+import { waitFor } from '../fixtures/wait-for.js';
 
 const prereqs = integrationPrereqs({ root: true, btrfs: true, moto: true });
 const MiB = 1024 * 1024;
@@ -325,7 +326,10 @@ describe(
       }
       ac.abort();
       await assert.rejects(first);
-      await new Promise((r) => setTimeout(r, 600));
+      // Parts already handed to the proxy finish upstream: wait for their answers.
+      await waitFor(() => proxy.requests.every((r) => r.status !== undefined), {
+        what: 'every proxied request to be answered',
+      });
       const open = await client.send(
         new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: 'resume/' }),
       );

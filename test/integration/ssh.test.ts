@@ -319,6 +319,7 @@ describe('ssh store against OpenSSH sshd', { skip: prereqs.skip }, () => {
         'no complete-looking snapshot',
       );
       const left = await allSubvolumes(destDir);
+      assert.ok(left.length > 0, 'the interrupted receive left its .part');
       assert.ok(
         left.every((s) => s.startsWith('big0.part')),
         left.join(', '),
@@ -363,6 +364,7 @@ describe('ssh store against OpenSSH sshd', { skip: prereqs.skip }, () => {
       );
       assert.deepEqual([...(await snapshotsIn(pulled)).keys()], []);
       const left = await allSubvolumes(pulled);
+      assert.ok(left.length > 0, 'the interrupted receive left its .part');
       assert.ok(
         left.every((s) => s.startsWith('big0.part')),
         left.join(', '),

@@ -3,7 +3,7 @@
  * real loop-mounted filesystems (issue 3's "Must show").
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,6 +23,8 @@ import {
 } from '../fixtures/btrfs-fs.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { runCli, startCli } from '../fixtures/cli.js';
+import { pidsWithCommandLine } from '../fixtures/sshd.js';
+import { waitFor } from '../fixtures/wait-for.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
 import { treeDigest } from '../fixtures/tree-digest.js';
 
@@ -38,6 +40,60 @@ async function assertSameSnapshot(src: string, dst: string): Promise<void> {
   assert.equal(d.readOnly, true, `${dst} is read-only`);
   assert.equal(d.receivedUuid, s.receivedUuid ?? s.uuid, `${dst} received UUID`);
   assert.equal(await treeDigest(dst), await treeDigest(src), `${dst} content equals ${src}`);
+}
+
+/** Size of `path` in bytes, 0 while it does not exist yet. */
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Live processes (btrfs send/receive of a run) whose command line names `src` or `dst`. */
+function btrfsChildrenOf(src: string, dst: string): number[] {
+  return [...pidsWithCommandLine(src), ...pidsWithCommandLine(dst)];
+}
+
+/** Every live descendant of `pid` (children, their children, …), from /proc. */
+function descendants(pid: number): { pid: number; cmdline: string }[] {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: { pid: number; cmdline: string }[] = [];
+  const isBelow = (p: number): boolean => {
+    for (let q = parent.get(p); q !== undefined && q > 1; q = parent.get(q)) {
+      if (q === pid) return true;
+    }
+    return false;
+  };
+  for (const p of parent.keys()) {
+    if (!isBelow(p)) continue;
+    try {
+      out.push({ pid: p, cmdline: readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ') });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** True while `pid` exists and is not a zombie (exited, waiting to be reaped). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 describe('btrfs → btrfs sync', { skip }, () => {
@@ -165,12 +221,16 @@ describe('btrfs → btrfs sync', { skip }, () => {
     await mkdir(dst);
     const child = startCli(['-e', `${bigSnaps}/`, `${dst}/`]);
     const partial = join(dst, 'huge.part');
-    for (let i = 0; i < 400 && !existsSync(partial); i++) await sleep(25);
-    assert.ok(existsSync(partial), 'the receive started');
-    await sleep(100);
+    await waitFor(() => fileSize(join(partial, 'big')) > 0, {
+      what: 'the receive to write data into huge.part',
+      deadlineMs: 60_000,
+    });
     child.kill('SIGKILL');
     await child;
-    await sleep(200); // let the orphaned btrfs send/receive die on their broken pipes
+    // The orphaned btrfs send/receive die on their broken pipes; -d must not race them.
+    await waitFor(() => btrfsChildrenOf(bigSnaps, dst).length === 0, {
+      what: 'the orphaned btrfs send/receive to exit',
+    });
     assert.equal(existsSync(join(dst, 'huge')), false, 'nothing under the final name');
 
     const listing = await runCli([`${dst}/`]);
@@ -212,20 +272,57 @@ describe('btrfs → btrfs sync', { skip }, () => {
     }
   });
 
-  it('SIGINT mid-transfer stops with a non-zero exit and leaves only a .part', async () => {
-    const dst = join(C.mnt, 'sigint-target');
-    await mkdir(dst);
-    const child = startCli(['-e', `${join(A.mnt, 'big-snaps')}/`, `${dst}/`]);
-    for (let i = 0; i < 400 && !existsSync(join(dst, 'huge.part')); i++) await sleep(25);
-    child.kill('SIGINT');
-    const r = await child;
-    assert.notEqual(r.exitCode, 0);
-    assert.match(String(r.stderr), /SIGINT/);
-    assert.equal(existsSync(join(dst, 'huge')), false);
-    const rerun = await runCli(['-q', `${join(A.mnt, 'big-snaps')}/`, `${dst}/`]);
-    assert.equal(rerun.exitCode, 0, rerun.stderr);
-    assert.equal(existsSync(join(dst, 'huge.part')), false);
-  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${sig} mid-transfer: non-zero exit, no btrfs send/receive left, only a .part`, async () => {
+      const src = join(A.mnt, 'big-snaps');
+      const dst = join(C.mnt, `${sig.toLowerCase()}-target`);
+      await mkdir(dst);
+      const child = startCli(['-e', `${src}/`, `${dst}/`]);
+      // Mid-transfer: data is arriving in huge.part and both children run.
+      const running = await waitFor(
+        () => {
+          const tree = descendants(child.pid!);
+          const names = tree.map((p) => p.cmdline).join('\n');
+          return fileSize(join(dst, 'huge.part', 'big')) > 0 &&
+            names.includes('btrfs send') &&
+            names.includes('btrfs receive')
+            ? tree
+            : undefined;
+        },
+        { what: 'btrfs send and receive to be transferring', deadlineMs: 60_000 },
+      );
+      child.kill(sig);
+      // A CLI that waits forever on a child it did not stop fails here, not by hanging.
+      const exited = await Promise.race([child.then(() => true), sleep(60_000).then(() => false)]);
+      if (!exited) {
+        for (const p of [...descendants(child.pid!), { pid: child.pid! }]) {
+          try {
+            process.kill(p.pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+        await child;
+        assert.fail(`the CLI did not exit within 60 s of ${sig}`);
+      }
+      const r = await child;
+      assert.notEqual(r.exitCode, 0, `exit code ${r.exitCode}`);
+      assert.match(String(r.stderr), new RegExp(sig));
+      // When the CLI has exited, every process it started has too.
+      const left = running.filter((p) => isAlive(p.pid));
+      assert.deepEqual(left, [], 'no child process outlives the CLI');
+      assert.deepEqual(btrfsChildrenOf(src, dst), [], 'nothing else works on these paths');
+      // Only the .part, or nothing: never a snapshot under its final name.
+      const there = await readdir(dst);
+      assert.ok(
+        there.length === 0 || (there.length === 1 && there[0] === 'huge.part'),
+        there.join(', '),
+      );
+      const rerun = await runCli(['-q', `${src}/`, `${dst}/`]);
+      assert.equal(rerun.exitCode, 0, rerun.stderr);
+      assert.deepEqual(await readdir(dst), ['huge']);
+    });
+  }
 });
 
 describe('buttersink bad input', { skip }, () => {

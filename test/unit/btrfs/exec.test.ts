@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import {
   spawnBtrfs,
 } from '../../../src/btrfs/exec.js';
 import { AbortedError, CommandError, NotBtrfsError, NotRootError } from '../../../src/errors.js';
+import { waitFor } from '../../fixtures/wait-for.js';
 
 // Error paths only: a fake `btrfs` script stands in for btrfs-progs.
 describe('btrfs exec error mapping', () => {
@@ -66,7 +68,8 @@ describe('btrfs exec error mapping', () => {
   it('maps cancellation to AbortedError and kills the child', async () => {
     const ac = new AbortController();
     const child = spawnBtrfs(['sleep'], { signal: ac.signal });
-    setTimeout(() => ac.abort(), 50);
+    await waitFor(() => existsSync(`/proc/${child.pid}`), { what: 'the child to start' });
+    ac.abort();
     await assert.rejects(child.done, AbortedError);
     assert.equal(child.exited, true);
     assert.throws(() => process.kill(child.pid ?? -1, 0), { code: 'ESRCH' });

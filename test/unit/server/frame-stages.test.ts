@@ -9,6 +9,7 @@ import {
   FrameWriter,
 } from '../../../src/server/frame.js';
 import { frameSink, frameSource } from '../../../src/server/frame-stages.js';
+import { eventLoopTurns, waitFor } from '../../fixtures/wait-for.js';
 
 const limits = { maxJson: 1024, peer: 'peer' };
 
@@ -85,7 +86,7 @@ describe('frame stages', () => {
       write(c: Buffer, _e, cb) {
         consumed += c.length;
         maxAhead = Math.max(maxAhead, produced - consumed);
-        if (consumed < 4 * 1024 * 1024) setTimeout(cb, 1);
+        if (consumed < 4 * 1024 * 1024) setImmediate(cb);
         else cb();
       },
     });
@@ -114,12 +115,13 @@ describe('frame stages', () => {
       },
     });
     const done = pipeline(source, sink.stream);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => wire.writableNeedDrain, { what: 'the wire to fill up' });
+    await eventLoopTurns(20);
     const stalledAt = produced;
     // Source and sink buffers (one chunk each), one frame in flight, the wire's 2 MiB.
     assert.ok(stalledAt <= 8 * 1024 * 1024, `pulled ${stalledAt} bytes while stalled`);
     assert.ok(wire.writableLength <= 3 * 1024 * 1024, `wire holds ${wire.writableLength}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await eventLoopTurns(100);
     assert.equal(produced, stalledAt, 'nothing more is pulled while the receiver stalls');
     let received = 0;
     wire.on('data', (c: Buffer) => (received += c.length));

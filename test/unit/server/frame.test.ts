@@ -11,6 +11,7 @@ import {
   FrameWriter,
   ProtocolError,
 } from '../../../src/server/frame.js';
+import { eventLoopTurns } from '../../fixtures/wait-for.js';
 
 function frame(type: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(5);
@@ -102,7 +103,7 @@ describe('frames', () => {
     const w = new FrameWriter(wire, { peer: 'p' });
     let done = false;
     const p = w.data(Buffer.alloc(512 * 1024)).then(() => (done = true));
-    await new Promise((r) => setTimeout(r, 20));
+    await eventLoopTurns(20);
     assert.equal(done, false, 'waits for drain');
     assert.ok(wire.writableLength <= 1024 * 1024 + 1024, `buffered ${wire.writableLength}`);
     wire.resume();

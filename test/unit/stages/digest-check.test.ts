@@ -21,6 +21,7 @@ import {
   runThrough,
   runThroughCatching,
 } from '../../fixtures/streams/index.js';
+import { eventLoopTurns, waitFor } from '../../fixtures/wait-for.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const WHERE = 's3://bkt/x/s1/u_p';
@@ -166,7 +167,11 @@ describe('digestCheck', () => {
     stage.stream.on('data', (c: Buffer) => out.push(c));
     input.pipe(stage.stream);
     for (const c of randomChunks(bytes, rng(5), 100)) input.write(c);
-    await new Promise((r) => setTimeout(r, 50));
+    // Everything written has been taken in and passed on as far as it will go.
+    await waitFor(() => out.length > 0 && stage.stream.writableLength === 0, {
+      what: 'the stage to take in every chunk',
+    });
+    await eventLoopTurns(10);
     const before = Buffer.concat(out).length;
     assert.ok(before > 0 && before <= bytes.length - END_COMMAND_BYTES, `${before}`);
     input.end();

@@ -2,9 +2,8 @@ import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { AbortedError, UsageError } from '../../../src/errors.js';
 import { forEachLimit, mapLimit } from '../../../src/streams/highland-adapter.js';
+import { eventLoopTurns, waitFor } from '../../fixtures/wait-for.js';
 import { trackUnhandled } from './helpers.js';
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function counting() {
   const c = { running: 0, max: 0, started: 0 };
@@ -27,7 +26,10 @@ describe('mapLimit', () => {
   it('keeps input order and never runs more than the limit', async () => {
     const { c, run } = counting();
     const items = Array.from({ length: 20 }, (_, i) => i);
-    const out = await mapLimit(items, 4, (i) => run(async () => (await delay((i * 7) % 5), i * 2)));
+    // Tasks finish out of input order: task i takes (i * 7) % 5 event-loop turns.
+    const out = await mapLimit(items, 4, (i) =>
+      run(async () => (await eventLoopTurns((i * 7) % 5), i * 2)),
+    );
     assert.deepEqual(
       out,
       items.map((i) => i * 2),
@@ -45,7 +47,7 @@ describe('mapLimit', () => {
         yield i;
       }
     }
-    const out = await mapLimit(gen(), 2, (i) => run(async () => (await delay(2), i)));
+    const out = await mapLimit(gen(), 2, (i) => run(async () => (await eventLoopTurns(2), i)));
     assert.deepEqual(out, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.equal(c.max, 2);
   });
@@ -71,16 +73,18 @@ describe('mapLimit', () => {
       mapLimit(gen(), 3, async (i, signal) => {
         seen.push(i);
         if (i === 3) throw boom;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, i === 0 ? 1 : 50);
-          signal.addEventListener('abort', () => {
-            clearTimeout(t);
-            setTimeout(() => {
-              settledAfterAbort++;
-              resolve();
-            }, 10);
+        // Task 0 finishes, which starts task 3; the others run until aborted and
+        // then take a turn of the event loop to settle.
+        if (i === 0) await eventLoopTurns(1);
+        else
+          await new Promise<void>((resolve) => {
+            signal.addEventListener('abort', () => {
+              void eventLoopTurns(1).then(() => {
+                settledAfterAbort++;
+                resolve();
+              });
+            });
           });
-        });
         if (i === 5) throw new Error('later failure');
         return i;
       }),
@@ -126,20 +130,20 @@ describe('mapLimit', () => {
         run(
           () =>
             new Promise<number>((resolve, reject) => {
-              const t = setTimeout(() => resolve(i), 5);
-              signal.addEventListener('abort', () => {
-                clearTimeout(t);
-                reject(signal.reason);
-              });
+              // The first six finish at once; the rest run until aborted.
+              if (i < 6) return void eventLoopTurns(1).then(() => resolve(i));
+              signal.addEventListener('abort', () => reject(signal.reason));
             }),
         ),
       { signal: ac.signal },
     );
-    await delay(12);
+    await waitFor(() => c.started === 9 && c.running === 3, {
+      what: 'six finished calls and three running',
+    });
     ac.abort('SIGINT');
     await assert.rejects(p, (e: unknown) => e instanceof AbortedError && e.cause === 'SIGINT');
     assert.equal(c.running, 0);
-    assert.ok(c.started < 100);
+    assert.equal(c.started, 9, 'nothing started after the abort');
     assert.deepEqual(await track.stop(), []);
   });
 
@@ -161,7 +165,7 @@ describe('forEachLimit', () => {
     const done: number[] = [];
     await forEachLimit(new Set([1, 2, 3, 4, 5]), 2, (i) =>
       run(async () => {
-        await delay(1);
+        await eventLoopTurns(1);
         done.push(i);
       }),
     );

@@ -13,9 +13,8 @@ import {
   transformStage,
   type Stage,
 } from '../../../src/streams/stage.js';
+import { eventLoopTurns, waitFor } from '../../fixtures/wait-for.js';
 import { collectSink, countingSource, endlessSource, trackUnhandled } from './helpers.js';
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Records when each stage's result settles; `check()` asserts all have. */
 function watch(stages: readonly Stage<unknown>[]) {
@@ -142,9 +141,12 @@ describe('runPipeline', () => {
     const track = trackUnhandled();
     const boom = new Error('root cause');
     // A sink whose result rejects with its own, later, cleanup error when torn down.
-    const w = new Writable({ write: (_c, _e, cb) => setTimeout(cb, 1) });
+    const w = new Writable({ write: (_c, _e, cb) => setImmediate(cb) });
     const sinkResult = new Promise<void>((_resolve, reject) => {
-      w.on('close', () => setTimeout(() => reject(new Error('cleanup after teardown')), 5));
+      w.on(
+        'close',
+        () => void eventLoopTurns(2).then(() => reject(new Error('cleanup after teardown'))),
+      );
     });
     const sink = sinkStage('sink', w, sinkResult);
     const stages = [endlessSource(), failingTransform(10, boom), sink] as const;
@@ -163,10 +165,11 @@ describe('runPipeline', () => {
     const result = new Promise<void>((_res, rej) => (rejectResult = rej));
     const src = sourceStage('child', r, result);
     r.push(Buffer.alloc(10));
-    setTimeout(() => {
+    // Once the pipeline runs: the child dies, then its stdout closes.
+    setImmediate(() => {
       rejectResult(died);
       r.destroy();
-    }, 10);
+    });
     await assert.rejects(
       runPipeline([src, byteCounter(), collectSink()]),
       (e: unknown) => e === died,
@@ -179,7 +182,7 @@ describe('runPipeline', () => {
     const late = new Error('commit failed');
     const w = new Writable({ write: (_c, _e, cb) => cb() });
     const result = new Promise<void>((_res, rej) =>
-      w.on('finish', () => setTimeout(() => rej(late), 20)),
+      w.on('finish', () => void eventLoopTurns(2).then(() => rej(late))),
     );
     const sink = sinkStage('sink', w, result);
     await assert.rejects(runPipeline([countingSource(3, 10), sink]), (e: unknown) => e === late);
@@ -192,10 +195,10 @@ describe('runPipeline', () => {
     const slowResult = handled(
       new Promise<number>((res) =>
         t.on('finish', () =>
-          setTimeout(() => {
+          eventLoopTurns(5).then(() => {
             order.push('result');
             res(42);
-          }, 30),
+          }),
         ),
       ),
     );
@@ -233,8 +236,7 @@ describe('runPipeline', () => {
     const stages = [endlessSource(), counter, collectSink()] as const;
     const settled = watch(stages);
     const run = runPipeline(stages, { signal: ac.signal });
-    await delay(20);
-    assert.ok(counter.bytes > 0, 'bytes flowed before the abort');
+    await waitFor(() => counter.bytes > 0, { what: 'bytes to flow before the abort' });
     ac.abort('SIGTERM');
     await assert.rejects(run, (e: unknown) => {
       assert.ok(e instanceof AbortedError);

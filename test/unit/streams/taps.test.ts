@@ -83,15 +83,20 @@ describe('hashTap', () => {
 });
 
 describe('progressTap', () => {
-  it('throttles reports and ends with one final report', async () => {
+  it('throttles reports and ends with one final report', async (t) => {
     const reports: Progress[] = [];
     let i = 0;
+    // A clock the source moves 5 ms per chunk: the throttle is checked against
+    // it, not against how fast this machine runs.
+    let clock = 1000;
+    t.mock.method(performance, 'now', () => clock);
     const src = sourceStage(
       'slow',
       new Readable({
         read() {
-          if (i++ >= 20) this.push(null);
-          else setTimeout(() => this.push(Buffer.alloc(1000)), 5);
+          if (i++ >= 20) return void this.push(null);
+          clock += 5;
+          this.push(Buffer.alloc(1000));
         },
       }),
     );
@@ -105,7 +110,11 @@ describe('progressTap', () => {
     assert.equal(final.etaMs, 0);
     assert.ok(final.rate > 0);
     const middle = reports.slice(0, -1);
-    assert.ok(middle.length >= 1 && middle.length < 10, `${middle.length} throttled reports`);
+    // Chunks at 5, 10, … 100 ms after the first: reports at 30, 60 and 90 ms.
+    assert.deepEqual(
+      middle.map((p) => p.elapsedMs),
+      [30, 60, 90],
+    );
     for (const p of middle) {
       assert.equal(p.done, false);
       assert.ok(p.etaMs !== undefined && p.etaMs > 0);
