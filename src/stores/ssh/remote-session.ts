@@ -264,7 +264,9 @@ export class RemoteSession {
             ? ` (killed by ${exit.signal})`
             : '';
     const stderr = this.#stderr.trim().split('\n').slice(-3).join(' | ');
-    return new RemoteError(`${this.label}: ${reason}${status}${stderr ? `: ${stderr}` : ''}`);
+    return new RemoteError(`${this.label}: ${reason}${status}${stderr ? `: ${stderr}` : ''}`, {
+      ...(exit?.code != null ? { exitCode: exit.code } : {}),
+    });
   }
 
   /**
