@@ -221,7 +221,7 @@ async function session(
   parseClientHello(hello.message);
   const root = await realpath(opts.root).catch((err: NodeJS.ErrnoException) => {
     const why = err.code === 'ENOENT' ? 'no such directory' : describeError(err);
-    throw new ServerRefusal('NOT_FOUND', `${opts.root}: ${why}`);
+    throw new ServerRefusal('NOT_FOUND', `${opts.root.replace(/(.)\/+$/, '$1')}: ${why}`);
   });
   if (!(await stat(root)).isDirectory()) {
     throw new ServerRefusal('NOT_FOUND', `served directory ${opts.root} is not a directory`);

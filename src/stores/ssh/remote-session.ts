@@ -331,10 +331,10 @@ export class RemoteSession {
       return true;
     }
     if (m?.type === 'error') {
-      throw new RemoteOperationError(
-        String(m.code ?? 'FAILED'),
-        `${this.label}: ${String(m.message ?? 'remote error')}`,
-      );
+      const text = String(m.message ?? 'remote error');
+      // A reason that starts with a remote path reads as a URI: `ssh://host/dir: no such directory`.
+      const sep = text.startsWith('/') ? '' : ': ';
+      throw new RemoteOperationError(String(m.code ?? 'FAILED'), `${this.label}${sep}${text}`);
     }
     return false;
   }
