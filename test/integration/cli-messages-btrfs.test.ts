@@ -41,10 +41,11 @@ describe('CLI messages: local btrfs', { skip }, () => {
   let A: BtrfsFs;
   let snaps: string;
   let dst: string;
+  let live: string;
 
   before(async () => {
     A = await createBtrfs({ size: 1 << 30 });
-    const live = await subvolume(join(A.mnt, 'live'));
+    live = await subvolume(join(A.mnt, 'live'));
     snaps = join(A.mnt, 'snaps');
     dst = join(A.mnt, 'dst');
     await Promise.all([mkdir(snaps), mkdir(dst)]);
@@ -76,6 +77,16 @@ describe('CLI messages: local btrfs', { skip }, () => {
       /^buttersink: warning: .*\/snaps: ignoring 1 read-write subvolume\(s\) work \(make snapshots with btrfs subvolume snapshot -r\)$/m,
     );
     assert.equal(r.stderr.match(/read-write/g)?.length, 1, r.stderr);
+  });
+
+  it('a read-write subvolume given as a source directory: a warning, not a silent no-op', async () => {
+    const r = await runCli(['-n', `${live}/`, `${dst}/`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /^buttersink: warning: .*\/live\/: a read-write subvolume with no snapshots in it \(make snapshots with btrfs subvolume snapshot -r\)$/,
+    );
+    oneLine(r.stderr);
   });
 
   it('a read-write subvolume named as the source is called read-write, not missing (exit 2)', async () => {

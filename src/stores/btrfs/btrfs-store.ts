@@ -152,7 +152,7 @@ export class BtrfsStore implements Store {
         ...(q ? { totalSize: q.total, exclusiveSize: q.exclusive } : {}),
       });
     }
-    await this.#explainListing(volumes.length, readWrite, signal);
+    await this.#explainListing(role, volumes.length, readWrite, signal);
     const diffs = role === 'source' ? await this.#readSizeInfo(volumes) : [];
     return { kind: 'btrfs', volumes, diffs };
   }
@@ -160,14 +160,17 @@ export class BtrfsStore implements Store {
   /**
    * No silent no-ops: refuses a named snapshot that is a read-write subvolume,
    * and a directory URI that is itself one read-only snapshot (nothing below it
-   * to list); warns once about the read-write subvolumes a listing leaves out.
+   * to list); warns once about the read-write subvolumes a listing leaves out,
+   * and about a source directory that is a read-write subvolume without snapshots.
    */
   async #explainListing(
+    role: StoreRole,
     snapshots: number,
     readWrite: readonly string[],
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const { dir, snapshot } = this.location;
+    const hint = 'make snapshots with btrfs subvolume snapshot -r';
     if (snapshot !== undefined && readWrite.includes(snapshot)) {
       const path = join(dir, snapshot);
       throw new LocationError(
@@ -182,13 +185,17 @@ export class BtrfsStore implements Store {
           `${dir}/: a read-only snapshot, not a directory of snapshots; drop the trailing '/' to name this one snapshot (${dir})`,
         );
       }
+      // A fresh filesystem's top level is one too: only worth saying of a source.
+      if (role === 'source' && readWrite.length === 0) {
+        warn('NO_SNAPSHOTS', `${dir}/: a read-write subvolume with no snapshots in it (${hint})`);
+      }
     }
     // Naming one snapshot leaves the others out on purpose.
     if (readWrite.length === 0 || snapshot !== undefined) return;
     const names = readWrite.slice(0, 3).join(', ') + (readWrite.length > 3 ? ', …' : '');
     warn(
       'READ_WRITE_IGNORED',
-      `${dir}: ignoring ${readWrite.length} read-write subvolume(s) ${names} (make snapshots with btrfs subvolume snapshot -r)`,
+      `${dir}: ignoring ${readWrite.length} read-write subvolume(s) ${names} (${hint})`,
       { paths: readWrite },
     );
   }
