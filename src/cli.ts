@@ -150,13 +150,23 @@ function causes(err: unknown): unknown[] {
 
 /**
  * Prints `err` as one line, with the fix {@link hintFor} suggests; the stack
- * goes to the `--logfile` only. Returns the exit code: 2 for usage errors, else 1.
+ * (and its causes') goes to the `--logfile`, and to stderr only with
+ * `verbose` (`-v`). Returns the exit code: 2 for usage errors, else 1.
  */
-function reportError(io: CliIo, prog: string, err: unknown, srcArg?: string): number {
+function reportError(
+  io: CliIo,
+  prog: string,
+  err: unknown,
+  opts: { srcArg?: string | undefined; verbose?: boolean } = {},
+): number {
   const msg = describeError(err);
-  const hint = hintFor(err, srcArg);
+  const hint = hintFor(err, opts.srcArg);
   io.stderr.write(`${prog}: ${msg}${hint ? `; ${hint}` : ''}\n`);
-  debug('error', { error: err instanceof Error ? (err.stack ?? msg) : String(err) });
+  const stacks = causes(err)
+    .map((e) => (e instanceof Error ? (e.stack ?? e.message) : String(e)))
+    .join('\nCaused by: ');
+  debug('error', { error: stacks });
+  if (opts.verbose) io.stderr.write(`${stacks}\n`);
   if (err instanceof UsageError) return 2;
   return 1;
 }
@@ -293,6 +303,7 @@ export async function buttersinkMain(
       0,
     )
     .option('-l, --logfile <file>', 'log debugging information to file')
+    .option('-v, --verbose', 'on an error, also print its stack trace to stderr', false)
     .option('--exclude <regex>', 'skip snapshots whose path matches (repeatable)', regexOption, [])
     .option(
       '--no-space-check',
@@ -371,7 +382,7 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
       ...(o.logfile ? { logfile: o.logfile } : {}),
     });
   } catch (err) {
-    return reportError(io, 'buttersink', err);
+    return reportError(io, 'buttersink', err, { verbose: o.verbose });
   }
   const previous = setLogger(logger);
   debug('start', { argv: [...argv] });
@@ -406,7 +417,7 @@ If only <dst> is supplied, just list available snapshots. NOTE: The trailing
         stores.push(dest);
         return await runSync(io, o, source, dest, signal);
       },
-      (err) => reportError(io, 'buttersink', err, srcArg),
+      (err) => reportError(io, 'buttersink', err, { srcArg, verbose: o.verbose }),
     );
   } finally {
     await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
@@ -422,6 +433,7 @@ interface ButtersinkFlags {
   estimate: boolean;
   quiet: number;
   logfile?: string;
+  verbose: boolean;
   exclude: RegExp[];
   spaceCheck: boolean;
   partSize: number;

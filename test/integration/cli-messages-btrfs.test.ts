@@ -120,6 +120,15 @@ describe('CLI messages: local btrfs', { skip }, () => {
     assert.equal(r.stdout, '');
   });
 
+  it('-v adds the stack trace (with its causes) after the one line', async () => {
+    const r = await runCli(['-v', '/nonexistent/', `${dst}/`]);
+    assert.equal(r.exitCode, 2, r.stderr);
+    const [first, ...rest] = r.stderr.split('\n');
+    assert.equal(first, 'buttersink: /nonexistent: no such directory');
+    assert.match(rest.join('\n'), /^LocationError: \/nonexistent: no such directory\n\s+at /);
+    assert.match(rest.join('\n'), /\nCaused by: Error: ENOENT: /);
+  });
+
   it('a sync ends with a summary line: snapshots, bytes, seconds', async () => {
     const target = join(A.mnt, 'summary');
     await mkdir(target);
