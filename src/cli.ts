@@ -29,6 +29,7 @@ import { scrubStore } from './stores/s3/scrub.js';
 import { parseLocation } from './stores/uri.js';
 import { serverMain } from './server/server-main.js';
 import type { ServerMode } from './server/protocol.js';
+import type { StoreView } from './planner/plan-input.js';
 import type { Store } from './stores/store.js';
 import { sync } from './sync.js';
 import type { SyncReport } from './sync.js';
@@ -194,7 +195,7 @@ function progressLine(io: CliIo) {
  * Lists a store on stdout. A location naming one snapshot (no trailing `/`)
  * lists what lies at that path: the snapshot, or what is below it as whole
  * path segments (`backups` never matches `backups2/…`). An S3 prefix holding
- * nothing gets a warning naming the prefixes that exist.
+ * nothing, or a path with nothing at it, gets a warning saying so.
  */
 async function listStore(
   io: CliIo,
@@ -206,35 +207,14 @@ async function listStore(
   const only = store.location.snapshot;
   const inScope = (path: string | undefined) =>
     only === undefined || path === only || (path ?? '').startsWith(`${only}/`);
-  if (view.kind === 's3') {
-    const paths = new Map(view.volumes.map((v) => [v.uuid, v.path]));
-    const diffs = [...(view.diffs ?? [])]
-      .filter((d) => inScope(paths.get(d.to)))
-      .sort((a, b) => (paths.get(a.to) ?? '').localeCompare(paths.get(b.to) ?? ''));
-    if (view.volumes.length === 0 && store instanceof S3Store) {
-      warn('S3_EMPTY_PREFIX', await store.describeEmpty({ signal }));
-    }
-    let bytes = 0;
-    for (const d of diffs) {
-      bytes += d.size;
-      const from = d.from === null ? 'full' : `from ${paths.get(d.from) ?? d.from}`;
-      io.stdout.write(`${d.to}  ${paths.get(d.to)}  ${from}  ${formatBytes(d.size)}\n`);
-    }
-    io.stdout.write(`TOTAL: ${diffs.length} diff(s), ${formatBytes(bytes)}\n`);
-  } else {
-    const rows = view.volumes
-      .filter((v) => inScope(v.path))
-      .sort((a, b) => a.path.localeCompare(b.path));
-    let total = 0;
-    for (const v of rows) {
-      const size = v.totalSize !== undefined ? formatBytes(v.totalSize) : '-';
-      const excl =
-        v.exclusiveSize !== undefined ? ` (${formatBytes(v.exclusiveSize)} exclusive)` : '';
-      total += v.exclusiveSize ?? 0;
-      io.stdout.write(`${v.uuid}  ${v.path}  ${size}${excl}\n`);
-    }
-    io.stdout.write(
-      `TOTAL: ${rows.length} snapshot(s)${total > 0 ? `, ${formatBytes(total)} exclusive` : ''}\n`,
+  if (view.volumes.length === 0 && store instanceof S3Store) {
+    warn('S3_EMPTY_PREFIX', await store.describeEmpty({ signal }));
+  }
+  const shown = view.kind === 's3' ? listDiffs(io, view, inScope) : listVolumes(io, view, inScope);
+  if (shown === 0 && only !== undefined && view.volumes.length > 0) {
+    warn(
+      'NOTHING_AT_PATH',
+      `${store.location.uri}: nothing at this path (no snapshot ${only}, nor any below it)`,
     );
   }
   const partials = await store.listPartials({ signal });
@@ -250,6 +230,41 @@ async function listStore(
   }
   if (deleting && partials.length > 0) await store.deletePartials(partials, { signal });
   return 0;
+}
+
+/** Prints the stored diffs `inScope` keeps, one line each, and a TOTAL; returns how many. */
+function listDiffs(io: CliIo, view: StoreView, inScope: (path: string | undefined) => boolean) {
+  const paths = new Map(view.volumes.map((v) => [v.uuid, v.path]));
+  const diffs = [...(view.diffs ?? [])]
+    .filter((d) => inScope(paths.get(d.to)))
+    .sort((a, b) => (paths.get(a.to) ?? '').localeCompare(paths.get(b.to) ?? ''));
+  let bytes = 0;
+  for (const d of diffs) {
+    bytes += d.size;
+    const from = d.from === null ? 'full' : `from ${paths.get(d.from) ?? d.from}`;
+    io.stdout.write(`${d.to}  ${paths.get(d.to)}  ${from}  ${formatBytes(d.size)}\n`);
+  }
+  io.stdout.write(`TOTAL: ${diffs.length} diff(s), ${formatBytes(bytes)}\n`);
+  return diffs.length;
+}
+
+/** Prints the snapshots `inScope` keeps, one line each, and a TOTAL; returns how many. */
+function listVolumes(io: CliIo, view: StoreView, inScope: (path: string | undefined) => boolean) {
+  const rows = view.volumes
+    .filter((v) => inScope(v.path))
+    .sort((a, b) => a.path.localeCompare(b.path));
+  let total = 0;
+  for (const v of rows) {
+    const size = v.totalSize !== undefined ? formatBytes(v.totalSize) : '-';
+    const excl =
+      v.exclusiveSize !== undefined ? ` (${formatBytes(v.exclusiveSize)} exclusive)` : '';
+    total += v.exclusiveSize ?? 0;
+    io.stdout.write(`${v.uuid}  ${v.path}  ${size}${excl}\n`);
+  }
+  io.stdout.write(
+    `TOTAL: ${rows.length} snapshot(s)${total > 0 ? `, ${formatBytes(total)} exclusive` : ''}\n`,
+  );
+  return rows.length;
 }
 
 /** `--verify`: scrubs an S3 store; exit 1 when a diff is bad. */

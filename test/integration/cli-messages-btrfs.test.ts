@@ -110,6 +110,20 @@ describe('CLI messages: local btrfs', { skip }, () => {
     oneLine(r.stderr);
   });
 
+  it('listing one snapshot lists it; a name with nothing at it says so', async () => {
+    const one = await runCli([join(snaps, '2024-01-02')]);
+    assert.equal(one.exitCode, 0, one.stderr);
+    assert.match(one.stdout, /^\S+ {2}2024-01-02 {2}/m);
+    assert.match(one.stdout, /^TOTAL: 1 snapshot\(s\)/m);
+    const none = await runCli([join(snaps, '2024-01-09')]);
+    assert.equal(none.exitCode, 0, none.stderr);
+    assert.match(
+      none.stderr,
+      /^buttersink: warning: .*\/snaps\/2024-01-09: nothing at this path \(no snapshot 2024-01-09, nor any below it\)$/,
+    );
+    oneLine(none.stderr);
+  });
+
   it('-l in a missing directory: one line naming the fix, no stack trace (exit 2)', async () => {
     const r = await runCli(['-l', '/nonexistent/dir/log', `${snaps}/`]);
     assert.equal(r.exitCode, 2, r.stderr);

@@ -98,6 +98,16 @@ describe('CLI messages: S3', { skip }, () => {
     assert.match(r.stdout, /^TOTAL: 1 diff\(s\), 1 B$/m);
   });
 
+  it('a location without trailing slash naming nothing says so', async () => {
+    const r = await s3(['s3://segments/backup']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(
+      r.stderr,
+      'buttersink: warning: s3://segments/backup: nothing at this path (no snapshot backup, nor any below it)',
+    );
+    assert.match(r.stdout, /^TOTAL: 0 diff\(s\), 0 B$/m);
+  });
+
   it('no credentials at all: one line naming where to put them (exit 1)', async () => {
     const home = await mkdtemp(join(tmpdir(), 'buttersink-nocreds-'));
     const r = await runCli(['--endpoint-url', moto.endpoint, 's3://bkt/b2/'], 'buttersink', {
