@@ -56,6 +56,19 @@ describe('CLI messages: SSH', { skip }, () => {
     oneLine(r.stderr);
   });
 
+  it('a remote snapshot written with a trailing slash is refused, naming the fix', async () => {
+    const dst = join(fs.mnt, 'slash');
+    await mkdir(dst);
+    const r = await ssh([`ssh://${sshd.alias}${snaps}/s1/`, `${dst}/`]);
+    assert.notEqual(r.exitCode, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /^buttersink: ssh:\/\/bstest\/.*\/snaps\/s1\/: a read-only snapshot, not a directory of snapshots; drop the trailing '\/'/,
+    );
+    oneLine(r.stderr);
+    assert.deepEqual(await readdir(dst), []);
+  });
+
   it('exit 127 from the remote command suggests --remote-command', async () => {
     const r = await ssh([`ssh://${sshd.alias}${snaps}/`], '/nonexistent/buttersink');
     assert.equal(r.exitCode, 1, r.stderr);
