@@ -21,7 +21,35 @@ export class ButtersinkError extends Error {
 
 /** Bad command-line or API input: wrong URI, missing path, bad option value. Exit code 2 in the CLI. */
 export class UsageError extends ButtersinkError {
-  override readonly code = 'USAGE';
+  override readonly code: string = 'USAGE';
+}
+
+/** What is wrong with a location, as {@link LocationError.code}. */
+export type LocationProblem =
+  /** The directory does not exist. */
+  | 'NO_SUCH_DIRECTORY'
+  /** The path exists but is not a directory. */
+  | 'NOT_A_DIRECTORY'
+  /** The snapshot named (no trailing `/`) is not among the source's snapshots. */
+  | 'SNAPSHOT_NOT_FOUND'
+  /** A directory URI (trailing `/`) that is itself one read-only snapshot. */
+  | 'SNAPSHOT_AS_DIRECTORY'
+  /** The snapshot named is a read-write subvolume, which cannot be sent. */
+  | 'READ_WRITE_SUBVOLUME'
+  /** A sync source holding no snapshots or diffs at all. */
+  | 'EMPTY_SOURCE';
+
+/**
+ * A location (a CLI `<src>`/`<dst>`) that does not name what its form says: the
+ * message is one line naming the path and, where there is one, the fix. A usage
+ * error (exit 2); the CLI chooses further hints by `code`.
+ */
+export class LocationError extends UsageError {
+  override readonly code: LocationProblem;
+  constructor(code: LocationProblem, message: string, options: ButtersinkErrorOptions = {}) {
+    super(message, options);
+    this.code = code;
+  }
 }
 
 /** A send stream failed framing or CRC checks, or ended before END. */
@@ -149,6 +177,17 @@ export class PreflightError extends StoreError {
 /** A remote server refused or failed; the message is the server's one-line reason. */
 export class RemoteError extends ButtersinkError {
   override readonly code = 'REMOTE';
+  /** The remote command's exit status, when it exited (127: the command was not found). */
+  readonly exitCode: number | undefined;
+  constructor(message: string, options: ButtersinkErrorOptions & { exitCode?: number } = {}) {
+    super(message, options);
+    this.exitCode = options.exitCode;
+  }
+}
+
+/** No AWS credentials could be found (environment, profile, ~/.aws, instance role). */
+export class CredentialsError extends StoreError {
+  override readonly code = 'NO_CREDENTIALS';
 }
 
 /** SSH host key unknown or changed; the message says how to accept it. */

@@ -5,6 +5,7 @@
  * pass facts, never secrets.
  */
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { UsageError, describeError } from './errors.js';
 
 /** A warning as delivered to listeners. */
@@ -62,7 +63,25 @@ export function openLogFile(path: string): number {
         cause: err,
       });
     }
-    throw new UsageError(`--logfile ${path}: ${describeError(err)}`, { cause: err });
+    throw new UsageError(`--logfile ${path}: ${logFileProblem(path, err)}`, { cause: err });
+  }
+}
+
+/** Why the log file cannot be opened and what to do, by the error's code. */
+function logFileProblem(path: string, err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return `directory ${dirname(path)} does not exist; create it or give a path in an existing directory`;
+    case 'ENOTDIR':
+      return `a component of ${dirname(path)} is not a directory; give a path in an existing directory`;
+    case 'EISDIR':
+      return 'is a directory; give a file name, e.g. --logfile ' + join(path, 'buttersink.log');
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return `cannot write there (${describeError(err)}); give a path you can write to`;
+    default:
+      return describeError(err);
   }
 }
 

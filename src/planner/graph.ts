@@ -13,7 +13,7 @@
  * has it (it must send from it) and it is, or will be, at the destination.
  */
 import type { Warning } from '../log.js';
-import { UsageError } from '../errors.js';
+import { LocationError } from '../errors.js';
 import { estimateDiffSize, estimateFullSize, familyStats, LONE_FAMILY } from './estimate.js';
 import type { FamilyStats } from './estimate.js';
 import { canSendAnyDiff, edgeKey, storesDiffs } from './plan-input.js';
@@ -110,11 +110,13 @@ function selectWanted(
   if (only === undefined)
     return new Set(source.filter((v) => !isExcluded(v.path)).map((v) => v.uuid));
   const hit = source.find((v) => v.uuid === only) ?? source.find((v) => v.path === only);
-  if (hit === undefined) throw new UsageError(`snapshot '${only}' not found in the source`);
+  if (hit === undefined) {
+    throw new LocationError('SNAPSHOT_NOT_FOUND', `snapshot '${only}' not found in the source`);
+  }
   return new Set([hit.uuid]);
 }
 
-/** Builds the graph. Pure and deterministic; throws {@link UsageError} for an `only` not in the source. */
+/** Builds the graph. Pure and deterministic; throws a {@link LocationError} for an `only` not in the source. */
 export function buildGraph(input: PlanInput): Graph {
   const opts = input.options ?? {};
   const warnings: Warning[] = [];

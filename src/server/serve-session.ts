@@ -222,8 +222,9 @@ async function session(
   if (hello === null) return SESSION_EXIT.ok;
   if (hello.kind !== 'json') throw new ProtocolError('client sent data before its hello');
   parseClientHello(hello.message);
-  const root = await realpath(opts.root).catch((err: unknown) => {
-    throw new ServerRefusal('NOT_FOUND', `served directory ${opts.root}: ${describeError(err)}`);
+  const root = await realpath(opts.root).catch((err: NodeJS.ErrnoException) => {
+    const why = err.code === 'ENOENT' ? 'no such directory' : describeError(err);
+    throw new ServerRefusal('NOT_FOUND', `${opts.root.replace(/(.)\/+$/, '$1')}: ${why}`);
   });
   if (!(await stat(root)).isDirectory()) {
     throw new ServerRefusal('NOT_FOUND', `served directory ${opts.root} is not a directory`);

@@ -21,17 +21,17 @@
 import { lstat, mkdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import {
+  LocationError,
   NotBtrfsError,
   StoreError,
   UnsafePathError,
-  UsageError,
   describeError,
 } from '../../errors.js';
-import { requireBtrfs } from '../../btrfs/mountinfo.js';
+import { isSubvolume, requireBtrfs } from '../../btrfs/mountinfo.js';
 import { qgroupSizes } from '../../btrfs/qgroup.js';
 import { listFilesystemSubvolumes, listSubvolumes } from '../../btrfs/subvolume-list.js';
 import { subvolumeShow } from '../../btrfs/subvolume-show.js';
-import { deleteSubvolume } from '../../btrfs/subvolume.js';
+import { deleteSubvolume, getReadOnly } from '../../btrfs/subvolume.js';
 import { debug, warn } from '../../log.js';
 import { formatBytes } from '../../planner/format-bytes.js';
 import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
@@ -109,12 +109,13 @@ export class BtrfsStore implements Store {
     const dir = this.location.dir;
     const st = await stat(dir).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') {
-        throw new UsageError(`${dir}: no such directory`);
+        throw new LocationError('NO_SUCH_DIRECTORY', `${dir}: no such directory`, { cause: err });
       }
       throw new StoreError(`${dir}: ${describeError(err)}`, { cause: err });
     });
     if (!st.isDirectory()) {
-      throw new UsageError(
+      throw new LocationError(
+        'NOT_A_DIRECTORY',
         `${dir}: not a directory (a snapshot directory URI ends with '/', e.g. ${dir}/)`,
       );
     }
@@ -136,8 +137,11 @@ export class BtrfsStore implements Store {
       ...(signal ? { signal } : {}),
     });
     const volumes: Volume[] = [];
+    const readWrite: string[] = [];
     for (const s of subs) {
-      if (!s.readOnly || s.uuid === undefined || isPartialPath(s.path)) continue;
+      if (isPartialPath(s.path)) continue;
+      if (!s.readOnly) readWrite.push(s.path);
+      if (!s.readOnly || s.uuid === undefined) continue;
       const q = sizes.get(s.id);
       volumes.push({
         uuid: s.receivedUuid ?? s.uuid,
@@ -148,8 +152,52 @@ export class BtrfsStore implements Store {
         ...(q ? { totalSize: q.total, exclusiveSize: q.exclusive } : {}),
       });
     }
+    await this.#explainListing(role, volumes.length, readWrite, signal);
     const diffs = role === 'source' ? await this.#readSizeInfo(volumes) : [];
     return { kind: 'btrfs', volumes, diffs };
+  }
+
+  /**
+   * No silent no-ops: refuses a named snapshot that is a read-write subvolume,
+   * and a directory URI that is itself one read-only snapshot (nothing below it
+   * to list); warns once about the read-write subvolumes a listing leaves out,
+   * and about a source directory that is a read-write subvolume without snapshots.
+   */
+  async #explainListing(
+    role: StoreRole,
+    snapshots: number,
+    readWrite: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { dir, snapshot } = this.location;
+    const hint = 'make snapshots with btrfs subvolume snapshot -r';
+    if (snapshot !== undefined && readWrite.includes(snapshot)) {
+      const path = join(dir, snapshot);
+      throw new LocationError(
+        'READ_WRITE_SUBVOLUME',
+        `${path}: a read-write subvolume, not a snapshot; only read-only snapshots can be sent (make one with btrfs subvolume snapshot -r ${path} NEW-PATH)`,
+      );
+    }
+    if (snapshots === 0 && snapshot === undefined && (await isSubvolume(dir))) {
+      if (await getReadOnly(dir, signal ? { signal } : {})) {
+        throw new LocationError(
+          'SNAPSHOT_AS_DIRECTORY',
+          `${dir}/: a read-only snapshot, not a directory of snapshots; drop the trailing '/' to name this one snapshot (${dir})`,
+        );
+      }
+      // A fresh filesystem's top level is one too: only worth saying of a source.
+      if (role === 'source' && readWrite.length === 0) {
+        warn('NO_SNAPSHOTS', `${dir}/: a read-write subvolume with no snapshots in it (${hint})`);
+      }
+    }
+    // Naming one snapshot leaves the others out on purpose.
+    if (readWrite.length === 0 || snapshot !== undefined) return;
+    const names = readWrite.slice(0, 3).join(', ') + (readWrite.length > 3 ? ', …' : '');
+    warn(
+      'READ_WRITE_IGNORED',
+      `${dir}: ignoring ${readWrite.length} read-write subvolume(s) ${names} (${hint})`,
+      { paths: readWrite },
+    );
   }
 
   async #readSizeInfo(volumes: readonly Volume[]): Promise<DiffOffer[]> {

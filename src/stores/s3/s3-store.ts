@@ -21,7 +21,13 @@
 import { pipeline } from 'node:stream';
 import { s3Sdk } from '../../stages/aws-sdk.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { StoreError, UsageError, describeError } from '../../errors.js';
+import {
+  CredentialsError,
+  LocationError,
+  StoreError,
+  UsageError,
+  describeError,
+} from '../../errors.js';
 import { debug, warn } from '../../log.js';
 import { edgeKey } from '../../planner/plan-input.js';
 import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
@@ -52,7 +58,15 @@ import {
   findResumableUpload,
   listOpenUploads,
 } from './multipart.js';
-import { diffKey, lockKey, parseKey, prefixDir, sizeInfoKey, trashKey } from './s3-layout.js';
+import {
+  TRASH_PREFIX,
+  diffKey,
+  lockKey,
+  parseKey,
+  prefixDir,
+  sizeInfoKey,
+  trashKey,
+} from './s3-layout.js';
 import { acquireS3Lock } from './s3-lock.js';
 import type { S3LockOptions } from './s3-lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
@@ -155,6 +169,9 @@ export class S3Store implements Store {
     const name = (err as { name?: unknown }).name;
     if (name === 'NoSuchBucket') {
       throw new StoreError(`s3://${this.#bucket}/: no such bucket`, { cause: err });
+    }
+    if (name === 'CredentialsProviderError') {
+      throw new CredentialsError(`${what}: no AWS credentials found`, { cause: err });
     }
     throw new StoreError(`${what}: ${describeError(err)}`, { cause: err });
   }
@@ -259,8 +276,15 @@ export class S3Store implements Store {
     return diffs;
   }
 
+  /**
+   * Lists the diffs for the planner. A source prefix holding none is refused
+   * with a {@link LocationError} (`EMPTY_SOURCE`) saying which prefixes exist.
+   */
   async view(role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
     const diffs = await this.storedDiffs(opts);
+    if (role === 'source' && diffs.length === 0) {
+      throw new LocationError('EMPTY_SOURCE', await this.describeEmpty(opts));
+    }
     const volumes = new Map<string, Volume>();
     for (const d of [...diffs].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
       if (!volumes.has(d.to)) volumes.set(d.to, { uuid: d.to, path: d.path });
@@ -274,6 +298,37 @@ export class S3Store implements Store {
       atDest: role === 'dest',
     }));
     return { kind: 's3', volumes: [...volumes.values()], diffs: offers };
+  }
+
+  /**
+   * One line for a prefix that holds no diffs, naming the prefixes beside it
+   * (one level up; trash left out): `s3://bkt/backups/: no diffs here; prefixes
+   * in this bucket: b2/, backups2/`. Makes one ListObjectsV2 request.
+   */
+  async describeEmpty(opts: StoreOpOptions = {}): Promise<string> {
+    const dir = prefixDir(this.location.prefix);
+    const parent = dir.slice(0, dir.lastIndexOf('/', dir.length - 2) + 1);
+    let names: string[] = [];
+    try {
+      const page = await this.client.send(
+        new (s3Sdk().ListObjectsV2Command)({
+          Bucket: this.#bucket,
+          Prefix: parent,
+          Delimiter: '/',
+        }),
+        opts.signal ? { abortSignal: opts.signal } : {},
+      );
+      names = (page.CommonPrefixes ?? [])
+        .map((p) => p.Prefix ?? '')
+        .filter(
+          (p) => p !== '' && p !== dir && p !== TRASH_PREFIX && p !== `${dir}${TRASH_PREFIX}`,
+        );
+    } catch (err) {
+      this.#wrap(`listing ${this.uriOf(parent)}`, err);
+    }
+    const where = parent === '' ? 'in this bucket' : `in ${this.uriOf(parent)}`;
+    const shown = names.slice(0, 10).join(', ') + (names.length > 10 ? ', …' : '');
+    return `${this.uriOf(dir)}: no diffs here; ${names.length > 0 ? `prefixes ${where}: ${shown}` : `no other prefixes ${where}`}`;
   }
 
   #stored(to: Volume, from: Volume | null): StoredDiff | undefined {

@@ -266,7 +266,9 @@ export class RemoteSession {
             ? ` (killed by ${exit.signal})`
             : '';
     const stderr = this.#stderr.trim().split('\n').slice(-3).join(' | ');
-    return new RemoteError(`${this.label}: ${reason}${status}${stderr ? `: ${stderr}` : ''}`);
+    return new RemoteError(`${this.label}: ${reason}${status}${stderr ? `: ${stderr}` : ''}`, {
+      ...(exit?.code != null ? { exitCode: exit.code } : {}),
+    });
   }
 
   /**
@@ -331,10 +333,10 @@ export class RemoteSession {
       return true;
     }
     if (m?.type === 'error') {
-      throw new RemoteOperationError(
-        String(m.code ?? 'FAILED'),
-        `${this.label}: ${String(m.message ?? 'remote error')}`,
-      );
+      const text = String(m.message ?? 'remote error');
+      // A reason that starts with a remote path reads as a URI: `ssh://host/dir: no such directory`.
+      const sep = text.startsWith('/') ? '' : ': ';
+      throw new RemoteOperationError(String(m.code ?? 'FAILED'), `${this.label}${sep}${text}`);
     }
     return false;
   }
