@@ -19,7 +19,7 @@ import { S3Store } from './stores/s3/s3-store.js';
 import { scrubStore } from './stores/s3/scrub.js';
 import { parseLocation } from './stores/uri.js';
 import { serverMain } from './server/server-main.js';
-import type { ServerMode } from './server/protocol.js';
+import type { ServerMode } from './wire/protocol.js';
 import type { Store } from './stores/store.js';
 import { sync } from './sync.js';
 import type { Progress } from './streams/progress-tap.js';

@@ -18,15 +18,15 @@ import type { Readable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { RemoteError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
-import { FrameReader, FrameWriter, ProtocolError, TimeoutError } from '../../server/frame.js';
-import type { Frame, FrameReaderOptions } from '../../server/frame.js';
+import { FrameReader, FrameWriter, ProtocolError, TimeoutError } from '../../wire/frame.js';
+import type { Frame, FrameReaderOptions } from '../../wire/frame.js';
 import {
   MAX_RESPONSE_JSON,
   PROTOCOL_NAME,
   PROTOCOL_VERSIONS,
   RemoteOperationError,
-} from '../../server/protocol.js';
-import type { Request } from '../../server/protocol.js';
+} from '../../wire/protocol.js';
+import type { Request } from '../../wire/protocol.js';
 import type { SshConnection } from './ssh-connection.js';
 
 /** How the remote command ended. */

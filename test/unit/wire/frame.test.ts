@@ -10,7 +10,7 @@ import {
   FrameReader,
   FrameWriter,
   ProtocolError,
-} from '../../../src/server/frame.js';
+} from '../../../src/wire/frame.js';
 
 function frame(type: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(5);
