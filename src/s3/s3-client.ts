@@ -17,10 +17,10 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { s3Sdk } from '../../stages/aws-sdk.js';
+import { s3Sdk } from './aws-sdk.js';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { ButtersinkError, UsageError, describeError } from '../../errors.js';
-import { warn } from '../../log.js';
+import { ButtersinkError, UsageError, describeError } from '../errors.js';
+import { warn } from '../log.js';
 
 /** Options of {@link createS3Client}. */
 export interface S3ClientOptions {
