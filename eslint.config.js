@@ -12,7 +12,7 @@ import tseslint from 'typescript-eslint';
  * the repository; a directory stands for everything below it.
  */
 export const LAYERS = [
-  { name: 'core', modules: [['src/errors.ts', 'src/log.ts']] },
+  { name: 'core', modules: [['src/errors.ts', 'src/log.ts', 'src/format.ts']] },
   { name: 'framework and pure logic', modules: ['src/streams', 'src/planner'] },
   { name: 'tool wrappers', modules: ['src/btrfs', 'src/s3'] },
   { name: 'stages and wire protocol', modules: ['src/stages', 'src/wire'] },

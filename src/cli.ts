@@ -12,7 +12,7 @@ import { btrfsList, formatBtrfsList } from './btrfslist.js';
 import { describeDifferences, runChecksumdir, verifyChecksumdir } from './checksumdir/index.js';
 import { consoleLogger, debug, setLogger } from './log.js';
 import type { Logger } from './log.js';
-import { formatBytes } from './planner/format-bytes.js';
+import { formatBytes } from './format.js';
 import { formatPlan } from './planner/plan.js';
 import { openStore } from './stores/open-store.js';
 import { S3Store } from './stores/s3/s3-store.js';
@@ -23,6 +23,7 @@ import type { ServerMode } from './wire/protocol.js';
 import type { Store } from './stores/store.js';
 import { sync } from './sync.js';
 import type { Progress } from './streams/progress-tap.js';
+import { statusLine } from './streams/status-line.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -86,21 +87,16 @@ function reportError(io: CliIo, prog: string, err: unknown): number {
 }
 
 function progressLine(io: CliIo) {
-  let last = '';
+  const status = statusLine(io.stderr);
   return {
     update(label: string, p: Progress, estimated: boolean) {
-      if (!io.stderr.isTTY) return;
+      if (!status.enabled) return;
       const total =
         p.total !== undefined ? ` of ${estimated ? '~' : ''}${formatBytes(p.total)}` : '';
       const eta = p.etaMs !== undefined && !p.done ? `, ${Math.ceil(p.etaMs / 1000)} s left` : '';
-      const line = `  ${label}: ${formatBytes(p.bytes)}${total} at ${formatBytes(p.rate)}/s${eta}`;
-      io.stderr.write(`\r${line.padEnd(last.length)}`);
-      last = line;
+      status.draw(`  ${label}: ${formatBytes(p.bytes)}${total} at ${formatBytes(p.rate)}/s${eta}`);
     },
-    clear() {
-      if (io.stderr.isTTY && last) io.stderr.write(`\r${' '.repeat(last.length)}\r`);
-      last = '';
-    },
+    clear: () => status.clear(),
   };
 }
 

@@ -156,7 +156,8 @@ export function checkRelativePath(path: unknown): string[] {
   return parts;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** True for a JSON object (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

@@ -12,7 +12,7 @@
  */
 import type { Diff, Volume } from '../planner/volume.js';
 import { ProtocolError } from './frame.js';
-import { isWireUuid } from './protocol.js';
+import { isObject, isWireUuid } from './protocol.js';
 
 /** The result of `list`: the served snapshots and, for a source, the diffs the server can size. */
 export interface ListResult {
@@ -20,10 +20,9 @@ export interface ListResult {
   readonly diffs: Diff[];
 }
 
+/** `message`'s fields, none when it is not an object. */
 function fields(message: unknown): Record<string, unknown> {
-  return typeof message === 'object' && message !== null && !Array.isArray(message)
-    ? (message as Record<string, unknown>)
-    : {};
+  return isObject(message) ? message : {};
 }
 
 function finite(x: unknown): number | undefined {

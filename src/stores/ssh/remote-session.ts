@@ -28,6 +28,7 @@ import {
 } from '../../wire/protocol.js';
 import type { Request } from '../../wire/protocol.js';
 import type { SshConnection } from './ssh-connection.js';
+import { formatSeconds as seconds } from '../../format.js';
 
 /** How the remote command ended. */
 export interface RemoteExit {
@@ -40,11 +41,6 @@ const STDERR_TAIL = 4096;
 
 /** Default idle limit of a session (see the module header): 300 s. */
 export const DEFAULT_SSH_IDLE_MS = 300_000;
-
-/** `ms` as seconds for a message: `300 s`, `1.5 s`. */
-function seconds(ms: number): string {
-  return `${Math.round(ms) / 1000} s`;
-}
 
 /**
  * Least time the remote command gets to start and say hello (login shell,
