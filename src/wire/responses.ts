@@ -1,6 +1,6 @@
 /**
- * Validation of what a server answers (the client's side of protocol.ts): the
- * `result` message of each control request and of a receive. The client
+ * Validation of what a server says (the client's side of protocol.ts): its
+ * hello, and the `result` message of each control request and of a receive. The client
  * trusts a server no more than the server trusts it, so every field is checked
  * here before a store hands it on; a malformed answer is a {@link ProtocolError}
  * naming the peer.
@@ -12,7 +12,7 @@
  */
 import type { Diff, Volume } from '../planner/volume.js';
 import { ProtocolError } from './frame.js';
-import { isObject, isWireUuid } from './protocol.js';
+import { PROTOCOL_NAME, isObject, isWireUuid } from './protocol.js';
 
 /** The result of `list`: the served snapshots and, for a source, the diffs the server can size. */
 export interface ListResult {
@@ -96,4 +96,18 @@ export function parseListPartialsResult(message: unknown): string[] {
 export function parseReceiveResult(message: unknown, requested: string): string {
   const path = fields(message).path;
   return typeof path === 'string' ? path : requested;
+}
+
+/**
+ * Validates a server's hello; returns the protocol versions it speaks (entries
+ * that are not numbers dropped), or undefined when `message` is not the hello
+ * of a buttersink server (another program answered the remote command).
+ */
+export function parseServerHello(message: unknown): { versions: number[] } | undefined {
+  const m = fields(message);
+  if (m.type !== 'hello' || m.protocol !== PROTOCOL_NAME) return undefined;
+  const versions = Array.isArray(m.versions)
+    ? m.versions.filter((v): v is number => typeof v === 'number')
+    : [];
+  return { versions };
 }

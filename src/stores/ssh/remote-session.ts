@@ -20,13 +20,9 @@ import { RemoteError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
 import { FrameReader, FrameWriter, ProtocolError, TimeoutError } from '../../wire/frame.js';
 import type { Frame, FrameReaderOptions } from '../../wire/frame.js';
-import {
-  MAX_RESPONSE_JSON,
-  PROTOCOL_NAME,
-  PROTOCOL_VERSIONS,
-  RemoteOperationError,
-} from '../../wire/protocol.js';
+import { MAX_RESPONSE_JSON, PROTOCOL_VERSIONS, RemoteOperationError } from '../../wire/protocol.js';
 import type { Request } from '../../wire/protocol.js';
+import { parseServerHello } from '../../wire/responses.js';
 import type { SshConnection } from './ssh-connection.js';
 import { formatSeconds as seconds } from '../../format.js';
 
@@ -224,9 +220,9 @@ export class RemoteSession {
         throw await session.#failure(`remote command '${command}' ended before the handshake`);
       }
       session.#reader.limit = idle;
-      const hello = first.kind === 'json' ? (first.message as Record<string, unknown>) : undefined;
-      const versions = Array.isArray(hello?.versions) ? (hello.versions as unknown[]) : [];
-      if (hello?.type !== 'hello' || hello.protocol !== PROTOCOL_NAME) {
+      const hello = first.kind === 'json' ? parseServerHello(first.message) : undefined;
+      const versions = hello?.versions ?? [];
+      if (!hello) {
         throw await session.#failure(`remote command '${command}' is not a buttersink server`);
       }
       const common = PROTOCOL_VERSIONS.filter((v) => versions.includes(v));

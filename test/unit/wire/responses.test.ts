@@ -6,6 +6,7 @@ import {
   parseListResult,
   parseMeasureResult,
   parseReceiveResult,
+  parseServerHello,
 } from '../../../src/wire/responses.js';
 
 const A = '0a8f3f4e-6c1b-4d5e-9f00-112233445566';
@@ -59,5 +60,23 @@ describe('wire responses', () => {
     assert.deepEqual(parseListPartialsResult({}), []);
     assert.equal(parseReceiveResult({ path: 'x' }, 'req'), 'x');
     assert.equal(parseReceiveResult({ path: 4 }, 'req'), 'req');
+  });
+});
+
+describe('parseServerHello', () => {
+  it('accepts a buttersink hello and keeps only numeric versions', () => {
+    assert.deepEqual(
+      parseServerHello({ type: 'hello', protocol: 'buttersink', versions: [1, '2', 3], mode: 'r' }),
+      { versions: [1, 3] },
+    );
+    assert.deepEqual(parseServerHello({ type: 'hello', protocol: 'buttersink' }), {
+      versions: [],
+    });
+  });
+
+  it('returns undefined for anything else', () => {
+    for (const m of [null, 'hello', { type: 'hello', protocol: 'other' }, { type: 'result' }]) {
+      assert.equal(parseServerHello(m), undefined);
+    }
   });
 });
