@@ -11,7 +11,7 @@ import type { FilesystemInfo, FilesystemUsage } from './btrfs/filesystem.js';
 import { requireBtrfs } from './btrfs/mountinfo.js';
 import { qgroupSizes } from './btrfs/qgroup.js';
 import { listSubvolumes } from './btrfs/subvolume-list.js';
-import { formatBytes } from './planner/format-bytes.js';
+import { formatBytes } from './format.js';
 
 /** One subvolume in a {@link BtrfsListing}. */
 export interface ListedSubvolume {

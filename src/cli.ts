@@ -21,19 +21,20 @@ import { btrfsList, formatBtrfsList } from './btrfslist.js';
 import { describeDifferences, runChecksumdir, verifyChecksumdir } from './checksumdir/index.js';
 import { consoleLogger, debug, setLogger, warn } from './log.js';
 import type { Logger } from './log.js';
-import { formatBytes } from './planner/format-bytes.js';
+import { formatBytes } from './format.js';
 import { formatPlan } from './planner/plan.js';
 import { openStore } from './stores/open-store.js';
 import { S3Store } from './stores/s3/s3-store.js';
 import { scrubStore } from './stores/s3/scrub.js';
 import { parseLocation } from './stores/uri.js';
 import { serverMain } from './server/server-main.js';
-import type { ServerMode } from './server/protocol.js';
+import type { ServerMode } from './wire/protocol.js';
 import type { StoreView } from './planner/plan-input.js';
 import type { Store } from './stores/store.js';
 import { sync } from './sync.js';
 import type { SyncReport } from './sync.js';
 import type { Progress } from './streams/progress-tap.js';
+import { statusLine } from './streams/status-line.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -173,21 +174,16 @@ function reportError(
 }
 
 function progressLine(io: CliIo) {
-  let last = '';
+  const status = statusLine(io.stderr);
   return {
     update(label: string, p: Progress, estimated: boolean) {
-      if (!io.stderr.isTTY) return;
+      if (!status.enabled) return;
       const total =
         p.total !== undefined ? ` of ${estimated ? '~' : ''}${formatBytes(p.total)}` : '';
       const eta = p.etaMs !== undefined && !p.done ? `, ${Math.ceil(p.etaMs / 1000)} s left` : '';
-      const line = `  ${label}: ${formatBytes(p.bytes)}${total} at ${formatBytes(p.rate)}/s${eta}`;
-      io.stderr.write(`\r${line.padEnd(last.length)}`);
-      last = line;
+      status.draw(`  ${label}: ${formatBytes(p.bytes)}${total} at ${formatBytes(p.rate)}/s${eta}`);
     },
-    clear() {
-      if (io.stderr.isTTY && last) io.stderr.write(`\r${' '.repeat(last.length)}\r`);
-      last = '';
-    },
+    clear: () => status.clear(),
   };
 }
 

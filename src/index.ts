@@ -49,10 +49,10 @@ export type {
   StreamDigestStage,
 } from './stages/digest-check.js';
 export { digestCheck, streamDigest } from './stages/digest-check.js';
-export type { TreeWalkOptions, TreeWalkResult } from './stages/tree-walk.js';
-export { treeWalk } from './stages/tree-walk.js';
-export type { FileHashOptions, FileHashResult } from './stages/file-hash.js';
-export { fileHash } from './stages/file-hash.js';
+export type { TreeWalkOptions, TreeWalkResult } from './checksumdir/tree-walk.js';
+export { treeWalk } from './checksumdir/tree-walk.js';
+export type { FileHashOptions, FileHashResult } from './checksumdir/file-hash.js';
+export { fileHash } from './checksumdir/file-hash.js';
 
 // btrfs-progs wrapper and send-stream codec.
 export { listSubvolumes } from './btrfs/subvolume-list.js';

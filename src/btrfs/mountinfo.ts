@@ -1,7 +1,8 @@
 /**
  * Mount table facts from `/proc/self/mountinfo`, read without spawning a
- * process: which mount holds a path, its filesystem type, and (for btrfs) which
- * subvolume of the filesystem is mounted there.
+ * process: which mount holds a path, its filesystem type, (for btrfs) which
+ * subvolume of the filesystem is mounted there, and the set of mount points
+ * (checksumdir marks them). One parser, {@link parseMountInfo}, serves all.
  */
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { NotBtrfsError } from '../errors.js';
@@ -56,6 +57,40 @@ export function parseMountInfo(text: string): MountInfo[] {
 /** Reads and parses `/proc/self/mountinfo`. */
 export async function readMountInfo(): Promise<MountInfo[]> {
   return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+/**
+ * The set of mount points as util-linux `mountpoint` sees them: every target
+ * listed in the mount table. A directory is a mount point when its canonical
+ * path is one of them; a different device number alone (a nested btrfs
+ * subvolume) does not make one. Membership is tested on raw path bytes.
+ */
+export interface MountPoints {
+  /** True when `canonicalPath` (absolute, no symlinks, no trailing slash) is a mount target. */
+  has(canonicalPath: Buffer): boolean;
+  /** Number of distinct targets. */
+  readonly size: number;
+}
+
+/**
+ * The {@link MountPoints} of a mountinfo file's bytes, parsed by
+ * {@link parseMountInfo}. Decoded as latin1 so that every path byte survives,
+ * whatever the names' encoding.
+ */
+export function parseMountPoints(bytes: Buffer): MountPoints {
+  const targets = new Set(parseMountInfo(bytes.toString('latin1')).map((m) => m.mountPoint));
+  return {
+    has: (canonicalPath) => targets.has(canonicalPath.toString('latin1')),
+    size: targets.size,
+  };
+}
+
+/**
+ * Reads the current mount points from `/proc/self/mountinfo` (or `file`). Read
+ * once per run: mounts made or removed later are not seen.
+ */
+export async function readMountPoints(file = '/proc/self/mountinfo'): Promise<MountPoints> {
+  return parseMountPoints(await readFile(file));
 }
 
 /**

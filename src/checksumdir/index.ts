@@ -22,7 +22,5 @@ export { formatLsLine, symbolicMode, findTime } from './ls-line.js';
 export type { LsFacts } from './ls-line.js';
 export { formatSha256sumLine, parseSha256sumLine, escapeName } from './sha256sum-line.js';
 export { sortLikeGnuSort, keyStart, splitLines, joinLines } from './gnu-sort.js';
-export { readMountPoints, parseMountinfo } from './mount-points.js';
-export type { MountPoints } from './mount-points.js';
 export { writeChecksumdirOutputs, sha256sumOfListing } from './write-outputs.js';
 export type { ChecksumdirOutputs } from './write-outputs.js';

@@ -11,8 +11,8 @@ import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { AbortedError } from '../errors.js';
 import type { StageOptions, SinkStage } from '../streams/stage.js';
-import type { FileHashFields } from '../stages/file-hash.js';
-import type { WalkEntry } from '../stages/tree-walk.js';
+import type { FileHashFields } from './file-hash.js';
+import type { WalkEntry } from './tree-walk.js';
 import { ListingBuilder } from './listing.js';
 import type { Listing } from './listing.js';
 

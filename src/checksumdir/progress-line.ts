@@ -4,6 +4,8 @@
  * that is not a TTY it writes nothing at all.
  */
 import type { Writable } from 'node:stream';
+import { formatBytes } from '../format.js';
+import { statusLine } from '../streams/status-line.js';
 
 /** Counts fed by the scan; cheap to call on every file and chunk. */
 export interface ProgressLine {
@@ -13,19 +15,6 @@ export interface ProgressLine {
   addBytes(bytes: number): void;
   /** Stops redrawing and clears the line. Idempotent. */
   stop(): void;
-}
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-/** `1536` → `1.5 KiB`. */
-export function humanBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${UNITS[unit]}`;
 }
 
 /**
@@ -39,8 +28,8 @@ export function progressLine(
 ): ProgressLine {
   let files = 0;
   let bytes = 0;
-  const isTTY = (out as { isTTY?: boolean } | undefined)?.isTTY === true;
-  if (!out || !isTTY) {
+  const line = statusLine(out);
+  if (!line.enabled) {
     return {
       addFile: () => void files++,
       addBytes: (n) => void (bytes += n),
@@ -51,8 +40,8 @@ export function progressLine(
   const draw = () => {
     const seconds = (performance.now() - started) / 1000;
     const rate = seconds > 0 ? bytes / seconds : 0;
-    out.write(
-      `\r\x1b[K${label}: ${files.toLocaleString('en-US')} files, ${humanBytes(bytes)}, ${humanBytes(rate)}/s`,
+    line.draw(
+      `${label}: ${files.toLocaleString('en-US')} files, ${formatBytes(bytes)}, ${formatBytes(rate)}/s`,
     );
   };
   const timer = setInterval(draw, intervalMs);
@@ -65,7 +54,7 @@ export function progressLine(
       if (stopped) return;
       stopped = true;
       clearInterval(timer);
-      out.write('\r\x1b[K');
+      line.clear();
     },
   };
 }

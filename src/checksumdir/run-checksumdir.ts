@@ -5,7 +5,7 @@
 import { realpath } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { UsageError } from '../errors.js';
-import { readMountPoints } from './mount-points.js';
+import { readMountPoints } from '../btrfs/mountinfo.js';
 import { resolveTarget } from './resolve-target.js';
 import { scanTree } from './scan-tree.js';
 import type { ScanCounts } from './scan-tree.js';

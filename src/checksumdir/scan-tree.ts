@@ -6,10 +6,10 @@
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { warn } from '../log.js';
-import { fileHash } from '../stages/file-hash.js';
-import { treeWalk } from '../stages/tree-walk.js';
-import type { WalkProblem } from '../stages/tree-walk.js';
-import type { MountPoints } from './mount-points.js';
+import { fileHash } from './file-hash.js';
+import { treeWalk } from './tree-walk.js';
+import type { WalkProblem } from './tree-walk.js';
+import type { MountPoints } from '../btrfs/mountinfo.js';
 import { listingSink } from './listing-sink.js';
 import type { HashedWalkEntry } from './listing-sink.js';
 import type { Listing } from './listing.js';

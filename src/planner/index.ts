@@ -38,6 +38,6 @@ export { formatPlan, planToJSON } from './plan.js';
 export { planSync } from './plan-sync.js';
 export type { MeasureFn, MeasureOptions, MeasureRequest } from './measure-loop.js';
 export { planWithMeasurement } from './measure-loop.js';
-export { formatBytes } from './format-bytes.js';
+export { formatBytes } from '../format.js';
 export type { SyntheticOptions } from './synthetic.js';
 export { syntheticInput } from './synthetic.js';

@@ -4,7 +4,7 @@
  * its transfers in order, then its deletes (commit comes last).
  */
 import type { Warning } from '../log.js';
-import { formatBytes } from './format-bytes.js';
+import { formatBytes } from '../format.js';
 import type { DiffOffer, DiffProvider } from './plan-input.js';
 import type { Volume } from './volume.js';
 

@@ -6,7 +6,7 @@
  */
 import { lstat, realpath } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { checkRelativePath, ServerRefusal } from './protocol.js';
+import { checkRelativePath, ServerRefusal } from '../wire/protocol.js';
 
 /** True when `path` (absolute, real) is `root` or below it. */
 export function isInside(root: string, path: string): boolean {

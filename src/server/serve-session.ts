@@ -25,9 +25,9 @@ import { streamVerify } from '../stages/stream-verify.js';
 import { runPipeline } from '../streams/pipeline.js';
 import { BtrfsStore, PARTIAL_SUFFIX, isPartialPath } from '../stores/btrfs/btrfs-store.js';
 import { listFilesystemSubvolumes } from '../btrfs/subvolume-list.js';
-import { FrameReader, FrameWriter, ProtocolError } from './frame.js';
-import { frameSink, frameSource } from './frame-stages.js';
-import type { TimeoutError } from './frame.js';
+import { FrameReader, FrameWriter, ProtocolError } from '../wire/frame.js';
+import { frameSink, frameSource } from '../wire/frame-stages.js';
+import type { TimeoutError } from '../wire/frame.js';
 import {
   DEFAULT_IDLE_SECONDS,
   DEFAULT_MAX_SECONDS,
@@ -46,8 +46,8 @@ import {
   parseClientHello,
   parseRequest,
   wireError,
-} from './protocol.js';
-import type { Request, ServerMode, VolumeRef } from './protocol.js';
+} from '../wire/protocol.js';
+import type { Request, ServerMode, VolumeRef } from '../wire/protocol.js';
 import type { StoreLock } from '../stores/lock.js';
 import { resolveInside } from './safe-path.js';
 

@@ -16,8 +16,8 @@
 import { isAbsolute } from 'node:path';
 import { AbortedError, describeError } from '../errors.js';
 import { consoleLogger, debug, setLogger } from '../log.js';
-import { isServerMode } from './protocol.js';
-import type { ServerMode } from './protocol.js';
+import { isServerMode } from '../wire/protocol.js';
+import type { ServerMode } from '../wire/protocol.js';
 import { serveSession } from './serve-session.js';
 import { MAX_LIMIT_SECONDS } from './session-limits.js';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_SLOTS_DIR } from './session-slots.js';

@@ -3,7 +3,7 @@
  * silent, stopped reading, or never ends cannot hold a server process (and its
  * session slot, its `btrfs` children) forever.
  */
-import { TimeoutError } from './frame.js';
+import { TimeoutError } from '../wire/frame.js';
 
 /** Default idle limit: seconds the client may send (or read) nothing while the server waits for it. */
 export const DEFAULT_IDLE_SECONDS = 600;

@@ -17,7 +17,7 @@
  * first byte is read: what a check of the whole-stream digest needs.
  */
 import { Readable } from 'node:stream';
-import { s3Sdk } from './aws-sdk.js';
+import { s3Sdk } from '../s3/aws-sdk.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError, isRetryable } from '../errors.js';
 import { debug } from '../log.js';

@@ -21,12 +21,12 @@
  */
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { s3Sdk } from './aws-sdk.js';
+import { s3Sdk } from '../s3/aws-sdk.js';
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError } from '../errors.js';
 import { debug } from '../log.js';
-import { copyObject } from '../stores/s3/multipart.js';
-import { describeS3Failure } from '../stores/s3/s3-client.js';
+import { copyObject } from '../s3/multipart.js';
+import { describeS3Failure } from '../s3/s3-client.js';
 import type { Part } from '../streams/chunker.js';
 import { destroyOnAbort, handled, sinkStage } from '../streams/stage.js';
 import type { SinkStage, StageOptions } from '../streams/stage.js';

@@ -7,12 +7,10 @@
  * fewer than `limit` calls are running; `mapLimit` keeps every result (in input order)
  * until it resolves, `forEachLimit` keeps none.
  */
-import { createRequire } from 'node:module';
+// highland is CommonJS (`export =` in its d.ts): under `module: nodenext` the default
+// import is its `module.exports`, as Node gives it to an ES module.
+import highland from 'highland';
 import { AbortedError, UsageError } from '../errors.js';
-
-// highland is CommonJS with `export =`; this tsconfig has no esModuleInterop, so a
-// default import does not type-check: load it through require, typed from its d.ts.
-const highland = createRequire(import.meta.url)('highland') as typeof import('highland');
 
 /** Options of {@link mapLimit} and {@link forEachLimit}. */
 export interface LimitOptions {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../src/stores/s3/s3-client.js';
+import { createS3Client } from '../../src/s3/s3-client.js';
 import { createBtrfs, makeTree, snapshot, subvolume } from '../fixtures/btrfs-fs.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { runCli } from '../fixtures/cli.js';

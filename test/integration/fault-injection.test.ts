@@ -36,7 +36,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { deleteSubvolume } from '../../src/btrfs/subvolume.js';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
-import { createS3Client } from '../../src/stores/s3/s3-client.js';
+import { createS3Client } from '../../src/s3/s3-client.js';
 import { S3Store } from '../../src/stores/s3/s3-store.js';
 import { scrubStore } from '../../src/stores/s3/scrub.js';
 import { parseLocation } from '../../src/stores/uri.js';

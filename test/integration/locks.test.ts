@@ -29,7 +29,7 @@ import type { Warning } from '../../src/log.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
 import { LOCK_FILE_NAME, LockLostError, LockedError, parseHolder } from '../../src/stores/lock.js';
 import type { LockHolder } from '../../src/stores/lock.js';
-import { createS3Client } from '../../src/stores/s3/s3-client.js';
+import { createS3Client } from '../../src/s3/s3-client.js';
 import { S3Store } from '../../src/stores/s3/s3-store.js';
 import { SshStore } from '../../src/stores/ssh/ssh-store.js';
 import { parseLocation } from '../../src/stores/uri.js';

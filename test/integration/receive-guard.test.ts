@@ -23,7 +23,7 @@ import { btrfsReceive } from '../../src/stages/btrfs-receive.js';
 import { runPipeline } from '../../src/streams/pipeline.js';
 import { sourceStage } from '../../src/streams/stage.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
-import { createS3Client } from '../../src/stores/s3/s3-client.js';
+import { createS3Client } from '../../src/s3/s3-client.js';
 import { S3Store } from '../../src/stores/s3/s3-store.js';
 import { SshStore } from '../../src/stores/ssh/ssh-store.js';
 import type { Store } from '../../src/stores/store.js';

@@ -18,7 +18,7 @@ import { s3Download } from '../../src/stages/s3-download.js';
 import { s3Upload } from '../../src/stages/s3-upload.js';
 import { setLogger } from '../../src/log.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
-import { createS3Client } from '../../src/stores/s3/s3-client.js';
+import { createS3Client } from '../../src/s3/s3-client.js';
 import { SshStore } from '../../src/stores/ssh/ssh-store.js';
 import type { Store } from '../../src/stores/store.js';
 import { parseLocation } from '../../src/stores/uri.js';

@@ -30,7 +30,7 @@ import { setLogger } from '../../src/log.js';
 import type { Warning } from '../../src/log.js';
 import { META_SHA256, META_STREAM_VERSION } from '../../src/stages/digest-check.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
-import { createS3Client } from '../../src/stores/s3/s3-client.js';
+import { createS3Client } from '../../src/s3/s3-client.js';
 import { S3Store } from '../../src/stores/s3/s3-store.js';
 import { NO_DIGEST_NOTE, scrubStore } from '../../src/stores/s3/scrub.js';
 import { parseLocation } from '../../src/stores/uri.js';

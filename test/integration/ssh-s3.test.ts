@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
-import { createS3Client } from '../../src/stores/s3/s3-client.js';
+import { createS3Client } from '../../src/s3/s3-client.js';
 import { S3Store } from '../../src/stores/s3/s3-store.js';
 import { SshStore } from '../../src/stores/ssh/ssh-store.js';
 import type { Store } from '../../src/stores/store.js';

@@ -9,7 +9,7 @@ import { buttersinkMain } from '../../src/cli.js';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
 import { HostKeyError } from '../../src/errors.js';
 import { setLogger } from '../../src/log.js';
-import { RemoteOperationError } from '../../src/server/protocol.js';
+import { RemoteOperationError } from '../../src/wire/protocol.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
 import { SshStore } from '../../src/stores/ssh/ssh-store.js';
 import type { SshStoreOptions } from '../../src/stores/ssh/ssh-store.js';

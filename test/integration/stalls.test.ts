@@ -17,7 +17,7 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { setLogger } from '../../src/log.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
-import { createS3Client } from '../../src/stores/s3/s3-client.js';
+import { createS3Client } from '../../src/s3/s3-client.js';
 import { S3Store } from '../../src/stores/s3/s3-store.js';
 import type { S3StoreOptions } from '../../src/stores/s3/s3-store.js';
 import { SshStore } from '../../src/stores/ssh/ssh-store.js';

@@ -33,7 +33,7 @@ import { listFilesystemSubvolumes, listSubvolumes } from '../../btrfs/subvolume-
 import { subvolumeShow } from '../../btrfs/subvolume-show.js';
 import { deleteSubvolume, getReadOnly } from '../../btrfs/subvolume.js';
 import { debug, warn } from '../../log.js';
-import { formatBytes } from '../../planner/format-bytes.js';
+import { formatBytes } from '../../format.js';
 import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
 import type { Volume } from '../../planner/volume.js';
 import { btrfsReceive } from '../../stages/btrfs-receive.js';

@@ -26,7 +26,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StoreError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
-import { s3Sdk } from '../../stages/aws-sdk.js';
+import { s3Sdk } from '../../s3/aws-sdk.js';
 import {
   LockLostError,
   describeHolder,

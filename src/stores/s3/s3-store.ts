@@ -19,7 +19,7 @@
  * metadata. Diffs without it (the original buttersink's) are read as before.
  */
 import { pipeline } from 'node:stream';
-import { s3Sdk } from '../../stages/aws-sdk.js';
+import { s3Sdk } from '../../s3/aws-sdk.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   CredentialsError,
@@ -50,14 +50,14 @@ import type { SourceStage } from '../../streams/stage.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
 import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
 import type { S3Location } from '../uri.js';
-import { createS3Client } from './s3-client.js';
-import type { S3ClientOptions } from './s3-client.js';
+import { createS3Client } from '../../s3/s3-client.js';
+import type { S3ClientOptions } from '../../s3/s3-client.js';
 import {
   abortUpload,
   copyObject as copyServerSide,
   findResumableUpload,
   listOpenUploads,
-} from './multipart.js';
+} from '../../s3/multipart.js';
 import {
   TRASH_PREFIX,
   diffKey,

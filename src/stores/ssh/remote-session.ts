@@ -18,16 +18,13 @@ import type { Readable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import { RemoteError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
-import { FrameReader, FrameWriter, ProtocolError, TimeoutError } from '../../server/frame.js';
-import type { Frame, FrameReaderOptions } from '../../server/frame.js';
-import {
-  MAX_RESPONSE_JSON,
-  PROTOCOL_NAME,
-  PROTOCOL_VERSIONS,
-  RemoteOperationError,
-} from '../../server/protocol.js';
-import type { Request } from '../../server/protocol.js';
+import { FrameReader, FrameWriter, ProtocolError, TimeoutError } from '../../wire/frame.js';
+import type { Frame, FrameReaderOptions } from '../../wire/frame.js';
+import { MAX_RESPONSE_JSON, PROTOCOL_VERSIONS, RemoteOperationError } from '../../wire/protocol.js';
+import type { Request } from '../../wire/protocol.js';
+import { parseServerHello } from '../../wire/responses.js';
 import type { SshConnection } from './ssh-connection.js';
+import { formatSeconds as seconds } from '../../format.js';
 
 /** How the remote command ended. */
 export interface RemoteExit {
@@ -40,11 +37,6 @@ const STDERR_TAIL = 4096;
 
 /** Default idle limit of a session (see the module header): 300 s. */
 export const DEFAULT_SSH_IDLE_MS = 300_000;
-
-/** `ms` as seconds for a message: `300 s`, `1.5 s`. */
-function seconds(ms: number): string {
-  return `${Math.round(ms) / 1000} s`;
-}
 
 /**
  * Least time the remote command gets to start and say hello (login shell,
@@ -229,9 +221,9 @@ export class RemoteSession {
         throw await session.#failure(`remote command '${command}' ended before the handshake`);
       }
       session.#reader.limit = idle;
-      const hello = first.kind === 'json' ? (first.message as Record<string, unknown>) : undefined;
-      const versions = Array.isArray(hello?.versions) ? (hello.versions as unknown[]) : [];
-      if (hello?.type !== 'hello' || hello.protocol !== PROTOCOL_NAME) {
+      const hello = first.kind === 'json' ? parseServerHello(first.message) : undefined;
+      const versions = hello?.versions ?? [];
+      if (!hello) {
         throw await session.#failure(`remote command '${command}' is not a buttersink server`);
       }
       const common = PROTOCOL_VERSIONS.filter((v) => versions.includes(v));

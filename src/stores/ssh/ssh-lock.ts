@@ -10,7 +10,7 @@
  */
 import { describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
-import { RemoteOperationError } from '../../server/protocol.js';
+import { RemoteOperationError } from '../../wire/protocol.js';
 import { LockLostError, LockedError, newHolder, parseHolder } from '../lock.js';
 import type { LockHolder, StoreLock } from '../lock.js';
 import type { RemoteSession } from './remote-session.js';

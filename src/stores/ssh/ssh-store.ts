@@ -26,10 +26,17 @@ import { StoreError, describeError } from '../../errors.js';
 import { debug } from '../../log.js';
 import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
 import type { Volume } from '../../planner/volume.js';
-import { frameSink, frameSource } from '../../server/frame-stages.js';
-import { ProtocolError } from '../../server/frame.js';
-import { LOCK_PROTOCOL_VERSION, isServerMode, isWireUuid } from '../../server/protocol.js';
-import type { Request, ServerMode, VolumeRef } from '../../server/protocol.js';
+import { frameSink, frameSource } from '../../wire/frame-stages.js';
+import { ProtocolError } from '../../wire/frame.js';
+import { LOCK_PROTOCOL_VERSION, isServerMode } from '../../wire/protocol.js';
+import type { Request, ServerMode, VolumeRef } from '../../wire/protocol.js';
+import {
+  parseListPartialsResult,
+  parseListResult,
+  parseMeasureResult,
+  parsePreflightResult,
+  parseReceiveResult,
+} from '../../wire/responses.js';
 import type { SinkStage, SourceStage } from '../../streams/stage.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 import type {
@@ -87,66 +94,6 @@ export function shellQuote(s: string): string {
 
 function ref(v: Volume): VolumeRef {
   return { uuid: v.uuid, path: v.path };
-}
-
-function checkVolumes(raw: unknown, label: string): Volume[] {
-  if (!Array.isArray(raw)) throw new ProtocolError(`${label}: listing without volumes`);
-  return raw.map((v: unknown) => {
-    const o = v as Record<string, unknown> | null;
-    if (!o || !isWireUuid(o.uuid) || typeof o.path !== 'string') {
-      throw new ProtocolError(`${label}: malformed volume in listing`);
-    }
-    const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
-    const gen = num(o.gen);
-    const total = num(o.totalSize);
-    const excl = num(o.exclusiveSize);
-    return {
-      uuid: o.uuid,
-      path: o.path,
-      ...(isWireUuid(o.ownUuid) ? { ownUuid: o.ownUuid } : {}),
-      ...(gen !== undefined ? { gen } : {}),
-      ...(isWireUuid(o.parentUuid) ? { parentUuid: o.parentUuid } : {}),
-      ...(total !== undefined ? { totalSize: total } : {}),
-      ...(excl !== undefined ? { exclusiveSize: excl } : {}),
-    };
-  });
-}
-
-function checkDiffs(raw: unknown): DiffOffer[] {
-  if (!Array.isArray(raw)) return [];
-  return raw.flatMap((d: unknown) => {
-    const o = d as Record<string, unknown> | null;
-    if (!o || !isWireUuid(o.to) || !(o.from === null || isWireUuid(o.from))) return [];
-    if (typeof o.size !== 'number' || !(o.size >= 0)) return [];
-    return [
-      {
-        to: o.to,
-        from: o.from as string | null,
-        size: o.size,
-        estimated: o.estimated === true,
-        store: 'source' as const,
-        atDest: false,
-      },
-    ];
-  });
-}
-
-/** The remote's preflight problems, checked: known codes, one printable line each. */
-function checkProblems(raw: unknown, label: string): PreflightProblem[] {
-  if (!Array.isArray(raw)) throw new ProtocolError(`${label}: preflight answer without problems`);
-  return raw.map((p: unknown) => {
-    const o = p as Record<string, unknown> | null;
-    if (!o || (o.code !== 'NAME_CLASH' && o.code !== 'NO_SPACE') || typeof o.message !== 'string') {
-      throw new ProtocolError(`${label}: malformed preflight problem`);
-    }
-    // eslint-disable-next-line no-control-regex
-    const line = o.message.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 1000);
-    return {
-      code: o.code,
-      message: `${label}: ${line}`,
-      ...(o.warning === true ? { warning: true } : {}),
-    };
-  });
 }
 
 /** Snapshots on a remote host, reached over SSH. */
@@ -269,11 +216,14 @@ export class SshStore implements Store {
   }
 
   async view(role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
-    const r = await this.#request({ op: 'list', role }, opts.signal);
+    const r = parseListResult(await this.#request({ op: 'list', role }, opts.signal), this.#label);
     return {
       kind: 'ssh',
-      volumes: checkVolumes(r.volumes, this.#label),
-      diffs: role === 'source' ? checkDiffs(r.diffs) : [],
+      volumes: r.volumes,
+      diffs:
+        role === 'source'
+          ? r.diffs.map((d) => ({ ...d, store: 'source' as const, atDest: false }))
+          : [],
     };
   }
 
@@ -282,10 +232,7 @@ export class SshStore implements Store {
       { op: 'measure', to: ref(to), from: from ? ref(from) : null },
       opts.signal,
     );
-    if (typeof r.bytes !== 'number' || !(r.bytes >= 0)) {
-      throw new ProtocolError(`${this.#label}: measure returned no size`);
-    }
-    return r.bytes;
+    return parseMeasureResult(r, this.#label);
   }
 
   send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<number> {
@@ -366,7 +313,7 @@ export class SshStore implements Store {
     // The remote says nothing until the commit, except to report a failure: watch for it.
     (async () => {
       const m = await session.expect('result');
-      settle.resolve(typeof m.path === 'string' ? m.path : to.path);
+      settle.resolve(parseReceiveResult(m, to.path));
     })().catch((err: unknown) => {
       settle.reject(err);
       sink.stream.destroy(err as Error);
@@ -432,7 +379,7 @@ export class SshStore implements Store {
       },
       opts.signal,
     );
-    return checkProblems(r.problems, this.#label);
+    return parsePreflightResult(r, this.#label);
   }
 
   async deleteDiff(diff: DiffOffer): Promise<void> {
@@ -447,9 +394,7 @@ export class SshStore implements Store {
 
   async listPartials(opts: StoreOpOptions = {}): Promise<Partial[]> {
     const r = await this.#request({ op: 'listPartials' }, opts.signal);
-    const paths = Array.isArray(r.paths)
-      ? r.paths.filter((p): p is string => typeof p === 'string')
-      : [];
+    const paths = parseListPartialsResult(r);
     return paths.map((p) => ({ where: this.#partialPrefix() + p }));
   }
 

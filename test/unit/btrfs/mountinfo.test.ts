@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isWithin, mountOf, parseMountInfo } from '../../../src/btrfs/mountinfo.js';
+import {
+  isWithin,
+  mountOf,
+  parseMountInfo,
+  parseMountPoints,
+} from '../../../src/btrfs/mountinfo.js';
 
 const TEXT = `27 1 0:25 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 43 27 0:39 / /tmp/expmnt rw,relatime - btrfs /dev/loop0 rw,ssd,subvolid=5,subvol=/
@@ -23,5 +28,31 @@ describe('parseMountInfo / mountOf', () => {
     assert.equal(mountOf(m, '/tmp/expmnt2')?.id, 27);
     assert.equal(isWithin('/a', '/ab'), false);
     assert.equal(isWithin('/', '/ab'), true);
+  });
+});
+
+describe('parseMountPoints', () => {
+  it('keeps the mount targets (field 5), octal escapes decoded, raw bytes intact', () => {
+    const text = Buffer.from(
+      [
+        '22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw',
+        '40 22 0:35 / /mnt/with\\040space rw - tmpfs tmpfs rw',
+        '41 22 0:36 /sub /mnt/back\\134slash rw - btrfs /dev/loop0 rw,subvol=/sub',
+        '',
+      ].join('\n'),
+    );
+    const mounts = parseMountPoints(text);
+    assert.equal(mounts.size, 3);
+    assert.ok(mounts.has(Buffer.from('/')));
+    assert.ok(mounts.has(Buffer.from('/mnt/with space')));
+    assert.ok(mounts.has(Buffer.from('/mnt/back\\slash')));
+    assert.ok(!mounts.has(Buffer.from('/mnt')));
+    const nonUtf8 = Buffer.concat([Buffer.from('/mnt/'), Buffer.from([0xff, 0xfe])]);
+    const raw = Buffer.concat([
+      Buffer.from('42 22 0:37 / '),
+      nonUtf8,
+      Buffer.from(' rw - tmpfs t rw\n'),
+    ]);
+    assert.ok(parseMountPoints(raw).has(nonUtf8), 'non-UTF-8 target bytes survive');
   });
 });

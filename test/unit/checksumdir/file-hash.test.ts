@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileHash } from '../../../src/stages/file-hash.js';
-import type { FileHashFields } from '../../../src/stages/file-hash.js';
+import { fileHash } from '../../../src/checksumdir/file-hash.js';
+import type { FileHashFields } from '../../../src/checksumdir/file-hash.js';
 import { UsageError } from '../../../src/errors.js';
 
 const asFile = (size: number) => ({ isFile: () => true, size });

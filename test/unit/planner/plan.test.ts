@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { formatBytes } from '../../../src/planner/format-bytes.js';
+import { formatBytes } from '../../../src/format.js';
 import { formatPlan, planToJSON } from '../../../src/planner/plan.js';
 import { planSync } from '../../../src/planner/plan-sync.js';
 import { input, offer, vol } from './helpers.js';

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, realpath, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ServerRefusal } from '../../../src/server/protocol.js';
+import { ServerRefusal } from '../../../src/wire/protocol.js';
 import { isInside, resolveInside } from '../../../src/server/safe-path.js';
 
 describe('resolveInside', () => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { FRAME_DATA, FrameReader, FrameWriter } from '../../../src/server/frame.js';
-import type { ServerMode } from '../../../src/server/protocol.js';
+import { FRAME_DATA, FrameReader, FrameWriter } from '../../../src/wire/frame.js';
+import type { ServerMode } from '../../../src/wire/protocol.js';
 import { SESSION_EXIT, serveSession } from '../../../src/server/serve-session.js';
 
 const U = '0c5a4b8e-1d2f-4a3b-9c8d-7e6f5a4b3c2d';

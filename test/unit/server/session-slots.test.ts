@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { FrameReader, FrameWriter } from '../../../src/server/frame.js';
+import { FrameReader, FrameWriter } from '../../../src/wire/frame.js';
 import { SESSION_EXIT, serveSession } from '../../../src/server/serve-session.js';
 import { acquireSessionSlot } from '../../../src/server/session-slots.js';
 import type { SessionSlot } from '../../../src/server/session-slots.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { Duplex, PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { FRAME_JSON, TimeoutError } from '../../../../src/server/frame.js';
-import { PROTOCOL_NAME, PROTOCOL_VERSIONS } from '../../../../src/server/protocol.js';
+import { FRAME_JSON, TimeoutError } from '../../../../src/wire/frame.js';
+import { PROTOCOL_NAME, PROTOCOL_VERSIONS } from '../../../../src/wire/protocol.js';
 import { RemoteSession } from '../../../../src/stores/ssh/remote-session.js';
 import type { SshConnection } from '../../../../src/stores/ssh/ssh-connection.js';
 

@@ -7,8 +7,8 @@ import {
   FRAME_HEADER_SIZE,
   FrameReader,
   FrameWriter,
-} from '../../../src/server/frame.js';
-import { frameSink, frameSource } from '../../../src/server/frame-stages.js';
+} from '../../../src/wire/frame.js';
+import { frameSink, frameSource } from '../../../src/wire/frame-stages.js';
 import { eventLoopTurns, waitFor } from '../../fixtures/wait-for.js';
 
 const limits = { maxJson: 1024, peer: 'peer' };

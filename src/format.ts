@@ -1,5 +1,7 @@
 /**
- * Human-readable byte counts for plans and listings, in binary (IEC) units.
+ * Numbers for people: byte counts in binary (IEC) units and durations in
+ * seconds, the one formatter of each that plans, listings, progress lines and
+ * error messages use.
  */
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'] as const;
@@ -22,4 +24,9 @@ export function formatBytes(bytes: number): string {
     unit++;
   }
   return `${bytes < 0 ? '-' : ''}${value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** Milliseconds as seconds for a message, to the millisecond: `600 s`, `0.2 s`, `1.5 s`. */
+export function formatSeconds(ms: number): string {
+  return `${Math.round(ms) / 1000} s`;
 }

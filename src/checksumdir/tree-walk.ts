@@ -16,8 +16,8 @@ import type { BigIntStats } from 'node:fs';
 import { AbortedError, UsageError } from '../errors.js';
 import { warn } from '../log.js';
 import type { SourceStage, StageOptions } from '../streams/stage.js';
-import { readMountPoints } from '../checksumdir/mount-points.js';
-import type { MountPoints } from '../checksumdir/mount-points.js';
+import { readMountPoints } from '../btrfs/mountinfo.js';
+import type { MountPoints } from '../btrfs/mountinfo.js';
 
 /** One directory entry below the root. */
 export interface WalkEntry {

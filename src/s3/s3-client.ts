@@ -17,10 +17,11 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { s3Sdk } from '../../stages/aws-sdk.js';
+import { s3Sdk } from './aws-sdk.js';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { ButtersinkError, UsageError, describeError } from '../../errors.js';
-import { warn } from '../../log.js';
+import { ButtersinkError, UsageError, describeError } from '../errors.js';
+import { warn } from '../log.js';
+import { formatSeconds as seconds } from '../format.js';
 
 /** Options of {@link createS3Client}. */
 export interface S3ClientOptions {
@@ -158,11 +159,6 @@ export function resolveEndpoint(opts: S3ClientOptions): string | undefined {
 }
 
 type CredentialProvider = NonNullable<S3ClientConfig['credentials']>;
-
-/** `ms` as seconds for a message: `60 s`, `1.5 s`. */
-function seconds(ms: number): string {
-  return `${Math.round(ms) / 1000} s`;
-}
 
 /** True for the error the SDK's HTTP handler raises when an attempt made no progress in time. */
 function isSdkTimeout(err: unknown): boolean {

@@ -4,11 +4,11 @@
  * server-side copies (CopyObject, or UploadPartCopy above 5 GiB) that keep or
  * replace the object's user metadata.
  */
-import { s3Sdk } from '../../stages/aws-sdk.js';
+import { s3Sdk } from './aws-sdk.js';
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
-import { describeError } from '../../errors.js';
-import { debug } from '../../log.js';
-import { mapLimit } from '../../streams/highland-adapter.js';
+import { describeError } from '../errors.js';
+import { debug } from '../log.js';
+import { mapLimit } from '../streams/highland-adapter.js';
 
 const GiB = 1024 * 1024 * 1024;
 /** Largest object one CopyObject may copy (S3). */

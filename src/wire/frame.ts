@@ -24,6 +24,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { AbortedError, ButtersinkError } from '../errors.js';
+import { formatSeconds as seconds } from '../format.js';
 
 /** Frame type of a JSON control message. */
 export const FRAME_JSON = 1;
@@ -49,11 +50,6 @@ export class ProtocolError extends ButtersinkError {
 /** A time limit ran out: the peer sent or read nothing for too long, or a session ran too long. */
 export class TimeoutError extends ButtersinkError {
   override readonly code = 'TIMEOUT';
-}
-
-/** `ms` as seconds for a message: `600 s`, `0.2 s`. */
-function seconds(ms: number): string {
-  return `${Math.round(ms) / 1000} s`;
 }
 
 /** Longest delay `setTimeout` honours (a larger one fires at once). */

@@ -1,7 +1,9 @@
 /**
  * The `buttersink --server` protocol, version 1: message shapes, the mode
  * each operation needs, and validation of everything a client sends (the
- * server treats it all as hostile).
+ * server treats it all as hostile). What a server answers is validated in
+ * responses.ts; framing is frame.ts. This module knows no store or server:
+ * the SSH store (client) and `src/server/` both build on it.
  *
  * Conversation on one channel (frames: see frame.ts):
  * 1. server → `{type:'hello', protocol:'buttersink', versions:[1], mode}`;
@@ -192,7 +194,8 @@ export function checkRelativePath(path: unknown): string[] {
   return parts;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** True for a JSON object (not null, not an array). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

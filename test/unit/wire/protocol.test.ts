@@ -8,7 +8,7 @@ import {
   parseClientHello,
   parseRequest,
   wireError,
-} from '../../../src/server/protocol.js';
+} from '../../../src/wire/protocol.js';
 
 const U = '0c5a4b8e-1d2f-4a3b-9c8d-7e6f5a4b3c2d';
 

@@ -8,16 +8,16 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { UsageError, isRetryable } from '../../../../src/errors.js';
-import { setLogger } from '../../../../src/log.js';
-import type { Warning } from '../../../../src/log.js';
+import { UsageError, isRetryable } from '../../../src/errors.js';
+import { setLogger } from '../../../src/log.js';
+import type { Warning } from '../../../src/log.js';
 import {
   DEFAULT_S3_REQUEST_TIMEOUT_MS,
   S3TimeoutError,
   createS3Client,
   readBotoCredentials,
   resolveEndpoint,
-} from '../../../../src/stores/s3/s3-client.js';
+} from '../../../src/s3/s3-client.js';
 
 const CLEARED = [
   'AWS_ACCESS_KEY_ID',

@@ -10,7 +10,7 @@ import {
   FrameReader,
   FrameWriter,
   ProtocolError,
-} from '../../../src/server/frame.js';
+} from '../../../src/wire/frame.js';
 import { eventLoopTurns } from '../../fixtures/wait-for.js';
 
 function frame(type: number, payload: Buffer): Buffer {
