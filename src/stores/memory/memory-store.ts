@@ -93,7 +93,7 @@ export class MemoryStore implements Store {
     await runPipeline([sourceStage('memory add', Readable.from([bytes])), ...transforms, sink]);
   }
 
-  async view(_role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
+  async view(role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
     opts.signal?.throwIfAborted();
     const volumes = new Map<string, Volume>();
     const diffs: DiffOffer[] = [];
@@ -104,8 +104,8 @@ export class MemoryStore implements Store {
         from: d.from?.uuid ?? null,
         size: d.bytes.length,
         estimated: false,
-        store: 'source',
-        atDest: true,
+        store: role,
+        atDest: role === 'dest',
       });
     }
     return { kind: this.kind, volumes: [...volumes.values()], diffs };
