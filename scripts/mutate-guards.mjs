@@ -55,7 +55,7 @@ const MUTATIONS = [
   {
     id: 'stream-verify',
     what: 'remove streamVerify from the sync pipeline (src/sync.ts transfer())',
-    edits: [{ file: 'src/sync.ts', find: '        streamVerify(sig),\n', replace: '' }],
+    edits: [{ file: 'src/sync.ts', find: '              streamVerify(sig),\n', replace: '' }],
     run: [{ file: 'test/integration/sync-guards.test.ts', tests: [CORRUPT_SYNC] }],
   },
   {

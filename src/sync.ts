@@ -7,6 +7,14 @@
  * Each transfer: source send → uuid-rewrite (effective UUIDs) → stream-verify →
  * progress → the destination's receive stages (which commit last); or, where
  * the destination can copy from the source inside the service (S3 → S3), that copy.
+ *
+ * Local btrfs → btrfs (see {@link skipsNoOpStages}): the first two stages add
+ * nothing there and are left out. uuid-rewrite maps every UUID to itself: the
+ * kernel's send names each subvolume by its received UUID, else its own UUID,
+ * which is exactly the effective UUID a btrfs store lists. stream-verify checks
+ * command CRCs and the END a trusted local `btrfs send` writes, and `btrfs
+ * receive` checks both again itself (it rejects a bad CRC and a stream cut
+ * before END). The commit checks (received UUID, read-only, parent) stay.
  */
 import {
   PreflightError,
@@ -56,6 +64,12 @@ export interface SyncOptions {
   onDelete?: (volume: Volume) => void;
   /** Called after each delete of a stored diff. */
   onDeleteDiff?: (diff: DiffOffer) => void;
+  /**
+   * Keep every stage even where it is a no-op (local btrfs → btrfs; see the
+   * module header). Default false; the environment variable
+   * `BUTTERSINK_NO_FUSE=1` sets it too (for tests and comparisons).
+   */
+  noFuse?: boolean;
 }
 
 /** A completed transfer. */
@@ -64,6 +78,22 @@ export interface TransferDone {
   /** Bytes of send stream moved. */
   readonly bytes: number;
   readonly seconds: number;
+  /** True when the no-op stages were left out (see {@link skipsNoOpStages}). */
+  readonly fused?: boolean;
+}
+
+/**
+ * True when a transfer from `source` to `dest` may leave out uuid-rewrite and
+ * stream-verify (see the module header): this machine's own `btrfs send` into
+ * a local btrfs store, unless `noFuse` or `BUTTERSINK_NO_FUSE=1` says otherwise.
+ */
+export function skipsNoOpStages(
+  source: Pick<Store, 'kind'>,
+  dest: Pick<Store, 'kind'>,
+  opts: Pick<SyncOptions, 'noFuse'> = {},
+): boolean {
+  if (opts.noFuse || process.env['BUTTERSINK_NO_FUSE'] === '1') return false;
+  return source.kind === 'btrfs' && dest.kind === 'btrfs';
 }
 
 /** What {@link sync} did. */
@@ -224,7 +254,7 @@ export async function transfer(
   source: Store,
   dest: Store,
   t: Transfer,
-  opts: Pick<SyncOptions, 'signal' | 'onProgress'> = {},
+  opts: Pick<SyncOptions, 'signal' | 'onProgress' | 'noFuse'> = {},
 ): Promise<TransferDone> {
   const sig = opts.signal ? { signal: opts.signal } : {};
   const started = process.hrtime.bigint();
@@ -236,17 +266,22 @@ export async function transfer(
     ...sig,
     trustedSource: source.kind === 'btrfs',
   });
+  const fused = skipsNoOpStages(source, dest, opts);
   let bytes = 0;
   try {
     await runPipeline(
       [
         source.send(t.to, t.from, sig),
-        uuidRewrite({
-          target: { uuid: t.to.uuid },
-          ...(t.from ? { parent: { uuid: t.from.uuid } } : {}),
-          ...sig,
-        }),
-        streamVerify(sig),
+        ...(fused
+          ? []
+          : [
+              uuidRewrite({
+                target: { uuid: t.to.uuid },
+                ...(t.from ? { parent: { uuid: t.from.uuid } } : {}),
+                ...sig,
+              }),
+              streamVerify(sig),
+            ]),
         progressTap({
           ...(t.size > 0 ? { total: t.size } : {}),
           onProgress: (p) => {
@@ -266,5 +301,5 @@ export async function transfer(
     }
     throw err;
   }
-  return { transfer: t, bytes, seconds: elapsed() };
+  return { transfer: t, bytes, seconds: elapsed(), fused };
 }

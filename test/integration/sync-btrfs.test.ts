@@ -96,234 +96,247 @@ function isAlive(pid: number): boolean {
   }
 }
 
-describe('btrfs → btrfs sync', { skip }, () => {
-  let A: BtrfsFs;
-  let B: BtrfsFs;
-  let C: BtrfsFs;
-  let live: string;
-  let snaps: string;
-  let backup: string;
-  let cascade: string;
+// Both transfer paths: without the no-op stages (the default here) and with every stage.
+for (const noFuse of [false, true]) {
+  describe(`btrfs → btrfs sync${noFuse ? ' (BUTTERSINK_NO_FUSE=1)' : ''}`, { skip }, () => {
+    let A: BtrfsFs;
+    let B: BtrfsFs;
+    let C: BtrfsFs;
+    let live: string;
+    let snaps: string;
+    let backup: string;
+    let cascade: string;
 
-  before(async () => {
-    [A, B, C] = await Promise.all([
-      createBtrfs({ size: 1 << 30 }),
-      createBtrfs({ size: 1 << 30 }),
-      createBtrfs({ size: 1 << 30 }),
-    ]);
-    live = await subvolume(join(A.mnt, 'live'));
-    snaps = join(A.mnt, 'snaps');
-    backup = join(B.mnt, 'backup');
-    cascade = join(C.mnt, 'cascade');
-    await Promise.all([mkdir(snaps), mkdir(backup), mkdir(cascade)]);
-    for (let step = 0; step < 4; step++) {
-      await makeTree(live, step, { bigMiB: 32 });
-      await snapshot(live, join(snaps, `2024-01-0${step + 1}`));
-    }
-    // One big snapshot for the kill, interrupt and full-disk tests.
-    const bigLive = await subvolume(join(A.mnt, 'big-live'));
-    await writeFile(join(bigLive, 'big'), deterministicBytes(400 << 20, 'kill'));
-    await mkdir(join(A.mnt, 'big-snaps'));
-    await snapshot(bigLive, join(A.mnt, 'big-snaps', 'huge'));
-  });
-  after(async () => {
-    await Promise.all([A?.cleanup(), B?.cleanup(), C?.cleanup()]);
-  });
-
-  it('syncs a chain of 4 snapshots: read-only, received UUIDs, identical content', async () => {
-    const r = await runCli(['-q', `${snaps}/`, `${backup}/`]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.match(r.stdout, /Optimal synchronization: 4 transfers \(1 full, 3 incremental\)/);
-    for (let i = 1; i <= 4; i++) {
-      await assertSameSnapshot(join(snaps, `2024-01-0${i}`), join(backup, `2024-01-0${i}`));
-    }
-  });
-
-  it('a second run transfers nothing', async () => {
-    const r = await runCli([`${snaps}/`, `${backup}/`]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.match(r.stdout, /nothing to transfer/);
-    assert.doesNotMatch(r.stdout, /^sent /m);
-  });
-
-  it('lists the destination with UUIDs and paths', async () => {
-    const r = await runCli([`${backup}/`]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    const src = await subvolumeShow(join(snaps, '2024-01-02'));
-    assert.match(r.stdout, new RegExp(`^${src.uuid}  2024-01-02 `, 'm'));
-    assert.match(r.stdout, /^TOTAL: 4 snapshot\(s\)/m);
-  });
-
-  it('-n changes nothing', async () => {
-    await makeTree(live, 4, { bigMiB: 32 });
-    await snapshot(live, join(snaps, '2024-01-05'));
-    const before = (await listSubvolumes(B.mnt)).map((s) => s.path);
-    const r = await runCli(['-n', `${snaps}/`, `${backup}/`]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.match(r.stdout, /2024-01-05 from 2024-01-04/);
-    assert.match(r.stdout, /dry run: nothing changed/);
-    assert.deepEqual(
-      (await listSubvolumes(B.mnt)).map((s) => s.path),
-      before,
-    );
-  });
-
-  it('a new snapshot goes over incrementally (bytes sent ≪ full)', async () => {
-    const report = await sync(store(snaps), store(backup));
-    assert.equal(report.transferred.length, 1);
-    const t = report.transferred[0]!;
-    assert.equal(t.transfer.to.path, '2024-01-05');
-    assert.equal(t.transfer.from?.path, '2024-01-04');
-    // The full snapshot holds > 32 MiB; the step changed ~70 KB of data.
-    assert.ok(t.bytes < 1_000_000, `incremental sent ${t.bytes} bytes`);
-    await assertSameSnapshot(join(snaps, '2024-01-05'), join(backup, '2024-01-05'));
-  });
-
-  it('a cascade A → B → C keeps A’s UUIDs, and A → C goes incrementally from C’s copy', async () => {
-    const r = await runCli(['-q', `${backup}/`, `${cascade}/`]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    for (let i = 1; i <= 5; i++) {
-      const a = await subvolumeShow(join(snaps, `2024-01-0${i}`));
-      const c = await subvolumeShow(join(cascade, `2024-01-0${i}`));
-      assert.equal(c.receivedUuid, a.uuid);
-    }
-    await makeTree(live, 5, { bigMiB: 32 });
-    await snapshot(live, join(snaps, '2024-01-06'));
-    const report = await sync(store(snaps), store(cascade));
-    assert.equal(report.transferred.length, 1);
-    assert.equal(report.transferred[0]!.transfer.from?.path, '2024-01-05');
-    assert.ok(report.transferred[0]!.bytes < 1_000_000);
-    await assertSameSnapshot(join(snaps, '2024-01-06'), join(cascade, '2024-01-06'));
-  });
-
-  it('-d removes what the source lacks', async () => {
-    const { deleteSubvolume } = await import('../../src/btrfs/subvolume.js');
-    await deleteSubvolume(join(snaps, '2024-01-01'));
-    const r = await runCli(['-q', '-d', `${snaps}/`, `${backup}/`]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.match(r.stdout, /deleted 2024-01-01/);
-    assert.equal(existsSync(join(backup, '2024-01-01')), false);
-    assert.equal(existsSync(join(backup, '2024-01-06')), true);
-  });
-
-  it('syncs one snapshot when the source has no trailing slash', async () => {
-    const one = join(C.mnt, 'one');
-    await mkdir(one);
-    const r = await runCli(['-q', join(snaps, '2024-01-03'), `${one}/`]);
-    assert.equal(r.exitCode, 0, r.stderr);
-    assert.deepEqual(await readdir(one), ['2024-01-03']);
-    await assertSameSnapshot(join(snaps, '2024-01-03'), join(one, '2024-01-03'));
-  });
-
-  it('SIGKILL mid-receive leaves no snapshot under its final name; -d cleans the .part; the rerun completes', async () => {
-    const bigSnaps = join(A.mnt, 'big-snaps');
-    const dst = join(B.mnt, 'kill-target');
-    await mkdir(dst);
-    const child = startCli(['-e', `${bigSnaps}/`, `${dst}/`]);
-    const partial = join(dst, 'huge.part');
-    await waitFor(() => fileSize(join(partial, 'big')) > 0, {
-      what: 'the receive to write data into huge.part',
-      deadlineMs: 60_000,
-    });
-    child.kill('SIGKILL');
-    await child;
-    // The orphaned btrfs send/receive die on their broken pipes; -d must not race them.
-    await waitFor(() => btrfsChildrenOf(bigSnaps, dst).length === 0, {
-      what: 'the orphaned btrfs send/receive to exit',
-    });
-    assert.equal(existsSync(join(dst, 'huge')), false, 'nothing under the final name');
-
-    const listing = await runCli([`${dst}/`]);
-    assert.equal(listing.exitCode, 0, listing.stderr);
-    assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
-    assert.match(listing.stdout, /partial: .*huge\.part/);
-    const dry = await runCli(['-d', '-n', `${dst}/`]);
-    assert.equal(dry.exitCode, 0, dry.stderr);
-    assert.match(dry.stdout, /partial: .*huge\.part \(would delete\)/);
-    assert.equal(existsSync(partial), true, '-n keeps the partial');
-    const clean = await runCli(['-d', `${dst}/`]);
-    assert.equal(clean.exitCode, 0, clean.stderr);
-    assert.equal(existsSync(partial), false, '-d removed the partial');
-
-    const rerun = await runCli(['-q', `${bigSnaps}/`, `${dst}/`]);
-    assert.equal(rerun.exitCode, 0, rerun.stderr);
-    await assertSameSnapshot(join(bigSnaps, 'huge'), join(dst, 'huge'));
-  });
-
-  it('a full destination disk fails with a one-line error and leaves only a .part', async () => {
-    const small = await createBtrfs({ size: 256 << 20 });
-    try {
-      // Past the check before sending: this is about a disk filling up mid-stream.
-      const r = await runCli([
-        '-q',
-        '-e',
-        '--no-space-check',
-        `${join(A.mnt, 'big-snaps')}/`,
-        `${small.mnt}/`,
+    before(async () => {
+      // The CLI children inherit it; sync() in this process reads it too.
+      if (noFuse) process.env['BUTTERSINK_NO_FUSE'] = '1';
+      else delete process.env['BUTTERSINK_NO_FUSE'];
+      [A, B, C] = await Promise.all([
+        createBtrfs({ size: 1 << 30 }),
+        createBtrfs({ size: 1 << 30 }),
+        createBtrfs({ size: 1 << 30 }),
       ]);
-      assert.equal(r.exitCode, 1);
-      assert.match(r.stderr, /^buttersink: huge: .*(No space left|space)/m);
-      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.equal(existsSync(join(small.mnt, 'huge')), false);
-      const listing = await runCli([`${small.mnt}/`]);
+      live = await subvolume(join(A.mnt, 'live'));
+      snaps = join(A.mnt, 'snaps');
+      backup = join(B.mnt, 'backup');
+      cascade = join(C.mnt, 'cascade');
+      await Promise.all([mkdir(snaps), mkdir(backup), mkdir(cascade)]);
+      for (let step = 0; step < 4; step++) {
+        await makeTree(live, step, { bigMiB: 32 });
+        await snapshot(live, join(snaps, `2024-01-0${step + 1}`));
+      }
+      // One big snapshot for the kill, interrupt and full-disk tests.
+      const bigLive = await subvolume(join(A.mnt, 'big-live'));
+      await writeFile(join(bigLive, 'big'), deterministicBytes(400 << 20, 'kill'));
+      await mkdir(join(A.mnt, 'big-snaps'));
+      await snapshot(bigLive, join(A.mnt, 'big-snaps', 'huge'));
+    });
+    after(async () => {
+      delete process.env['BUTTERSINK_NO_FUSE'];
+      await Promise.all([A?.cleanup(), B?.cleanup(), C?.cleanup()]);
+    });
+
+    it('syncs a chain of 4 snapshots: read-only, received UUIDs, identical content', async () => {
+      const r = await runCli(['-q', `${snaps}/`, `${backup}/`]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /Optimal synchronization: 4 transfers \(1 full, 3 incremental\)/);
+      for (let i = 1; i <= 4; i++) {
+        await assertSameSnapshot(join(snaps, `2024-01-0${i}`), join(backup, `2024-01-0${i}`));
+      }
+    });
+
+    it('a second run transfers nothing', async () => {
+      const r = await runCli([`${snaps}/`, `${backup}/`]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /nothing to transfer/);
+      assert.doesNotMatch(r.stdout, /^sent /m);
+    });
+
+    it('lists the destination with UUIDs and paths', async () => {
+      const r = await runCli([`${backup}/`]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      const src = await subvolumeShow(join(snaps, '2024-01-02'));
+      assert.match(r.stdout, new RegExp(`^${src.uuid}  2024-01-02 `, 'm'));
+      assert.match(r.stdout, /^TOTAL: 4 snapshot\(s\)/m);
+    });
+
+    it('-n changes nothing', async () => {
+      await makeTree(live, 4, { bigMiB: 32 });
+      await snapshot(live, join(snaps, '2024-01-05'));
+      const before = (await listSubvolumes(B.mnt)).map((s) => s.path);
+      const r = await runCli(['-n', `${snaps}/`, `${backup}/`]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /2024-01-05 from 2024-01-04/);
+      assert.match(r.stdout, /dry run: nothing changed/);
+      assert.deepEqual(
+        (await listSubvolumes(B.mnt)).map((s) => s.path),
+        before,
+      );
+    });
+
+    it('a new snapshot goes over incrementally (bytes sent ≪ full)', async () => {
+      const report = await sync(store(snaps), store(backup));
+      assert.equal(report.transferred.length, 1);
+      const t = report.transferred[0]!;
+      assert.equal(t.transfer.to.path, '2024-01-05');
+      assert.equal(t.transfer.from?.path, '2024-01-04');
+      assert.equal(t.fused, !noFuse, 'no-op stages left out unless BUTTERSINK_NO_FUSE=1');
+      // The full snapshot holds > 32 MiB; the step changed ~70 KB of data.
+      assert.ok(t.bytes < 1_000_000, `incremental sent ${t.bytes} bytes`);
+      await assertSameSnapshot(join(snaps, '2024-01-05'), join(backup, '2024-01-05'));
+    });
+
+    it('a cascade A → B → C keeps A’s UUIDs, and A → C goes incrementally from C’s copy', async () => {
+      const r = await runCli(['-q', `${backup}/`, `${cascade}/`]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      for (let i = 1; i <= 5; i++) {
+        const a = await subvolumeShow(join(snaps, `2024-01-0${i}`));
+        const c = await subvolumeShow(join(cascade, `2024-01-0${i}`));
+        assert.equal(c.receivedUuid, a.uuid);
+      }
+      await makeTree(live, 5, { bigMiB: 32 });
+      await snapshot(live, join(snaps, '2024-01-06'));
+      const report = await sync(store(snaps), store(cascade));
+      assert.equal(report.transferred.length, 1);
+      assert.equal(report.transferred[0]!.transfer.from?.path, '2024-01-05');
+      assert.ok(report.transferred[0]!.bytes < 1_000_000);
+      await assertSameSnapshot(join(snaps, '2024-01-06'), join(cascade, '2024-01-06'));
+    });
+
+    it('-d removes what the source lacks', async () => {
+      const { deleteSubvolume } = await import('../../src/btrfs/subvolume.js');
+      await deleteSubvolume(join(snaps, '2024-01-01'));
+      const r = await runCli(['-q', '-d', `${snaps}/`, `${backup}/`]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.match(r.stdout, /deleted 2024-01-01/);
+      assert.equal(existsSync(join(backup, '2024-01-01')), false);
+      assert.equal(existsSync(join(backup, '2024-01-06')), true);
+    });
+
+    it('syncs one snapshot when the source has no trailing slash', async () => {
+      const one = join(C.mnt, 'one');
+      await mkdir(one);
+      const r = await runCli(['-q', join(snaps, '2024-01-03'), `${one}/`]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.deepEqual(await readdir(one), ['2024-01-03']);
+      await assertSameSnapshot(join(snaps, '2024-01-03'), join(one, '2024-01-03'));
+    });
+
+    it('SIGKILL mid-receive leaves no snapshot under its final name; -d cleans the .part; the rerun completes', async () => {
+      const bigSnaps = join(A.mnt, 'big-snaps');
+      const dst = join(B.mnt, 'kill-target');
+      await mkdir(dst);
+      const child = startCli(['-e', `${bigSnaps}/`, `${dst}/`]);
+      const partial = join(dst, 'huge.part');
+      await waitFor(() => fileSize(join(partial, 'big')) > 0, {
+        what: 'the receive to write data into huge.part',
+        deadlineMs: 60_000,
+      });
+      child.kill('SIGKILL');
+      await child;
+      // The orphaned btrfs send/receive die on their broken pipes; -d must not race them.
+      await waitFor(() => btrfsChildrenOf(bigSnaps, dst).length === 0, {
+        what: 'the orphaned btrfs send/receive to exit',
+      });
+      assert.equal(existsSync(join(dst, 'huge')), false, 'nothing under the final name');
+
+      const listing = await runCli([`${dst}/`]);
+      assert.equal(listing.exitCode, 0, listing.stderr);
       assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
-    } finally {
-      await small.cleanup();
+      assert.match(listing.stdout, /partial: .*huge\.part/);
+      const dry = await runCli(['-d', '-n', `${dst}/`]);
+      assert.equal(dry.exitCode, 0, dry.stderr);
+      assert.match(dry.stdout, /partial: .*huge\.part \(would delete\)/);
+      assert.equal(existsSync(partial), true, '-n keeps the partial');
+      const clean = await runCli(['-d', `${dst}/`]);
+      assert.equal(clean.exitCode, 0, clean.stderr);
+      assert.equal(existsSync(partial), false, '-d removed the partial');
+
+      const rerun = await runCli(['-q', `${bigSnaps}/`, `${dst}/`]);
+      assert.equal(rerun.exitCode, 0, rerun.stderr);
+      await assertSameSnapshot(join(bigSnaps, 'huge'), join(dst, 'huge'));
+    });
+
+    it('a full destination disk fails with a one-line error and leaves only a .part', async () => {
+      const small = await createBtrfs({ size: 256 << 20 });
+      try {
+        // Past the check before sending: this is about a disk filling up mid-stream.
+        const r = await runCli([
+          '-q',
+          '-e',
+          '--no-space-check',
+          `${join(A.mnt, 'big-snaps')}/`,
+          `${small.mnt}/`,
+        ]);
+        assert.equal(r.exitCode, 1);
+        assert.match(r.stderr, /^buttersink: huge: .*(No space left|space)/m);
+        assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+        assert.equal(existsSync(join(small.mnt, 'huge')), false);
+        const listing = await runCli([`${small.mnt}/`]);
+        assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
+      } finally {
+        await small.cleanup();
+      }
+    });
+
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      it(`${sig} mid-transfer: non-zero exit, no btrfs send/receive left, only a .part`, async () => {
+        const src = join(A.mnt, 'big-snaps');
+        const dst = join(C.mnt, `${sig.toLowerCase()}-target`);
+        await mkdir(dst);
+        const child = startCli(['-e', `${src}/`, `${dst}/`]);
+        // Mid-transfer: data is arriving in huge.part and both children run.
+        const running = await waitFor(
+          () => {
+            const tree = descendants(child.pid!);
+            const names = tree.map((p) => p.cmdline).join('\n');
+            return fileSize(join(dst, 'huge.part', 'big')) > 0 &&
+              names.includes('btrfs send') &&
+              names.includes('btrfs receive')
+              ? tree
+              : undefined;
+          },
+          { what: 'btrfs send and receive to be transferring', deadlineMs: 60_000 },
+        );
+        child.kill(sig);
+        // A CLI that waits forever on a child it did not stop fails here, not by hanging.
+        const exited = await Promise.race([
+          child.then(() => true),
+          sleep(60_000).then(() => false),
+        ]);
+        if (!exited) {
+          for (const p of [...descendants(child.pid!), { pid: child.pid! }]) {
+            try {
+              process.kill(p.pid, 'SIGKILL');
+            } catch {
+              // gone
+            }
+          }
+          await child;
+          assert.fail(`the CLI did not exit within 60 s of ${sig}`);
+        }
+        const r = await child;
+        assert.notEqual(r.exitCode, 0, `exit code ${r.exitCode}`);
+        assert.match(String(r.stderr), new RegExp(sig));
+        // When the CLI has exited, every process it started has too.
+        const left = running.filter((p) => isAlive(p.pid));
+        assert.deepEqual(left, [], 'no child process outlives the CLI');
+        assert.deepEqual(btrfsChildrenOf(src, dst), [], 'nothing else works on these paths');
+        // Only the .part, or nothing: never a snapshot under its final name.
+        const there = await readdir(dst);
+        assert.ok(
+          there.length === 0 || (there.length === 1 && there[0] === 'huge.part'),
+          there.join(', '),
+        );
+        // The killed run's .part (up to 400 MiB on this 1 GiB filesystem, more the faster
+        // the transfer) counts as used until the rerun replaces it: not this test's subject.
+        const rerun = await runCli(['-q', '--no-space-check', `${src}/`, `${dst}/`]);
+        assert.equal(rerun.exitCode, 0, rerun.stderr);
+        assert.deepEqual(await readdir(dst), ['huge']);
+      });
     }
   });
-
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    it(`${sig} mid-transfer: non-zero exit, no btrfs send/receive left, only a .part`, async () => {
-      const src = join(A.mnt, 'big-snaps');
-      const dst = join(C.mnt, `${sig.toLowerCase()}-target`);
-      await mkdir(dst);
-      const child = startCli(['-e', `${src}/`, `${dst}/`]);
-      // Mid-transfer: data is arriving in huge.part and both children run.
-      const running = await waitFor(
-        () => {
-          const tree = descendants(child.pid!);
-          const names = tree.map((p) => p.cmdline).join('\n');
-          return fileSize(join(dst, 'huge.part', 'big')) > 0 &&
-            names.includes('btrfs send') &&
-            names.includes('btrfs receive')
-            ? tree
-            : undefined;
-        },
-        { what: 'btrfs send and receive to be transferring', deadlineMs: 60_000 },
-      );
-      child.kill(sig);
-      // A CLI that waits forever on a child it did not stop fails here, not by hanging.
-      const exited = await Promise.race([child.then(() => true), sleep(60_000).then(() => false)]);
-      if (!exited) {
-        for (const p of [...descendants(child.pid!), { pid: child.pid! }]) {
-          try {
-            process.kill(p.pid, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }
-        await child;
-        assert.fail(`the CLI did not exit within 60 s of ${sig}`);
-      }
-      const r = await child;
-      assert.notEqual(r.exitCode, 0, `exit code ${r.exitCode}`);
-      assert.match(String(r.stderr), new RegExp(sig));
-      // When the CLI has exited, every process it started has too.
-      const left = running.filter((p) => isAlive(p.pid));
-      assert.deepEqual(left, [], 'no child process outlives the CLI');
-      assert.deepEqual(btrfsChildrenOf(src, dst), [], 'nothing else works on these paths');
-      // Only the .part, or nothing: never a snapshot under its final name.
-      const there = await readdir(dst);
-      assert.ok(
-        there.length === 0 || (there.length === 1 && there[0] === 'huge.part'),
-        there.join(', '),
-      );
-      const rerun = await runCli(['-q', `${src}/`, `${dst}/`]);
-      assert.equal(rerun.exitCode, 0, rerun.stderr);
-      assert.deepEqual(await readdir(dst), ['huge']);
-    });
-  }
-});
+}
 
 describe('buttersink bad input', { skip }, () => {
   let A: BtrfsFs;

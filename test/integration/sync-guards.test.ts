@@ -105,8 +105,9 @@ describe('guards between a send stream and a committed snapshot', { skip }, () =
     const dest = join(fs.mnt, 'corrupt-sync');
     await mkdir(dest);
 
+    // With every stage (a btrfs → btrfs sync otherwise leaves stream-verify to btrfs receive).
     const { lines, result } = await receiverLines(() =>
-      sync(sendingBytes(store(snaps), bad), store(dest)).then(
+      sync(sendingBytes(store(snaps), bad), store(dest), { noFuse: true }).then(
         () => undefined,
         (e: unknown) => e,
       ),
@@ -118,6 +119,12 @@ describe('guards between a send stream and a committed snapshot', { skip }, () =
       `btrfs receive never saw the bad command:\n${lines.join('\n')}`,
     );
     assert.equal(existsSync(join(dest, 'a')), false, 'nothing under the final name');
+
+    // Without the no-op stages btrfs receive itself rejects the bad CRC; still nothing complete.
+    const fusedDest = join(fs.mnt, 'corrupt-sync-fused');
+    await mkdir(fusedDest);
+    await assert.rejects(sync(sendingBytes(store(snaps), bad), store(fusedDest)), /crc|corrupt/i);
+    assert.equal(existsSync(join(fusedDest, 'a')), false, 'nothing under the final name (fused)');
 
     // The same bytes unflipped go through: the failure was the flipped byte.
     const good = join(fs.mnt, 'good-sync');
