@@ -146,8 +146,8 @@ export default tseslint.config(
     },
   },
   {
-    // Owned by the fused fast path work; split there, then drop from this list.
-    files: ['src/sync.ts', 'src/streams/pipeline.ts', 'src/stores/btrfs/btrfs-store.ts'],
+    // syncUnlocked (81 lines) belongs to the fused fast path work; split it there, then drop this.
+    files: ['src/sync.ts'],
     rules: { 'max-lines-per-function': 'warn' },
   },
   {
