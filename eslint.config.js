@@ -21,8 +21,25 @@ export const LAYERS = [
     name: 'commands',
     modules: ['src/server', 'src/sync.ts', 'src/btrfslist.ts', 'src/checksumdir'],
   },
-  { name: 'entry points', modules: ['src/cli.ts', 'src/index.ts'] },
+  { name: 'entry points', modules: [['src/cli.ts', 'src/cli'], 'src/index.ts'] },
   { name: 'executables', modules: ['src/bin'] },
+];
+
+/** Files with a function over 80 lines still to split; shrink to nothing. */
+const OVER_LONG_PENDING = [
+  'src/checksumdir/file-hash.ts',
+  'src/planner/graph.ts',
+  'src/planner/plan-sync.ts',
+  'src/stages/btrfs-receive.ts',
+  'src/stages/btrfs-send.ts',
+  'src/stages/clone-to-write.ts',
+  'src/stages/s3-download.ts',
+  'src/stages/s3-upload.ts',
+  'src/stages/size-probe.ts',
+  'src/stages/uuid-rewrite.ts',
+  'src/stores/s3/s3-lock.ts',
+  'src/stores/s3/s3-store.ts',
+  'src/stores/ssh/ssh-connection.ts',
 ];
 
 const root = dirname(fileURLToPath(import.meta.url));
@@ -76,7 +93,7 @@ function layeringBlocks() {
     const key = `${dir}|${mod.name}`;
     const group = groups.get(key) ?? { dir, mod, files: new Set() };
     // A module that is a directory takes every file of `dir`, new ones included.
-    const isDirModule = mod.paths.some((p) => !p.endsWith('.ts'));
+    const isDirModule = mod.paths.some((p) => !p.endsWith('.ts') && file.startsWith(`${p}/`));
     group.files.add(isDirModule ? `${dir}/*.ts` : file);
     groups.set(key, group);
   }
@@ -117,6 +134,27 @@ export default tseslint.config(
     },
   },
   ...layeringBlocks(),
+  {
+    // Blank lines and comments are free: a function's TSDoc and its one-line
+    // "why"s should never be what pushes it over.
+    files: ['src/**/*.ts'],
+    rules: {
+      'max-lines-per-function': [
+        'error',
+        { max: 80, skipBlankLines: true, skipComments: true, IIFEs: true },
+      ],
+    },
+  },
+  {
+    // syncUnlocked (81 lines) belongs to the fused fast path work; split it there, then drop this.
+    files: ['src/sync.ts'],
+    rules: { 'max-lines-per-function': 'warn' },
+  },
+  {
+    // Not split yet: drop each file from OVER_LONG_PENDING once it passes.
+    files: OVER_LONG_PENDING,
+    rules: { 'max-lines-per-function': 'warn' },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

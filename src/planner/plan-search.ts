@@ -112,6 +112,20 @@ export function searchPlan(g: Graph, ctx: CostContext, opts: SearchOptions = {})
   return { parentEdge, height, chainBytes, cost };
 }
 
+/** What the improvement passes share: the graph, the tree found so far, and each node's children in it. */
+interface Tree {
+  g: Graph;
+  r: SearchResult;
+  costOf: (e: GraphEdge, ph: number, pc: number) => number;
+  children: number[][];
+}
+
+/**
+ * Local search after the greedy tree: moves each node under the in-edge that
+ * lowers the total cost most (counting the subtree below when costs depend on
+ * the chain), never under its own descendant; up to `maxPasses` passes, fewer
+ * once a pass changes nothing.
+ */
 function improve(
   g: Graph,
   ctx: CostContext,
@@ -119,87 +133,108 @@ function improve(
   costOf: (e: GraphEdge, ph: number, pc: number) => number,
   maxPasses: number,
 ): void {
-  const { parentEdge, height, chainBytes, cost } = r;
-  const edges = g.edges;
-  const n = g.nodes.length;
-  const children: number[][] = Array.from({ length: n }, () => []);
-  for (let v = 0; v < n; v++) {
-    const pe = parentEdge[v] as number;
-    if (pe >= 0) {
-      const f = (edges[pe] as GraphEdge).from;
-      if (f >= 0) (children[f] as number[]).push(v);
-    }
-  }
-  const isAncestor = (a: number, of: number): boolean => {
-    for (let u = of; u >= 0;) {
-      if (u === a) return true;
-      const pe = parentEdge[u] as number;
-      if (pe < 0) return false;
-      u = (edges[pe] as GraphEdge).from;
-    }
-    return false;
-  };
-  // Change of the costs below `v` if `v` took state (h, c). Only matters when costs depend on the chain.
-  const subtreeDelta = (v: number, h: number, c: number): number => {
-    let delta = 0;
-    const stack: [number, number, number][] = [[v, h, c]];
-    while (stack.length > 0) {
-      const [u, uh, uc] = stack.pop() as [number, number, number];
-      for (const w of children[u] as number[]) {
-        const e = edges[parentEdge[w] as number] as GraphEdge;
-        delta += costOf(e, uh, uc) - (cost[w] as number);
-        stack.push([w, uh + 1, uc + e.size]);
-      }
-    }
-    return delta;
-  };
-  const restate = (v: number): void => {
-    const stack = [v];
-    while (stack.length > 0) {
-      const u = stack.pop() as number;
-      const e = edges[parentEdge[u] as number] as GraphEdge;
-      const ph = e.from < 0 ? 0 : (height[e.from] as number);
-      const pc = e.from < 0 ? 0 : (chainBytes[e.from] as number);
-      height[u] = ph + 1;
-      chainBytes[u] = pc + e.size;
-      cost[u] = costOf(e, ph, pc);
-      for (const w of children[u] as number[]) stack.push(w);
-    }
-  };
-
+  const tree: Tree = { g, r, costOf, children: childLists(g, r.parentEdge) };
   for (let pass = 0; pass < maxPasses; pass++) {
     let changed = false;
-    for (let v = 0; v < n; v++) {
-      const cur = parentEdge[v] as number;
-      if (cur < 0) continue;
-      const eps = 1e-9 * Math.max(1, cost[v] as number);
-      let best = -1;
-      let bestDelta = -eps;
-      for (const ei of g.inEdges[v] as number[]) {
-        if (ei === cur) continue;
-        const e = edges[ei] as GraphEdge;
-        if (e.from >= 0 && parentEdge[e.from] === DETACHED) continue;
-        const ph = e.from < 0 ? 0 : (height[e.from] as number);
-        const pc = e.from < 0 ? 0 : (chainBytes[e.from] as number);
-        let delta = costOf(e, ph, pc) - (cost[v] as number);
-        if (ctx.destStoresDiffs) delta += subtreeDelta(v, ph + 1, pc + e.size);
-        if (delta >= bestDelta) continue;
-        if (e.from >= 0 && isAncestor(v, e.from)) continue;
-        best = ei;
-        bestDelta = delta;
-      }
+    for (let v = 0; v < g.nodes.length; v++) {
+      if ((r.parentEdge[v] as number) < 0) continue;
+      const best = bestParentEdge(tree, ctx, v);
       if (best < 0) continue;
-      const oldFrom = (edges[cur] as GraphEdge).from;
-      if (oldFrom >= 0) {
-        const siblings = children[oldFrom] as number[];
-        siblings.splice(siblings.indexOf(v), 1);
-      }
-      const newFrom = (edges[best] as GraphEdge).from;
-      if (newFrom >= 0) (children[newFrom] as number[]).push(v);
-      parentEdge[v] = best;
-      restate(v);
+      moveUnder(tree, v, best);
       changed = true;
     }
     if (!changed) break;
+  }
+}
+
+/** Each node's children in the tree `parentEdge` describes. */
+function childLists(g: Graph, parentEdge: Int32Array): number[][] {
+  const children: number[][] = Array.from({ length: g.nodes.length }, () => []);
+  for (let v = 0; v < g.nodes.length; v++) {
+    const pe = parentEdge[v] as number;
+    if (pe >= 0) {
+      const f = (g.edges[pe] as GraphEdge).from;
+      if (f >= 0) (children[f] as number[]).push(v);
+    }
+  }
+  return children;
+}
+
+/** The in-edge of attached `v` that lowers the total cost most, or -1 when none does. */
+function bestParentEdge(t: Tree, ctx: CostContext, v: number): number {
+  const { parentEdge, height, chainBytes, cost } = t.r;
+  const cur = parentEdge[v] as number;
+  const eps = 1e-9 * Math.max(1, cost[v] as number);
+  let best = -1;
+  let bestDelta = -eps;
+  for (const ei of t.g.inEdges[v] as number[]) {
+    if (ei === cur) continue;
+    const e = t.g.edges[ei] as GraphEdge;
+    if (e.from >= 0 && parentEdge[e.from] === DETACHED) continue;
+    const ph = e.from < 0 ? 0 : (height[e.from] as number);
+    const pc = e.from < 0 ? 0 : (chainBytes[e.from] as number);
+    let delta = t.costOf(e, ph, pc) - (cost[v] as number);
+    if (ctx.destStoresDiffs) delta += subtreeDelta(t, v, ph + 1, pc + e.size);
+    if (delta >= bestDelta) continue;
+    if (e.from >= 0 && isAncestor(t, v, e.from)) continue;
+    best = ei;
+    bestDelta = delta;
+  }
+  return best;
+}
+
+/** True when `a` is `of` or one of its ancestors. */
+function isAncestor(t: Tree, a: number, of: number): boolean {
+  for (let u = of; u >= 0;) {
+    if (u === a) return true;
+    const pe = t.r.parentEdge[u] as number;
+    if (pe < 0) return false;
+    u = (t.g.edges[pe] as GraphEdge).from;
+  }
+  return false;
+}
+
+/** Change of the costs below `v` if `v` took state (h, c). Only matters when costs depend on the chain. */
+function subtreeDelta(t: Tree, v: number, h: number, c: number): number {
+  let delta = 0;
+  const stack: [number, number, number][] = [[v, h, c]];
+  while (stack.length > 0) {
+    const [u, uh, uc] = stack.pop() as [number, number, number];
+    for (const w of t.children[u] as number[]) {
+      const e = t.g.edges[t.r.parentEdge[w] as number] as GraphEdge;
+      delta += t.costOf(e, uh, uc) - (t.r.cost[w] as number);
+      stack.push([w, uh + 1, uc + e.size]);
+    }
+  }
+  return delta;
+}
+
+/** Re-parents `v` by in-edge `edge`, then recomputes the state of `v` and everything below it. */
+function moveUnder(t: Tree, v: number, edge: number): void {
+  const { parentEdge } = t.r;
+  const oldFrom = (t.g.edges[parentEdge[v] as number] as GraphEdge).from;
+  if (oldFrom >= 0) {
+    const siblings = t.children[oldFrom] as number[];
+    siblings.splice(siblings.indexOf(v), 1);
+  }
+  const newFrom = (t.g.edges[edge] as GraphEdge).from;
+  if (newFrom >= 0) (t.children[newFrom] as number[]).push(v);
+  parentEdge[v] = edge;
+  restate(t, v);
+}
+
+/** Recomputes height, chain bytes and cost of `v` and its subtree from their parents. */
+function restate(t: Tree, v: number): void {
+  const { parentEdge, height, chainBytes, cost } = t.r;
+  const stack = [v];
+  while (stack.length > 0) {
+    const u = stack.pop() as number;
+    const e = t.g.edges[parentEdge[u] as number] as GraphEdge;
+    const ph = e.from < 0 ? 0 : (height[e.from] as number);
+    const pc = e.from < 0 ? 0 : (chainBytes[e.from] as number);
+    height[u] = ph + 1;
+    chainBytes[u] = pc + e.size;
+    cost[u] = t.costOf(e, ph, pc);
+    for (const w of t.children[u] as number[]) stack.push(w);
   }
 }

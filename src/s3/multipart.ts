@@ -212,60 +212,67 @@ export async function copyObject(
   client: S3Client,
   o: CopyObjectOptions,
 ): Promise<string | undefined> {
-  const sig = o.signal ? { abortSignal: o.signal } : {};
   const sourceBucket = o.sourceBucket ?? o.bucket;
   const copySource = `${sourceBucket}/${o.sourceKey.split('/').map(encodeURIComponent).join('/')}`;
-  const sse = (o.encrypt ?? true) ? { ServerSideEncryption: 'AES256' as const } : {};
-  const ifMatch = o.ifMatch !== undefined ? { CopySourceIfMatch: o.ifMatch } : {};
-  if (o.size <= (o.maxSingleCopy ?? MAX_SINGLE_COPY)) {
-    const res = await client.send(
-      new (s3Sdk().CopyObjectCommand)({
-        Bucket: o.bucket,
-        Key: o.key,
-        CopySource: copySource,
-        ...ifMatch,
-        ...(o.metadata !== undefined
-          ? { MetadataDirective: 'REPLACE' as const, Metadata: o.metadata }
-          : { MetadataDirective: 'COPY' as const }),
-        ...sse,
-      }),
-      sig,
-    );
-    return res.CopyObjectResult?.ETag;
-  }
-  let metadata = o.metadata;
-  let contentType: string | undefined;
-  if (metadata === undefined) {
-    const head = await client.send(
-      new (s3Sdk().HeadObjectCommand)({
-        Bucket: sourceBucket,
-        Key: o.sourceKey,
-        ...(o.ifMatch !== undefined ? { IfMatch: o.ifMatch } : {}),
-      }),
-      sig,
-    );
-    metadata = head.Metadata ?? {};
-    contentType = head.ContentType;
-  }
+  if (o.size <= (o.maxSingleCopy ?? MAX_SINGLE_COPY)) return copyAtOnce(client, o, copySource);
+  return copyInParts(client, o, copySource);
+}
+
+/** The SDK's options for `o`'s signal. */
+const sdkSignal = (o: CopyObjectOptions) => (o.signal ? { abortSignal: o.signal } : {});
+
+/** Server-side encryption headers for `o`. */
+const sseOf = (o: CopyObjectOptions) =>
+  (o.encrypt ?? true) ? { ServerSideEncryption: 'AES256' as const } : {};
+
+/** One CopyObject (objects up to 5 GiB): metadata copied, or replaced by `o.metadata`. */
+async function copyAtOnce(
+  client: S3Client,
+  o: CopyObjectOptions,
+  copySource: string,
+): Promise<string | undefined> {
+  const res = await client.send(
+    new (s3Sdk().CopyObjectCommand)({
+      Bucket: o.bucket,
+      Key: o.key,
+      CopySource: copySource,
+      ...(o.ifMatch !== undefined ? { CopySourceIfMatch: o.ifMatch } : {}),
+      ...(o.metadata !== undefined
+        ? { MetadataDirective: 'REPLACE' as const, Metadata: o.metadata }
+        : { MetadataDirective: 'COPY' as const }),
+      ...sseOf(o),
+    }),
+    sdkSignal(o),
+  );
+  return res.CopyObjectResult?.ETag;
+}
+
+/**
+ * A multipart upload of UploadPartCopy ranges, `o.jobs` at once, with the
+ * source's metadata and content type unless `o.metadata` is given; the upload
+ * is aborted again when any step fails.
+ */
+async function copyInParts(
+  client: S3Client,
+  o: CopyObjectOptions,
+  copySource: string,
+): Promise<string | undefined> {
+  const sig = sdkSignal(o);
+  const head = o.metadata === undefined ? await headOfSource(client, o) : undefined;
   const created = await client.send(
     new (s3Sdk().CreateMultipartUploadCommand)({
       Bucket: o.bucket,
       Key: o.key,
-      Metadata: metadata,
-      ...(contentType !== undefined ? { ContentType: contentType } : {}),
-      ...sse,
+      Metadata: o.metadata ?? head?.Metadata ?? {},
+      ...(head?.ContentType !== undefined ? { ContentType: head.ContentType } : {}),
+      ...sseOf(o),
     }),
     sig,
   );
   const upload = { key: o.key, uploadId: created.UploadId! };
   try {
-    const partSize = Math.max(o.partSize ?? 0, Math.ceil(o.size / MAX_PARTS), GiB);
-    const ranges: { n: number; start: number; end: number }[] = [];
-    for (let start = 0, n = 1; start < o.size; start += partSize, n++) {
-      ranges.push({ n, start, end: Math.min(o.size, start + partSize) - 1 });
-    }
     const parts: CompletedPart[] = await mapLimit(
-      ranges,
+      copyRanges(o),
       o.jobs ?? 4,
       async (r) => {
         const res = await client.send(
@@ -276,7 +283,7 @@ export async function copyObject(
             PartNumber: r.n,
             CopySource: copySource,
             CopySourceRange: `bytes=${r.start}-${r.end}`,
-            ...ifMatch,
+            ...(o.ifMatch !== undefined ? { CopySourceIfMatch: o.ifMatch } : {}),
           }),
           sig,
         );
@@ -303,4 +310,26 @@ export async function copyObject(
     );
     throw err;
   }
+}
+
+/** HeadObject of the copy's source (with `o.ifMatch`), for its metadata and content type. */
+async function headOfSource(client: S3Client, o: CopyObjectOptions) {
+  return client.send(
+    new (s3Sdk().HeadObjectCommand)({
+      Bucket: o.sourceBucket ?? o.bucket,
+      Key: o.sourceKey,
+      ...(o.ifMatch !== undefined ? { IfMatch: o.ifMatch } : {}),
+    }),
+    sdkSignal(o),
+  );
+}
+
+/** The byte ranges of the parts (inclusive ends): at least 1 GiB each, at most MAX_PARTS of them. */
+function copyRanges(o: CopyObjectOptions): { n: number; start: number; end: number }[] {
+  const partSize = Math.max(o.partSize ?? 0, Math.ceil(o.size / MAX_PARTS), GiB);
+  const ranges: { n: number; start: number; end: number }[] = [];
+  for (let start = 0, n = 1; start < o.size; start += partSize, n++) {
+    ranges.push({ n, start, end: Math.min(o.size, start + partSize) - 1 });
+  }
+  return ranges;
 }

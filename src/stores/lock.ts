@@ -356,7 +356,6 @@ export async function acquireFileLock(opts: FileLockOptions): Promise<StoreLock>
   const path = join(opts.dir, opts.name ?? LOCK_FILE_NAME);
   const holder = newHolder(opts.command !== undefined ? { command: opts.command } : {});
   const ours = `${path}.${holder.pid}.${holder.token}.tmp`;
-  const deadline = Date.now() + (opts.claimWaitMs ?? 5000);
   opts.signal?.throwIfAborted();
   try {
     await writeExclusive(ours, JSON.stringify(holder) + '\n');
@@ -366,39 +365,7 @@ export async function acquireFileLock(opts: FileLockOptions): Promise<StoreLock>
     });
   }
   try {
-    for (;;) {
-      opts.signal?.throwIfAborted();
-      try {
-        await link(ours, path);
-        break;
-      } catch (err) {
-        if (errno(err) !== 'EEXIST') {
-          throw new StoreError(`${opts.label}: cannot create lock ${path}: ${describeError(err)}`, {
-            cause: err,
-          });
-        }
-      }
-      const current = await readLockFile(path, opts.label);
-      if (!current) continue; // released meanwhile: try again
-      const other = parseHolder(current.text);
-      if (!other || holderState(other) !== 'dead') throw lockedError(opts.label, other, path);
-      const r = await removeStale(path, path, current, ours);
-      if (r === 'removed') {
-        warn(
-          'STALE_LOCK',
-          `${opts.label}: taking over the lock of a run that is gone (${describeHolder(other)})`,
-          { lock: path, pid: other.pid, host: other.host },
-        );
-      } else if (r === 'busy') {
-        if (Date.now() > deadline) {
-          throw new LockedError(
-            `${opts.label}: another buttersink run is taking over the stale lock ${path}; try again`,
-            { holder: other, lock: path },
-          );
-        }
-        await sleep(20);
-      }
-    }
+    await linkLockFile(opts, path, ours);
   } finally {
     await unlink(ours).catch(() => undefined);
   }
@@ -409,6 +376,57 @@ export async function acquireFileLock(opts: FileLockOptions): Promise<StoreLock>
     process.on('exit', removeHeldFilesAtExit);
   }
   debug('lock taken', { lock: path });
+  return heldFileLock(path, ino, holder, opts.label);
+}
+
+/**
+ * Hard-links our claim file `ours` to the lock name `path`, taking over a
+ * stale lock on the way; throws LockedError while a live run holds it, or
+ * when another run keeps taking over the same stale lock past `claimWaitMs`.
+ */
+async function linkLockFile(opts: FileLockOptions, path: string, ours: string): Promise<void> {
+  const deadline = Date.now() + (opts.claimWaitMs ?? 5000);
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    try {
+      await link(ours, path);
+      return;
+    } catch (err) {
+      if (errno(err) !== 'EEXIST') {
+        throw new StoreError(`${opts.label}: cannot create lock ${path}: ${describeError(err)}`, {
+          cause: err,
+        });
+      }
+    }
+    const current = await readLockFile(path, opts.label);
+    if (!current) continue; // released meanwhile: try again
+    const other = parseHolder(current.text);
+    if (!other || holderState(other) !== 'dead') throw lockedError(opts.label, other, path);
+    const r = await removeStale(path, path, current, ours);
+    if (r === 'removed') {
+      warn(
+        'STALE_LOCK',
+        `${opts.label}: taking over the lock of a run that is gone (${describeHolder(other)})`,
+        { lock: path, pid: other.pid, host: other.host },
+      );
+    } else if (r === 'busy') {
+      if (Date.now() > deadline) {
+        throw new LockedError(
+          `${opts.label}: another buttersink run is taking over the stale lock ${path}; try again`,
+          { holder: other, lock: path },
+        );
+      }
+      await sleep(20);
+    }
+  }
+}
+
+/**
+ * The held lock file `path` (inode `ino`). Its release is idempotent and
+ * removes the file only if it is still ours, warning when it was removed or
+ * replaced meanwhile; it never throws.
+ */
+function heldFileLock(path: string, ino: number, holder: LockHolder, label: string): StoreLock {
   let released = false;
   return {
     where: path,
@@ -419,18 +437,15 @@ export async function acquireFileLock(opts: FileLockOptions): Promise<StoreLock>
       released = true;
       heldFiles.delete(path);
       try {
-        const now = await readLockFile(path, opts.label);
+        const now = await readLockFile(path, label);
         if (now?.ino !== ino) {
-          warn(
-            'LOCK_GONE',
-            `${opts.label}: ${path} was removed or replaced while this run held it`,
-          );
+          warn('LOCK_GONE', `${label}: ${path} was removed or replaced while this run held it`);
           return;
         }
         await unlink(path);
         debug('lock released', { lock: path });
       } catch (err) {
-        warn('LOCK_RELEASE', `${opts.label}: cannot remove lock ${path}: ${describeError(err)}`);
+        warn('LOCK_RELEASE', `${label}: cannot remove lock ${path}: ${describeError(err)}`);
       }
     },
   };

@@ -11,6 +11,13 @@ import { SshStore } from './ssh/ssh-store.js';
 import type { SshStoreOptions } from './ssh/ssh-store.js';
 import type { Store } from './store.js';
 import type { Location } from './uri.js';
+import type { ServerMode } from '../wire/protocol.js';
+
+/**
+ * What a store is opened for: `source` (read from), `dest` (written to), or
+ * `inspect` (listed or verified).
+ */
+export type StoreRole = 'source' | 'dest' | 'inspect';
 
 /** Options for every store kind; each kind reads the ones it knows. */
 export interface OpenStoreOptions {
@@ -24,6 +31,26 @@ export interface OpenStoreOptions {
    * files, accept-new for host keys; see {@link SshStoreOptions}.
    */
   ssh?: SshStoreOptions;
+  /**
+   * What the store is opened for; an SSH store then asks the remote for the
+   * least mode that role needs ({@link sshModeFor}) unless `ssh.mode` is given.
+   * Without a role an SSH store asks for `w` (everything).
+   */
+  role?: StoreRole;
+  /** With `role`: the run deletes (snapshots, or partial transfers). Default false. */
+  deletes?: boolean;
+}
+
+/**
+ * The least SSH server mode a store opened for `role` needs, so that an
+ * administrator can allow one mode per sudoers line: a source or an inspected
+ * store reads (`r`), a destination adds (`a`); deleting anything needs `w`.
+ * A source never deletes, whatever `deletes` says.
+ */
+export function sshModeFor(role: StoreRole, deletes = false): ServerMode {
+  if (role === 'source') return 'r';
+  if (deletes) return 'w';
+  return role === 'dest' ? 'a' : 'r';
 }
 
 /**
@@ -40,6 +67,7 @@ export function openStore(location: Location, opts: OpenStoreOptions = {}): Stor
       return new S3Store(location, opts.s3 ?? {});
     case 'ssh':
       return new SshStore(location, {
+        ...(opts.role !== undefined ? { mode: sshModeFor(opts.role, opts.deletes) } : {}),
         ...(opts.ssh ?? {}),
         ...(opts.proto && opts.ssh?.proto === undefined ? { proto: opts.proto } : {}),
       });

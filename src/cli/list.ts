@@ -1,0 +1,79 @@
+/** `buttersink <dst>`: lists a store, and with -d deletes its partial transfers. */
+import { warn } from '../log.js';
+import { S3Store } from '../stores/s3/s3-store.js';
+import type { Store } from '../stores/store.js';
+import type { CliIo } from './io.js';
+import { diffListing, volumeListing } from './render.js';
+import type { InScope } from './render.js';
+
+/** What the listing reads of the flags. */
+export interface ListOptions {
+  delete: boolean;
+  dryRun: boolean;
+  quiet: number;
+}
+
+/**
+ * Lists `store` on stdout, holding its lock while deleting partials (never
+ * those of a run that is writing the store now). Returns the exit code.
+ */
+export async function runList(
+  io: CliIo,
+  store: Store,
+  opts: ListOptions,
+  signal: AbortSignal,
+): Promise<number> {
+  const lock = opts.delete && !opts.dryRun ? await store.lock?.({ signal }) : undefined;
+  try {
+    await listSnapshots(io, store, signal);
+    await listPartials(io, store, opts, signal);
+    return 0;
+  } finally {
+    await lock?.release();
+  }
+}
+
+/**
+ * Prints the store's snapshots (diffs, for S3). A location naming one snapshot
+ * (no trailing `/`) lists what lies at that path: the snapshot, or what is
+ * below it as whole path segments (`backups` never matches `backups2/…`). An
+ * S3 prefix holding nothing, or a path with nothing at it, gets a warning.
+ */
+async function listSnapshots(io: CliIo, store: Store, signal: AbortSignal): Promise<void> {
+  const view = await store.view('dest', { signal });
+  const only = store.location.snapshot;
+  const inScope: InScope = (path) =>
+    only === undefined || path === only || (path ?? '').startsWith(`${only}/`);
+  if (view.volumes.length === 0 && store instanceof S3Store) {
+    warn('S3_EMPTY_PREFIX', await store.describeEmpty({ signal }));
+  }
+  const listing = view.kind === 's3' ? diffListing(view, inScope) : volumeListing(view, inScope);
+  io.stdout.write(listing.text);
+  if (listing.count === 0 && only !== undefined && view.volumes.length > 0) {
+    warn(
+      'NOTHING_AT_PATH',
+      `${store.location.uri}: nothing at this path (no snapshot ${only}, nor any below it)`,
+    );
+  }
+}
+
+/** Prints the partial transfers left in the store; with -d (and no -n) deletes them. */
+async function listPartials(
+  io: CliIo,
+  store: Store,
+  opts: ListOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const partials = await store.listPartials({ signal });
+  const deleting = opts.delete && !opts.dryRun;
+  for (const p of partials) {
+    const what = opts.delete ? (deleting ? ' (deleting)' : ' (would delete)') : '';
+    io.stdout.write(`partial: ${p.where}${what}\n`);
+  }
+  if (partials.length > 0 && !opts.delete && opts.quiet < 2) {
+    io.stderr.write(
+      `buttersink: ${partials.length} partial transfer(s) found; run with -d to delete them\n`,
+    );
+  }
+  if (deleting && partials.length > 0) await store.deletePartials(partials, { signal });
+}
