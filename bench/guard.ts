@@ -22,7 +22,7 @@ import { streamVerify } from '../src/stages/stream-verify.js';
 import { runPipeline } from '../src/streams/pipeline.js';
 import { sinkStage, sourceStage } from '../src/streams/stage.js';
 import type { TransformStage } from '../src/streams/stage.js';
-import { median, runFnScenario, runMeasuredScenario } from './harness.js';
+import { TIME_FORMAT, median, parseTime, runFnScenario, runMeasuredScenario } from './harness.js';
 import type { Run, ScenarioResult } from './harness.js';
 
 /** What bench/run.ts hands over. */
@@ -57,7 +57,7 @@ async function timeTransfer(
     '/usr/bin/time',
     [
       '-f',
-      '%e %M %U %S',
+      TIME_FORMAT,
       ctx.node,
       '--import',
       'tsx',
@@ -68,7 +68,6 @@ async function timeTransfer(
     ],
     { cwd: ctx.repo, reject: false },
   );
-  const lines = res.stderr.trim().split('\n');
   if (res.exitCode !== 0) {
     throw new Error(`guard bench child failed (${res.exitCode}): ${args.join(' ')}\n${res.stderr}`);
   }
@@ -81,9 +80,9 @@ async function timeTransfer(
       `${guarded ? 'guarded' : 'unguarded'} run used receive stages ${out.stages.join(', ')}`,
     );
   }
-  const [, rss, user, sys] = (lines[lines.length - 1] ?? '').split(' ').map(Number);
-  cpu.push(user! + sys!);
-  return { seconds: out.seconds, maxRssKiB: rss! };
+  const t = parseTime(res.stderr);
+  cpu.push(t.userSeconds + t.sysSeconds);
+  return { ...t, seconds: out.seconds };
 }
 
 /** The send stream of `path` (from `parent`) in memory, as btrfs-send's chunks. */

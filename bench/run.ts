@@ -1,16 +1,20 @@
 /**
  * `npm run bench`: every scenario beside the plain baseline it replaces, on
  * the same data in the same run, alternating sides, median ratio of ≥ 5 pairs,
- * peak RSS. Data lives on RAM-backed btrfs images (/dev/shm) to keep disk
- * noise out. Writes bench/RESULTS.md. Needs root, btrfs-progs and a build.
+ * CPU (user + sys of each side's process tree) and peak RSS. Data lives on
+ * RAM-backed btrfs images (/dev/shm) to keep disk noise out. Needs root,
+ * btrfs-progs and a build.
  *
+ * Every figure in bench/RESULTS.md is written here: each group's rows, notes
+ * and run facts (date, machine, pairs) are kept in bench/results.json, and
+ * RESULTS.md is regenerated from it after every run.
  * `BENCH_ONLY=group[,group…]` (or the groups as arguments: `npm run bench --
- * guard`) runs only those groups of scenarios: pipe, sync, probe, guard,
- * checksumdir, s3, ssh, planner. A selective run prints its table and leaves
- * bench/RESULTS.md alone.
+ * guard`) runs only those groups: pipe, sync, probe, guard, checksumdir, s3,
+ * ssh, planner; their sections replace the stored ones, the others stay as
+ * their last run left them (and say when that was). A full run rewrites all.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,10 +25,9 @@ import { makeChecksumdirDataset } from './checksumdir.js';
 import { s3Scenarios } from './s3.js';
 import { guardScenarios } from './guard.js';
 import { scenarios as sshScenarios } from './ssh.js';
-import { btrfsSend } from '../src/stages/btrfs-send.js';
-import { countBytes, noDataSizeProbe } from '../src/stages/size-probe.js';
-import { runPipeline } from '../src/streams/pipeline.js';
-import { formatRow, median, runFnScenario, runScenario, tableHeader } from './harness.js';
+import { writeResults } from './results.js';
+import type { Section } from './results.js';
+import { formatRow, median, runMeasuredScenario, runScenario, timeChild } from './harness.js';
 import type { Scenario, ScenarioResult } from './harness.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -65,17 +68,25 @@ async function machine(): Promise<string> {
     (await readFile('/proc/cpuinfo', 'utf8')).match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU';
   const kernel = (await sh('uname -r')).stdout;
   const progs = (await sh('btrfs --version')).stdout.split('\n')[0];
-  return `${cpus().length} × ${model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${kernel}, ${progs}, Node ${process.version}; data on btrfs loop images in /dev/shm`;
+  const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+  return `${model}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${kernel}, ${progs}, Node ${process.version}; load average at the start ${load}`;
 }
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (btrfs send/receive)');
   if (!existsSync(join(REPO, 'dist', 'bin', 'buttersink.js')))
     throw new Error('run npm run build first');
+  const started = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  const host = await machine();
   await cleanup();
   await mkdir(BASE, { recursive: true });
-  const results: ScenarioResult[] = [];
-  const notes: string[] = [];
+  type Group = (typeof GROUPS)[number];
+  const results: (ScenarioResult & { group: Group })[] = [];
+  const notes: { group: Group; text: string }[] = [];
+  const push = (group: Group, ...rs: ScenarioResult[]) =>
+    results.push(...rs.map((r) => ({ ...r, group })));
+  const note = (group: Group, ...ts: string[]) =>
+    notes.push(...ts.map((text) => ({ group, text })));
   try {
     const src = await mountImage('src', '4G');
     const dst = await mountImage('dst', '6G');
@@ -101,11 +112,12 @@ async function main(): Promise<void> {
     const scenarios: (Scenario & { group: (typeof GROUPS)[number] })[] = [
       {
         group: 'pipe',
-        name: 'btrfs send | uuid-rewrite + verify + progress | btrfs receive (full, 640 MiB)',
+        name: 'btrfs send | uuid-rewrite (to s1.part) + verify + progress | btrfs receive, then check + rename s1.part → s1 (full, 640 MiB)',
         bytes: fullBytes,
-        project: `btrfs send -q ${src}/snaps/s1 | ${node} ${REPO}bench/filter.mjs 2>/dev/null | btrfs receive -q ${dst}/pipe/`,
+        // As the btrfs store's commit: receive under *.part, read the received subvolume, rename.
+        project: `btrfs send -q ${src}/snaps/s1 | ${node} ${REPO}bench/filter.mjs s1.part 2>/dev/null | btrfs receive -q ${dst}/pipe/ && btrfs subvolume show ${dst}/pipe/s1.part >/dev/null && mv -T ${dst}/pipe/s1.part ${dst}/pipe/s1`,
         baseline: `btrfs send -q ${src}/snaps/s1 | btrfs receive -q ${dst}/pipe/`,
-        reset: `btrfs subvolume delete -c ${dst}/pipe/s1 >/dev/null 2>&1; true`,
+        reset: `for v in s1 s1.part; do btrfs subvolume delete -c ${dst}/pipe/$v >/dev/null 2>&1; done; true`,
       },
       {
         group: 'sync',
@@ -133,28 +145,26 @@ async function main(): Promise<void> {
     for (const { group, ...sc } of scenarios) {
       if (!selected(group)) continue;
       console.error(`running: ${sc.name}`);
-      results.push(await runScenario({ ...sc, pairs }));
+      push(group, await runScenario({ ...sc, pairs }));
     }
 
     // The probe as the sync engine runs it (in-process) vs the original's
-    // measurement, a whole counting test send, also in-process.
+    // measurement, a whole counting test send: each side in its own child
+    // (bench/probe-child.mjs) timing the pipeline alone, so each has its own
+    // CPU and peak RSS.
     const s1 = `${src}/snaps/s1`;
     const s2 = `${src}/snaps/s2`;
     if (selected('probe')) {
       console.error('running: size probe in-process');
-      results.push(
-        await runFnScenario({
-          name: `size probe in-process: --no-data probe vs full counting send (${(incrBytes / 1e6).toFixed(0)} MB diff)`,
+      const side = (s: 'probe' | 'count') => () =>
+        timeChild([node, `${REPO}bench/probe-child.mjs`, s, s2, s1]);
+      push(
+        'probe',
+        await runMeasuredScenario({
+          name: `size probe in-process (pipeline time in a child; CPU, RSS of the child): --no-data probe vs full counting send (${(incrBytes / 1e6).toFixed(0)} MB diff)`,
           bytes: incrBytes,
-          project: async () => {
-            await runPipeline([
-              btrfsSend({ path: s2, parent: s1, noData: true }),
-              noDataSizeProbe(),
-            ] as const);
-          },
-          baseline: async () => {
-            await runPipeline([btrfsSend({ path: s2, parent: s1 }), countBytes()] as const);
-          },
+          project: side('probe'),
+          baseline: side('count'),
           pairs,
         }),
       );
@@ -165,7 +175,8 @@ async function main(): Promise<void> {
         ['full', `${src}/snaps/s1`, fullBytes],
       ] as const) {
         const est = Number((await sh(`${node} ${REPO}bench/probe.mjs ${args}`)).stdout);
-        notes.push(
+        note(
+          'probe',
           `Size probe accuracy (${what}): estimate ${est} B vs real stream ${real} B: error ${((100 * (est - real)) / real).toFixed(3)} %.`,
         );
       }
@@ -183,8 +194,8 @@ async function main(): Promise<void> {
         incrBytes,
         pairs,
       });
-      results.push(...guard.results);
-      notes.push(...guard.notes);
+      push('guard', ...guard.results);
+      note('guard', ...guard.notes);
     }
 
     // checksumdir: ≥ 5,000 files, ≥ 800 MB.
@@ -210,7 +221,8 @@ async function main(): Promise<void> {
         ],
       ] as const) {
         console.error(`running: checksumdir vs ${label}`);
-        results.push(
+        push(
+          'checksumdir',
           await runScenario({
             name: `checksumdir (${files} files, ${(treeBytes / 1e6).toFixed(0)} MB) vs ${label}`,
             bytes: treeBytes,
@@ -235,7 +247,7 @@ async function main(): Promise<void> {
       try {
         for (const sc of s3.scenarios) {
           console.error(`running: ${sc.name}`);
-          results.push(await runScenario({ ...sc, pairs }));
+          push('s3', await runScenario({ ...sc, pairs }));
         }
       } finally {
         await s3.stop();
@@ -244,7 +256,7 @@ async function main(): Promise<void> {
     if (selected('ssh'))
       for (const sc of await sshScenarios({ src, dst, node, repo: REPO, fullBytes })) {
         console.error(`running: ${sc.name}`);
-        results.push(await runScenario({ ...sc, pairs }));
+        push('ssh', await runScenario({ ...sc, pairs }));
       }
   } finally {
     await cleanup();
@@ -265,41 +277,16 @@ async function main(): Promise<void> {
     );
   }
 
-  if (only.length > 0) {
-    // A selective run: print its rows, keep RESULTS.md (a full run's figures).
-    console.log(
-      [
-        `Run: ${new Date().toISOString().slice(0, 10)}, ${await machine()}; ${pairs} pairs; groups ${only.join(', ')}.`,
-        '',
-        tableHeader,
-        ...results.map(formatRow),
-        ...(plannerLines.length ? ['', '| planner | time |', '|---|---|', ...plannerLines] : []),
-        '',
-        ...notes.map((n) => `- ${n}`),
-      ].join('\n'),
-    );
-    return;
-  }
-  const date = new Date().toISOString().slice(0, 10);
-  const md = [
-    '# Benchmark results',
-    '',
-    `Latest run: ${date}, ${await machine()}.`,
-    `Each scenario alternates buttersink and its plain baseline on the same data (${pairs} pairs unless noted); ratio = baseline time / buttersink time per pair, median (≥ 1 means buttersink is as fast or faster). Peak RSS is the largest process of each command (GNU time).`,
-    '',
-    tableHeader,
-    ...results.map(formatRow),
-    '',
-    '| planner | time |',
-    '|---|---|',
-    ...plannerLines,
-    '',
-    ...notes.map((n) => `- ${n}`),
-    '',
-    'Run `npm run build && npm run bench` (as root) to reproduce; `BENCH_PAIRS=N` changes the number of pairs; `BENCH_ONLY=guard` (or `npm run bench -- guard`) runs one group of scenarios without rewriting this file.',
-    '',
-  ].join('\n');
-  await writeFile(join(REPO, 'bench', 'RESULTS.md'), md);
+  const sections: Section[] = GROUPS.filter(selected).map((group) => ({
+    group,
+    run: started,
+    machine: host,
+    pairs,
+    rows: results.filter((r) => r.group === group).map(formatRow),
+    extra: group === 'planner' ? ['| planner | time |', '|---|---|', ...plannerLines] : [],
+    notes: notes.filter((n) => n.group === group).map((n) => n.text),
+  }));
+  const md = await writeResults(join(REPO, 'bench'), sections, { started, machine: host });
   console.log(md);
 }
 
