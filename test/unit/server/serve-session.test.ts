@@ -144,6 +144,36 @@ describe('serveSession', () => {
     assert.deepEqual(await readdir(root), before);
   });
 
+  it('version 2 requests from a hostile client: preflight through a symlink, lock in mode r', async () => {
+    const before = await readdir(root);
+    const s = open('a', root);
+    await s.next();
+    await s.writer.json({ type: 'hello', version: 2 });
+    const ask = async (r: object) => {
+      await s.writer.json({ type: 'request', ...r });
+      const m = (await s.next()) as Record<string, unknown>;
+      noStack(m);
+      return `${String(m.type)} ${String(m.code)}: ${String(m.message)}`;
+    };
+    const escape = { to: { uuid: U, path: 'out/etc/x' }, size: 1, estimated: false };
+    assert.match(
+      await ask({ op: 'preflight', transfers: [escape], spaceCheck: true }),
+      /^error PATH: refusing out\/etc\/x: out is a symlink/,
+    );
+    assert.match(await ask({ op: 'ping' }), /^result undefined/);
+    s.toServer.end();
+    await s.exit;
+    const r = open('r', root);
+    await r.next();
+    await r.writer.json({ type: 'hello', version: 2 });
+    await r.writer.json({ type: 'request', op: 'lock', command: 'x' });
+    const refused = (await r.next()) as Record<string, unknown>;
+    assert.equal(refused.code, 'MODE');
+    r.toServer.end();
+    await r.exit;
+    assert.deepEqual(await readdir(root), before, 'nothing written: no lock file, no receive');
+  });
+
   it('reports a served directory that does not exist after the handshake', async () => {
     const s = open('r', join(root, 'missing'));
     await s.next();

@@ -12,6 +12,7 @@ import {
   LOCK_FILE_NAME,
   LockedError,
   acquireFileLock,
+  joinFileLock,
   formatLockTime,
   holderState,
   newHolder,
@@ -242,5 +243,41 @@ process.exit(130);
       formatLockTime(new Date(2024, 0, 4, 9, 5, 7).toISOString(), now),
       '2024-01-04 09:05:07',
     );
+  });
+});
+
+describe("joining a run lock (the SSH server working under its client run's lock)", () => {
+  it('joins only a held, live lock with the same token; its release leaves the lock alone', async () => {
+    await withTempDir(async (dir) => {
+      const label = `${dir}/`;
+      await assert.rejects(
+        joinFileLock({ dir, label, token: 'ab'.repeat(8) }),
+        (err: unknown) => err instanceof LockedError && /no longer held/.test(err.message),
+        'no lock: nothing to join',
+      );
+      const held = await acquireFileLock({ dir, label });
+      await assert.rejects(
+        joinFileLock({ dir, label, token: 'ab'.repeat(8) }),
+        (err: unknown) =>
+          err instanceof LockedError &&
+          new RegExp(`another buttersink run holds the lock \\(pid ${process.pid} `).test(
+            err.message,
+          ),
+        'a forged token joins nothing and names the holder',
+      );
+      const joined = await joinFileLock({ dir, label, token: held.holder.token! });
+      assert.equal(joined.holder.pid, process.pid);
+      await joined.release();
+      assert.ok(
+        existsSync(join(dir, LOCK_FILE_NAME)),
+        'a joined lock is not removed by its release',
+      );
+      await held.release();
+      await assert.rejects(
+        joinFileLock({ dir, label, token: held.holder.token! }),
+        /no longer held/,
+        'a released lock cannot be joined',
+      );
+    });
   });
 });
