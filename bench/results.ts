@@ -32,6 +32,7 @@ const TITLES: Record<string, string> = {
   checksumdir: 'checksumdir',
   s3: 'S3 (moto_server on 127.0.0.1)',
   ssh: 'SSH (sshd on 127.0.0.1)',
+  rerun: 'Fixed costs: reruns and small incrementals',
   planner: 'Planner',
 };
 const ORDER = Object.keys(TITLES);

@@ -10,7 +10,7 @@
  * RESULTS.md is regenerated from it after every run.
  * `BENCH_ONLY=group[,group…]` (or the groups as arguments: `npm run bench --
  * guard`) runs only those groups: pipe, sync, probe, guard, checksumdir, s3,
- * ssh, planner; their sections replace the stored ones, the others stay as
+ * ssh, rerun, planner; their sections replace the stored ones, the others stay as
  * their last run left them (and say when that was). A full run rewrites all.
  */
 import { existsSync } from 'node:fs';
@@ -25,6 +25,7 @@ import { makeChecksumdirDataset } from './checksumdir.js';
 import { s3Scenarios } from './s3.js';
 import { guardScenarios } from './guard.js';
 import { scenarios as sshScenarios } from './ssh.js';
+import { rerunScenarios } from './rerun.js';
 import { writeResults } from './results.js';
 import type { Section } from './results.js';
 import { formatRow, median, runMeasuredScenario, runScenario, timeChild } from './harness.js';
@@ -35,7 +36,17 @@ const BASE = '/dev/shm/buttersink-bench';
 const MiB = 1 << 20;
 const sh = (cmd: string) => execa('bash', ['-o', 'pipefail', '-c', cmd]);
 const pairs = Number(process.env.BENCH_PAIRS ?? 5);
-const GROUPS = ['pipe', 'sync', 'probe', 'guard', 'checksumdir', 's3', 'ssh', 'planner'] as const;
+const GROUPS = [
+  'pipe',
+  'sync',
+  'probe',
+  'guard',
+  'checksumdir',
+  's3',
+  'ssh',
+  'rerun',
+  'planner',
+] as const;
 const only = (process.argv.slice(2).join(',') || process.env.BENCH_ONLY || '')
   .split(',')
   .map((g) => g.trim())
@@ -57,7 +68,7 @@ async function mountImage(name: string, size: string): Promise<string> {
 }
 
 async function cleanup(): Promise<void> {
-  for (const m of ['src', 'dst']) {
+  for (const m of ['src', 'dst', 'rerun']) {
     await sh(`mountpoint -q ${join(BASE, m)} && umount ${join(BASE, m)} || true`);
   }
   await rm(BASE, { recursive: true, force: true });
@@ -258,6 +269,14 @@ async function main(): Promise<void> {
         console.error(`running: ${sc.name}`);
         push('ssh', await runScenario({ ...sc, pairs }));
       }
+    // Fixed costs: a rerun over 1,000 snapshots, and small incrementals (own image).
+    if (selected('rerun')) {
+      const root = await mountImage('rerun', '3G');
+      for (const sc of await rerunScenarios({ root, bs })) {
+        console.error(`running: ${sc.name}`);
+        push('rerun', await runScenario({ ...sc, pairs }));
+      }
+    }
   } finally {
     await cleanup();
   }
