@@ -5,6 +5,7 @@ import { sync } from '../sync.js';
 import type { ButtersinkFlags } from './config.js';
 import type { CliIo } from './io.js';
 import { progressLine, syncSummary, transferLine } from './render.js';
+import { runRetention } from './retention-run.js';
 
 /**
  * Syncs and reports on stdout: the plan, one line per transfer ("sent", or
@@ -42,8 +43,17 @@ export async function runSync(
     },
     onDelete: (v) => say(`deleted ${v.path}\n`),
   });
+  const retained = o.keep
+    ? await runRetention(source, dest, report, {
+        ...{ policy: o.keep, maxChain: o.maxChain, dryRun: o.dryRun, exclude: o.exclude },
+        signal,
+        say,
+      })
+    : undefined;
+  const thinned = (retained?.deleted.length ?? 0) + (retained?.trashed.length ?? 0) > 0;
   if (o.dryRun) say('dry run: nothing changed\n');
-  else if (report.transferred.length === 0 && report.deleted.length === 0) say('nothing to do\n');
+  else if (report.transferred.length === 0 && report.deleted.length === 0 && !thinned)
+    say('nothing to do\n');
   else say(syncSummary(report, (performance.now() - started) / 1000) + '\n');
   return 0;
 }

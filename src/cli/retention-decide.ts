@@ -1,0 +1,131 @@
+/**
+ * What `--keep` does to a destination after a sync, as data: the policy's
+ * decision on the destination's snapshots and, on a bucket, the chain-aware
+ * plan. Pure: it works on the stores' views and the sync's report.
+ *
+ * The safety rule (never thinned, whatever the policy): every snapshot this
+ * run transferred (or, with `-n`, would transfer), and in each series the
+ * newest destination snapshot the source still holds: the parent the next
+ * incremental send will start from. Snapshots `--exclude` matches are neither
+ * decided on nor deleted; on a bucket their chains stay whole.
+ */
+import { edgeKey, storesDiffs } from '../planner/plan-input.js';
+import type { DiffOffer, StoreKind, StoreView } from '../planner/plan-input.js';
+import type { Plan } from '../planner/plan.js';
+import { planChainRetention } from '../planner/retention-plan.js';
+import type { ChainRetentionPlan } from '../planner/retention-plan.js';
+import { applyKeepPolicy, nameDate, seriesOf } from '../planner/retention.js';
+import type { KeepPolicy, RetentionDecision, RetentionItem } from '../planner/retention.js';
+import type { Volume } from '../planner/volume.js';
+
+/** A destination snapshot as the policy sees it. */
+export interface RetainedVolume extends RetentionItem {
+  readonly volume: Volume;
+}
+
+/** The options of `--keep`. */
+export interface RetentionSettings {
+  readonly policy: KeepPolicy;
+  /** `--max-chain`: longest restore chain on a bucket, in diffs. */
+  readonly maxChain: number;
+  readonly exclude?: readonly RegExp[];
+}
+
+/** What retention is to do at a destination. */
+export interface RetentionPlan {
+  readonly decision: RetentionDecision<RetainedVolume>;
+  /** Snapshots `--exclude` matches: left alone. */
+  readonly excluded: readonly Volume[];
+  /** On a bucket: the chain-aware plan; else undefined (the dropped snapshots are deleted). */
+  readonly chains?: ChainRetentionPlan<DiffOffer>;
+  /** On a bucket: source volumes by UUID, to send the re-bases from. */
+  readonly sourceVolumes: ReadonlyMap<string, Volume>;
+}
+
+/**
+ * The destination as it will be after `plan` ran: with `dryRun` nothing was
+ * transferred, so the planned transfers are added as if they had been.
+ */
+export function viewAfter(dest: StoreView, plan: Plan, dryRun: boolean): StoreView {
+  if (!dryRun) return dest;
+  const sent = plan.transfers.filter((t) => t.store === 'source');
+  const known = new Set(dest.volumes.map((v) => v.uuid));
+  const added: DiffOffer[] = sent.map((t) => ({
+    to: t.to.uuid,
+    from: t.from?.uuid ?? null,
+    size: t.size,
+    estimated: t.estimated,
+    store: 'dest',
+    atDest: true,
+  }));
+  return {
+    ...dest,
+    volumes: [...dest.volumes, ...sent.map((t) => t.to).filter((v) => !known.has(v.uuid))],
+    diffs: [...(dest.diffs ?? []), ...added],
+  };
+}
+
+/** The safety rule of the module header: UUIDs never thinned. */
+export function protectedUuids(
+  source: StoreView,
+  dest: StoreView,
+  transferred: readonly Volume[],
+): Set<string> {
+  const protect = new Set(transferred.map((v) => v.uuid));
+  const atSource = new Map(source.volumes.map((v) => [v.uuid, v]));
+  const newest = new Map<string, Volume>();
+  const rank = (v: Volume) => [nameDate(v.path)?.getTime() ?? -1, atSource.get(v.uuid)?.gen ?? -1];
+  for (const v of dest.volumes) {
+    if (!atSource.has(v.uuid)) continue;
+    const s = seriesOf(v.path);
+    const best = newest.get(s);
+    const [t, g] = rank(v);
+    const [bt, bg] = best ? rank(best) : [-Infinity, -Infinity];
+    if ((t ?? 0) > (bt ?? 0) || (t === bt && (g ?? 0) > (bg ?? 0))) newest.set(s, v);
+  }
+  for (const v of newest.values()) protect.add(v.uuid);
+  return protect;
+}
+
+/**
+ * Decides retention at a destination (see the module header). `transferred`:
+ * the snapshots this run sent (with `-n`, would send).
+ */
+export function decideRetention(
+  source: StoreView,
+  dest: StoreView,
+  destKind: StoreKind,
+  transferred: readonly Volume[],
+  settings: RetentionSettings,
+): RetentionPlan {
+  const excludes = (v: Volume) => settings.exclude?.some((re) => re.test(v.path)) ?? false;
+  const excluded = dest.volumes.filter(excludes);
+  const items = dest.volumes
+    .filter((v) => !excludes(v))
+    .map((v) => ({ id: v.uuid, path: v.path, volume: v }));
+  const protect = protectedUuids(source, dest, transferred);
+  const decision = applyKeepPolicy(items, settings.policy, protect);
+  const sourceVolumes = new Map(source.volumes.map((v) => [v.uuid, v]));
+  if (!storesDiffs(destKind)) return { decision, excluded, sourceVolumes };
+  const keep = new Set([...decision.kept.map((k) => k.item.id), ...excluded.map((v) => v.uuid)]);
+  // A re-base is a full send from the source: it must hold the snapshot, at the same path.
+  const destPath = new Map(dest.volumes.map((v) => [v.uuid, v.path]));
+  const rebaseable = new Set(
+    source.kind === 's3'
+      ? []
+      : source.volumes.filter((v) => destPath.get(v.uuid) === v.path).map((v) => v.uuid),
+  );
+  const seen = new Set<string>();
+  const diffs = (dest.diffs ?? []).filter((d) => {
+    const k = edgeKey(d.to, d.from);
+    return !seen.has(k) && seen.add(k);
+  });
+  const chains = planChainRetention({
+    volumes: dest.volumes,
+    diffs,
+    keep,
+    rebaseable,
+    maxChain: settings.maxChain,
+  });
+  return { decision, excluded, chains, sourceVolumes };
+}
