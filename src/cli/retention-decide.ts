@@ -3,10 +3,11 @@
  * decision on the destination's snapshots and, on a bucket, the chain-aware
  * plan. Pure: it works on the stores' views and the sync's report.
  *
- * The safety rule (never thinned, whatever the policy): every snapshot this
- * run transferred (or, with `-n`, would transfer), and in each series the
- * newest destination snapshot the source still holds: the parent the next
- * incremental send will start from. Snapshots `--exclude` matches are neither
+ * The safety rule (never thinned, whatever the policy), in each series: the
+ * newest snapshot this run transferred (or, with `-n`, would transfer), and
+ * the newest destination snapshot the source still holds: the parent the next
+ * incremental send will start from. Older snapshots sent by the same run (a
+ * first run sends a whole backlog) are thinned like any other. Snapshots `--exclude` matches are neither
  * decided on nor deleted; on a bucket their chains stay whole.
  */
 import { edgeKey, storesDiffs } from '../planner/plan-input.js';
@@ -65,26 +66,35 @@ export function viewAfter(dest: StoreView, plan: Plan, dryRun: boolean): StoreVi
   };
 }
 
+/** In each series of `volumes`, the newest: by the date in its name, then by `gen`. */
+function newestPerSeries(volumes: readonly Volume[], gen: (v: Volume) => number): Volume[] {
+  const rank = (v: Volume) => [nameDate(v.path)?.getTime() ?? -1, gen(v)] as const;
+  const newest = new Map<string, Volume>();
+  for (const v of volumes) {
+    const best = newest.get(seriesOf(v.path));
+    if (!best) {
+      newest.set(seriesOf(v.path), v);
+      continue;
+    }
+    const [t, g] = rank(v);
+    const [bt, bg] = rank(best);
+    if (t > bt || (t === bt && g > bg)) newest.set(seriesOf(v.path), v);
+  }
+  return [...newest.values()];
+}
+
 /** The safety rule of the module header: UUIDs never thinned. */
 export function protectedUuids(
   source: StoreView,
   dest: StoreView,
   transferred: readonly Volume[],
 ): Set<string> {
-  const protect = new Set(transferred.map((v) => v.uuid));
   const atSource = new Map(source.volumes.map((v) => [v.uuid, v]));
-  const newest = new Map<string, Volume>();
-  const rank = (v: Volume) => [nameDate(v.path)?.getTime() ?? -1, atSource.get(v.uuid)?.gen ?? -1];
-  for (const v of dest.volumes) {
-    if (!atSource.has(v.uuid)) continue;
-    const s = seriesOf(v.path);
-    const best = newest.get(s);
-    const [t, g] = rank(v);
-    const [bt, bg] = best ? rank(best) : [-Infinity, -Infinity];
-    if ((t ?? 0) > (bt ?? 0) || (t === bt && (g ?? 0) > (bg ?? 0))) newest.set(s, v);
-  }
-  for (const v of newest.values()) protect.add(v.uuid);
-  return protect;
+  const gen = (v: Volume) => atSource.get(v.uuid)?.gen ?? v.gen ?? -1;
+  const common = dest.volumes.filter((v) => atSource.has(v.uuid));
+  return new Set(
+    [...newestPerSeries(transferred, gen), ...newestPerSeries(common, gen)].map((v) => v.uuid),
+  );
 }
 
 /**

@@ -34,11 +34,14 @@ describe('--keep and --max-chain flags', () => {
 });
 
 describe('the safety rule of retention', () => {
-  it('protects the transferred snapshots and the newest one the source still holds', () => {
+  it('protects the newest transferred snapshot and the newest one the source still holds', () => {
     const dest = view(days(1, 20));
     const source = view(days(3, 12));
-    const p = protectedUuids(source, dest, [{ uuid: 'u07', path: 'home/2024-01-07' }]);
-    assert.deepEqual([...p].sort(), ['u07', 'u12']);
+    const sent = [days(7, 7)[0]!, days(5, 5)[0]!];
+    assert.deepEqual([...protectedUuids(source, dest, sent)].sort(), ['u07', 'u12']);
+    const other = { uuid: 'r1', path: 'root/2024-01-01' };
+    const both = protectedUuids(view([...days(1, 3), other]), view([...days(1, 5), other]), []);
+    assert.deepEqual([...both].sort(), ['r1', 'u03']);
   });
 
   it('keeps them even when the policy drops them; deletes exactly the rest', () => {
