@@ -139,3 +139,24 @@ export function decideRetention(
   });
   return { decision, excluded, chains, sourceVolumes };
 }
+
+/**
+ * Source snapshots not at the destination yet that the policy would drop as
+ * soon as they arrived (it is applied to the destination as the sync would
+ * leave it): the sync leaves them out, so a run never sends what it then
+ * deletes, nor sends again what an earlier run thinned.
+ */
+export function notWorthSending(
+  source: StoreView,
+  dest: StoreView,
+  settings: RetentionSettings,
+): Volume[] {
+  const atDest = new Set(dest.volumes.map((v) => v.uuid));
+  const excludes = (v: Volume) => settings.exclude?.some((re) => re.test(v.path)) ?? false;
+  const incoming = source.volumes.filter((v) => !atDest.has(v.uuid) && !excludes(v));
+  const after = { ...dest, volumes: [...dest.volumes, ...incoming] };
+  // The kept set does not depend on the kind: 'btrfs' leaves the chain planning out.
+  const plan = decideRetention(source, after, 'btrfs', incoming, settings);
+  const drop = new Set(plan.decision.dropped.map((d) => d.id));
+  return incoming.filter((v) => drop.has(v.uuid));
+}

@@ -13,7 +13,7 @@ import type { Transfer } from '../planner/plan.js';
 import type { Store, StoreOpOptions } from '../stores/store.js';
 import type { SyncReport } from '../sync.js';
 import { transfer } from '../sync.js';
-import { decideRetention, viewAfter } from './retention-decide.js';
+import { decideRetention, notWorthSending, viewAfter } from './retention-decide.js';
 import type { RetentionPlan, RetentionSettings } from './retention-decide.js';
 import { retentionLines } from './retention-render.js';
 
@@ -34,6 +34,27 @@ export interface RetentionResult {
   readonly rebased: readonly string[];
   /** Diffs moved to trash, as the store describes them (buckets). */
   readonly trashed: readonly string[];
+}
+
+/**
+ * Patterns that leave out of the sync the source snapshots `--keep` would drop
+ * on arrival (see {@link notWorthSending}); one line says how many.
+ */
+export async function retentionExcludes(
+  source: Store,
+  dest: Store,
+  opts: RetentionRunOptions,
+): Promise<RegExp[]> {
+  const sig: StoreOpOptions = opts.signal ? { signal: opts.signal } : {};
+  const [srcView, dstView] = await Promise.all([
+    source.view('source', sig),
+    dest.view('dest', sig),
+  ]);
+  const skip = notWorthSending(srcView, dstView, opts);
+  if (skip.length > 0) {
+    opts.say(`retention: not sending ${skip.length} snapshot(s) the policy would drop\n`);
+  }
+  return skip.map((v) => new RegExp(`^${v.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
 }
 
 /** Applies `--keep` to `dest` after `report`'s sync (see the module header). */
