@@ -151,8 +151,10 @@ async function applyOnBucket(
     rebased.push(to.path);
     opts.say(`re-based ${to.path}: uploaded a new full send\n`);
   }
-  // Planned on what is really stored now: only diffs no kept chain needs go.
-  const plan = rebased.length > 0 ? await decide(source, dest, report, opts) : first;
+  // Planned again on what is really stored now (a re-base that did not land
+  // keeps its old chain): only diffs no kept chain needs go.
+  const planned = first.chains?.rebases.length ?? 0;
+  const plan = planned > 0 ? await decide(source, dest, report, opts) : first;
   const trashed: string[] = [];
   for (const d of plan.chains?.deleteDiffs ?? []) {
     opts.signal?.throwIfAborted();

@@ -1,7 +1,11 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { parseButtersinkArgs } from '../../../src/cli/config.js';
-import { decideRetention, protectedUuids } from '../../../src/cli/retention-decide.js';
+import {
+  decideRetention,
+  notWorthSending,
+  protectedUuids,
+} from '../../../src/cli/retention-decide.js';
 import type { StoreView } from '../../../src/planner/plan-input.js';
 import { parseKeepPolicy } from '../../../src/planner/retention.js';
 import type { Volume } from '../../../src/planner/volume.js';
@@ -66,5 +70,28 @@ describe('the safety rule of retention', () => {
     );
     assert.equal(plan.decision.dropped.length, 20 - 4 - 2);
     assert.equal(plan.chains, undefined);
+  });
+});
+
+describe('notWorthSending', () => {
+  const settings = { policy: parseKeepPolicy('latest=2'), maxChain: 30 };
+
+  it('leaves out what the policy would drop on arrival, never the newest', () => {
+    const skip = notWorthSending(view(days(1, 25)), view([]), settings);
+    assert.deepEqual(
+      skip.map((v) => v.uuid),
+      days(1, 23).map((v) => v.uuid),
+    );
+  });
+
+  it('leaves out nothing already at the destination, nor what --exclude matches', () => {
+    const skip = notWorthSending(view(days(1, 25)), view(days(1, 10)), {
+      ...settings,
+      exclude: [/-1[12]$/],
+    });
+    assert.deepEqual(
+      skip.map((v) => v.uuid),
+      days(13, 23).map((v) => v.uuid),
+    );
   });
 });
