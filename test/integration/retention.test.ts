@@ -194,7 +194,13 @@ describe(
       const up = await cli([`${src}/`, `s3://${bucket}/b/`]);
       assert.equal(up.exitCode, 0, up.stderr);
       const stored = await listKeys(client, bucket, '');
-      const keep = ['--keep', 'latest=2,weekly=1', '--max-chain', '4'];
+      const keep = ['--keep', 'latest=2,weekly=1', '--max-chain', '2'];
+      // Kept: Jan 8 (first of the newest week), Jan 11 and 12 (latest 2).
+      const kept = ['2024-01-08', '2024-01-11', '2024-01-12'].map((d) => uuids.get(`home-${d}`)!);
+      const longBefore = kept.filter(
+        (u) => (chainLengths(diffsOf(stored, 'b')).get(u) ?? Infinity) > 2,
+      );
+      assert.ok(longBefore.length > 0, `the upload left a chain to re-base:\n${stored.join('\n')}`);
 
       const dry = await cli(['-n', ...keep, `${src}/`, `s3://${bucket}/b/`]);
       assert.equal(dry.exitCode, 0, dry.stderr);
@@ -210,8 +216,6 @@ describe(
         'b',
       );
       const what = `stored before:\n${stored.join('\n')}\nafter:\n${after.join('\n')}\n${run.stdout}`;
-      // Kept: Jan 8 (first of the newest week), Jan 11 and 12 (latest 2).
-      const kept = ['2024-01-08', '2024-01-11', '2024-01-12'].map((d) => uuids.get(`home-${d}`)!);
       const lengths = chainLengths(remaining);
       for (const u of kept) {
         assert.ok(
@@ -220,6 +224,8 @@ describe(
         );
       }
       assert.ok(trashed.length > 0, `something was trashed\n${what}`);
+      assert.equal(lines(run.stdout, 're-based ').length, longBefore.length, what);
+      assert.equal(lines(dry.stdout, 'would re-base ').length, longBefore.length, dry.stdout);
       const remainingKeys = new Set(remaining.map((d) => d.key));
       for (const t of trashed) assert.ok(!remainingKeys.has(t.key), `${t.key} moved, not copied`);
       assert.deepEqual(
