@@ -219,8 +219,8 @@ describe(
       const lengths = chainLengths(remaining);
       for (const u of kept) {
         assert.ok(
-          (lengths.get(u) ?? Infinity) <= 4,
-          `kept ${u} restorable within 4 diffs\n${what}`,
+          (lengths.get(u) ?? Infinity) <= 2,
+          `kept ${u} restorable within 2 diffs\n${what}`,
         );
       }
       assert.ok(trashed.length > 0, `something was trashed\n${what}`);
