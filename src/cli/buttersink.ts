@@ -78,7 +78,8 @@ async function runCommand(
   const { flags } = config;
   const base = storeOptionsOf(flags);
   const open = (location: Location, role: StoreRole) => {
-    const store = openStore(location, { ...base, role, deletes: flags.delete });
+    const deletes = flags.delete || flags.keep !== undefined;
+    const store = openStore(location, { ...base, role, deletes });
     stores.push(store);
     return store;
   };

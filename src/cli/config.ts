@@ -6,6 +6,9 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { OpenStoreOptions } from '../stores/open-store.js';
+import { UsageError } from '../errors.js';
+import { parseKeepPolicy } from '../planner/retention.js';
+import type { KeepPolicy } from '../planner/retention.js';
 
 /** The flags of `buttersink`, as commander parsed them. */
 export interface ButtersinkFlags {
@@ -31,6 +34,10 @@ export interface ButtersinkFlags {
   acceptNewHostKey: boolean;
   /** Seconds. */
   timeout?: number;
+  /** `--keep`: thin the destination after a successful sync (see `retention-run.ts`). */
+  keep?: KeepPolicy;
+  /** `--max-chain`: longest restore chain `--keep` leaves on a bucket, in diffs. */
+  maxChain: number;
 }
 
 /**
@@ -138,6 +145,7 @@ function buttersinkProgram(version: string): Command {
     .argument('[src]', 'a source of btrfs snapshots')
     .argument('[dst]', 'the btrfs snapshots to be updated');
   addRunFlags(program);
+  addRetentionFlags(program);
   addS3Flags(program);
   addSshFlags(program);
   return program
@@ -179,6 +187,30 @@ function addRunFlags(program: Command): void {
         .default(100),
     )
     .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']));
+}
+
+/** `--keep` and `--max-chain`: retention at the destination after a sync. */
+function addRetentionFlags(program: Command): void {
+  program
+    .option(
+      '--keep <rules>',
+      'after a successful sync, delete destination snapshots this policy drops, e.g. latest=7,daily=14,weekly=8,monthly=12[,yearly=N] (by the date in each name; first of each period kept)',
+      (value: string) => {
+        try {
+          return parseKeepPolicy(value);
+        } catch (err) {
+          throw new InvalidArgumentError(err instanceof UsageError ? err.message : String(err));
+        }
+      },
+    )
+    .addOption(
+      new Option(
+        '--max-chain <n>',
+        'with --keep on s3://: re-base (upload a new full send) a restore chain longer than this many diffs',
+      )
+        .argParser(intOption(1, 100_000))
+        .default(30),
+    );
 }
 
 /** The flags only S3 stores read (and `--verify`, which only S3 stores have). */

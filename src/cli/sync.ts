@@ -5,6 +5,7 @@ import { sync } from '../sync.js';
 import type { ButtersinkFlags } from './config.js';
 import type { CliIo } from './io.js';
 import { progressLine, syncSummary, transferLine } from './render.js';
+import { retentionExcludes, runRetention } from './retention-run.js';
 
 /**
  * Syncs and reports on stdout: the plan, one line per transfer ("sent", or
@@ -25,11 +26,13 @@ export async function runSync(
   };
   const verb = dest.kind === 'btrfs' && source.kind !== 'btrfs' ? 'received' : 'sent';
   const started = performance.now();
+  const keep = o.keep && { policy: o.keep, maxChain: o.maxChain, dryRun: o.dryRun, signal, say };
+  const skip = keep ? await retentionExcludes(source, dest, { ...keep, exclude: o.exclude }) : [];
   const report = await sync(source, dest, {
     dryRun: o.dryRun,
     delete: o.delete,
     estimate: o.estimate,
-    exclude: o.exclude,
+    exclude: [...o.exclude, ...skip],
     spaceCheck: o.spaceCheck,
     signal,
     onPlan: (plan) => say(formatPlan(plan) + '\n'),
@@ -42,8 +45,13 @@ export async function runSync(
     },
     onDelete: (v) => say(`deleted ${v.path}\n`),
   });
+  const retained = keep
+    ? await runRetention(source, dest, report, { ...keep, exclude: o.exclude })
+    : undefined;
+  const thinned = (retained?.deleted.length ?? 0) + (retained?.trashed.length ?? 0) > 0;
   if (o.dryRun) say('dry run: nothing changed\n');
-  else if (report.transferred.length === 0 && report.deleted.length === 0) say('nothing to do\n');
+  else if (report.transferred.length === 0 && report.deleted.length === 0 && !thinned)
+    say('nothing to do\n');
   else say(syncSummary(report, (performance.now() - started) / 1000) + '\n');
   return 0;
 }
