@@ -11,7 +11,9 @@
  * sends or reads nothing for that long, `--max-seconds` (default 86400) ends
  * any session after that long, `--max-sessions` (default 32) caps concurrent
  * server sessions on this host (slot files in /run/buttersink/server-slots);
- * 0 disables a limit.
+ * 0 disables a limit. `--no-compressed-data` makes the server send and accept
+ * send stream protocol 1 only (and say so in its hello), as a host whose
+ * btrfs-progs predates protocol 2.
  */
 import { isAbsolute } from 'node:path';
 import { AbortedError, describeError } from '../errors.js';
