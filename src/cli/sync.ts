@@ -31,7 +31,7 @@ export async function runSync(
     estimate: o.estimate,
     exclude: o.exclude,
     spaceCheck: o.spaceCheck,
-    compressedData: o.compressedData,
+    compressedData: o.compressedData && o.proto !== '1',
     signal,
     onPlan: (plan) => say(formatPlan(plan) + '\n'),
     onProgress: (t, p) => {
