@@ -60,13 +60,26 @@ export type { SubvolumeInfo } from './btrfs/subvolume-list.js';
 export { subvolumeShow } from './btrfs/subvolume-show.js';
 export { deleteSubvolume, setReadOnly, snapshot } from './btrfs/subvolume.js';
 export { qgroupSizes } from './btrfs/qgroup.js';
+export type { StreamSupport } from './btrfs/send-capabilities.js';
+export { localStreamSupport } from './btrfs/send-capabilities.js';
+export type { CompressedDataDecision } from './stores/compressed-data.js';
+export { decideCompressedData } from './stores/compressed-data.js';
+export type { StreamVersionGateOptions } from './stages/stream-version-gate.js';
+export { StreamVersionError, streamVersionGate } from './stages/stream-version-gate.js';
 export { SendStreamParser } from './btrfs/send-stream/parser.js';
 
 // Planner.
 export * from './planner/index.js';
 
 // Stores and sync.
-export type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from './stores/store.js';
+export type {
+  Partial,
+  ReceiveStages,
+  SendOptions,
+  Store,
+  StoreOpOptions,
+  StoreRole,
+} from './stores/store.js';
 export type { BtrfsLocation, Location, S3Location, SshLocation } from './stores/uri.js';
 export { formatLocation, parseLocation } from './stores/uri.js';
 export { BtrfsStore } from './stores/btrfs/btrfs-store.js';

@@ -35,6 +35,7 @@ import { runPipeline } from './streams/pipeline.js';
 import { progressTap } from './streams/progress-tap.js';
 import type { Progress } from './streams/progress-tap.js';
 import type { Store } from './stores/store.js';
+import { compressedDataFor } from './stores/compressed-data.js';
 
 /** Options of {@link sync}. */
 export interface SyncOptions {
@@ -70,6 +71,11 @@ export interface SyncOptions {
    * `BUTTERSINK_NO_FUSE=1` sets it too (for tests and comparisons).
    */
   noFuse?: boolean;
+  /**
+   * Send compressed extents as they are (protocol 2) where both stores can;
+   * default true, false for `--no-compressed-data` (see stores/compressed-data.ts).
+   */
+  compressedData?: boolean;
 }
 
 /** A completed transfer. */
@@ -254,13 +260,14 @@ export async function transfer(
   source: Store,
   dest: Store,
   t: Transfer,
-  opts: Pick<SyncOptions, 'signal' | 'onProgress' | 'noFuse'> = {},
+  opts: Pick<SyncOptions, 'signal' | 'onProgress' | 'noFuse' | 'compressedData'> = {},
 ): Promise<TransferDone> {
   const sig = opts.signal ? { signal: opts.signal } : {};
   const started = process.hrtime.bigint();
   const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
   const copied = await dest.copyFrom?.(source, t.to, t.from, sig);
   if (copied !== undefined) return { transfer: t, bytes: copied, seconds: elapsed() };
+  const compressedData = await compressedDataFor(source, dest, opts);
   // Only this machine's own `btrfs send` is trusted; every other stream is guarded.
   const receive = await dest.receive(t.to, t.from, {
     ...sig,
@@ -271,7 +278,7 @@ export async function transfer(
   try {
     await runPipeline(
       [
-        source.send(t.to, t.from, sig),
+        source.send(t.to, t.from, { ...sig, compressedData }),
         ...(fused
           ? []
           : [

@@ -23,6 +23,8 @@ export interface ButtersinkFlags {
   /** MiB. */
   partSize: number;
   proto?: '1' | '2';
+  /** False with `--no-compressed-data`: send protocol 1 streams. */
+  compressedData: boolean;
   endpointUrl?: string;
   region?: string;
   profile?: string;
@@ -186,7 +188,11 @@ function addRunFlags(program: Command): void {
         .argParser(intOption(5, 5 * 1024))
         .default(100),
     )
-    .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']));
+    .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']))
+    .option(
+      '--no-compressed-data',
+      'send file data uncompressed (protocol 1) even where both sides could send it compressed (btrfs send --compressed-data, the default where supported)',
+    );
 }
 
 /** `--keep` and `--max-chain`: retention at the destination after a sync. */

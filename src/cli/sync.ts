@@ -34,6 +34,7 @@ export async function runSync(
     estimate: o.estimate,
     exclude: [...o.exclude, ...skip],
     spaceCheck: o.spaceCheck,
+    compressedData: o.compressedData && o.proto !== '1',
     signal,
     onPlan: (plan) => say(formatPlan(plan) + '\n'),
     onProgress: (t, p) => {

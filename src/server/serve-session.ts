@@ -25,6 +25,7 @@ import { streamVerify } from '../stages/stream-verify.js';
 import { runPipeline } from '../streams/pipeline.js';
 import { BtrfsStore, PARTIAL_SUFFIX, isPartialPath } from '../stores/btrfs/btrfs-store.js';
 import { listFilesystemSubvolumes } from '../btrfs/subvolume-list.js';
+import { localStreamSupportWith } from '../btrfs/send-capabilities.js';
 import { FrameReader, FrameWriter, ProtocolError } from '../wire/frame.js';
 import { frameSink, frameSource } from '../wire/frame-stages.js';
 import type { TimeoutError } from '../wire/frame.js';
@@ -43,6 +44,7 @@ import {
   ServerRefusal,
   modeAllows,
   OP_MODE,
+  helloStreams,
   parseClientHello,
   parseRequest,
   wireError,
@@ -65,6 +67,12 @@ export interface ServeSessionOptions {
   signal?: AbortSignal;
   /** Send stream version for sends (`--proto`). Default: btrfs-progs' default. */
   proto?: 1 | 2;
+  /**
+   * False (`--no-compressed-data`): report and serve send stream protocol 1
+   * only, both ways, as a host whose btrfs-progs predates protocol 2. Default
+   * true: what this host's btrfs-progs and kernel can (reported in the hello).
+   */
+  compressedData?: boolean;
   /**
    * Forward warnings logged while the session runs to the client as warning
    * messages (as well as to the logger that was installed). Default false.
@@ -212,11 +220,13 @@ async function session(
   reader: FrameReader,
   writer: FrameWriter,
 ): Promise<number> {
+  const streams = await localStreamSupportWith(opts);
   await writer.json({
     type: 'hello',
     protocol: PROTOCOL_NAME,
     versions: PROTOCOL_VERSIONS,
     mode: opts.mode,
+    streams: helloStreams(streams),
   });
   const hello = await reader.next();
   if (hello === null) return SESSION_EXIT.ok;
@@ -237,7 +247,11 @@ async function session(
     store: new BtrfsStore(
       { kind: 'btrfs', uri: root, dir: root },
       // A read-only server must not write `.bs` size records.
-      { ...(opts.proto ? { proto: opts.proto } : {}), recordSizes: opts.mode !== 'r' },
+      {
+        ...(opts.proto ? { proto: opts.proto } : {}),
+        recordSizes: opts.mode !== 'r',
+        ...(opts.compressedData === false ? { compressedData: false } : {}),
+      },
     ),
     signal: opts.signal,
     proto: opts.proto,
@@ -390,7 +404,8 @@ async function serveSend(ctx: Context, request: Extract<Request, { op: 'send' }>
     abort: async () => undefined,
     ...sig(ctx),
   });
-  await runPipeline([ctx.store.send(to, from, sig(ctx)), sink], sig(ctx));
+  const compressed = request.compressedData === true ? { compressedData: true } : {};
+  await runPipeline([ctx.store.send(to, from, { ...sig(ctx), ...compressed }), sink], sig(ctx));
 }
 
 async function serveReceive(

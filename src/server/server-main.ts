@@ -11,7 +11,9 @@
  * sends or reads nothing for that long, `--max-seconds` (default 86400) ends
  * any session after that long, `--max-sessions` (default 32) caps concurrent
  * server sessions on this host (slot files in /run/buttersink/server-slots);
- * 0 disables a limit.
+ * 0 disables a limit. `--no-compressed-data` makes the server send and accept
+ * send stream protocol 1 only (and say so in its hello), as a host whose
+ * btrfs-progs predates protocol 2.
  */
 import { isAbsolute } from 'node:path';
 import { AbortedError, describeError } from '../errors.js';
@@ -33,6 +35,8 @@ export interface ServerArgs {
   maxSeconds?: number;
   /** `--max-sessions N`: concurrent sessions on this host (0: none). Default 32 (`DEFAULT_MAX_SESSIONS`). */
   maxSessions?: number;
+  /** `--no-compressed-data`: send stream protocol 1 only, both ways (see ServeSessionOptions). */
+  compressedData?: false;
 }
 
 /** Options that take a value, and the largest value of the numeric ones. */
@@ -45,8 +49,8 @@ const VALUE_OPTIONS: Readonly<Record<string, number | undefined>> = {
 };
 
 /**
- * Parses `--server --mode r|a|w [--proto 1|2] [--idle-seconds N] [--max-seconds N]
- * [--max-sessions N] <path>` (in any order, `--opt V` or `--opt=V`). Returns
+ * Parses `--server --mode r|a|w [--proto 1|2] [--no-compressed-data] [--idle-seconds N]
+ * [--max-seconds N] [--max-sessions N] <path>` (in any order, `--opt V` or `--opt=V`). Returns
  * a one-line reason instead of arguments when they are wrong: the mode is
  * required, the path must be absolute, limits are whole numbers, nothing else
  * is accepted.
@@ -57,6 +61,10 @@ export function parseServerArgs(argv: readonly string[]): ServerArgs | string {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--server') continue;
+    if (a === '--no-compressed-data') {
+      values.set(a, '');
+      continue;
+    }
     const eq = a.indexOf('=');
     const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
     if (name in VALUE_OPTIONS) {
@@ -75,6 +83,7 @@ export function parseServerArgs(argv: readonly string[]): ServerArgs | string {
     mode,
     root: rest[0]!,
     ...(proto ? { proto: Number(proto) as 1 | 2 } : {}),
+    ...(values.has('--no-compressed-data') ? { compressedData: false as const } : {}),
   };
   const fields = {
     '--idle-seconds': 'idleSeconds',
@@ -189,6 +198,7 @@ export async function serverMain(
       forwardWarnings: true,
       endOutput: false,
       ...(args.proto ? { proto: args.proto } : {}),
+      ...(args.compressedData === false ? { compressedData: false } : {}),
       ...(args.idleSeconds !== undefined ? { idleSeconds: args.idleSeconds } : {}),
       ...(args.maxSeconds !== undefined ? { maxSeconds: args.maxSeconds } : {}),
       ...(maxSessions > 0

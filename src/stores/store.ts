@@ -8,6 +8,7 @@ import type { DiffOffer, StoreKind, StoreView } from '../planner/plan-input.js';
 import type { Volume } from '../planner/volume.js';
 import type { LockOptions, StoreLock } from './lock.js';
 import type { Location } from './uri.js';
+import type { StreamSupport } from '../btrfs/send-capabilities.js';
 
 /** Which side of a sync a store is on (a store lists differently as a source). */
 export type StoreRole = 'source' | 'dest';
@@ -15,6 +16,17 @@ export type StoreRole = 'source' | 'dest';
 /** Options accepted by store operations. */
 export interface StoreOpOptions {
   signal?: AbortSignal;
+}
+
+/** Options of {@link Store.send}. */
+export interface SendOptions extends StoreOpOptions {
+  /**
+   * Send compressed extents as they are (`btrfs send --proto 2
+   * --compressed-data`). Only set when {@link Store.streamSupport} of this
+   * store and of the receiver allow it; stores that send what they hold (S3)
+   * ignore it. Default false.
+   */
+  compressedData?: boolean;
 }
 
 /** Options of {@link Store.receive}. */
@@ -77,7 +89,13 @@ export interface Store {
    */
   measure(to: Volume, from: Volume | null, opts?: StoreOpOptions): Promise<number>;
   /** The send stream creating `to` from `from`, as a source stage. */
-  send(to: Volume, from: Volume | null, opts?: StoreOpOptions): SourceStage<unknown>;
+  send(to: Volume, from: Volume | null, opts?: SendOptions): SourceStage<unknown>;
+  /**
+   * Optional, for stores that run `btrfs send` and `btrfs receive` (local,
+   * SSH): what they can do with send stream protocol 2 (compressed data).
+   * Stores without it send what they hold and store any stream.
+   */
+  streamSupport?(opts?: StoreOpOptions): Promise<StreamSupport>;
   /**
    * Stages that store the stream creating `to` (at `to.path`) from `from`. Contract:
    * nothing appears under its final name unless the whole stream arrived, verified

@@ -28,9 +28,19 @@
  *   the next run takes over).
  * - `preflight` checks planned snapshot names and free space before a run
  *   sends anything; it answers `{problems: [{code, message, warning}]}`.
+ *
+ * Send stream protocol 2 (compressed data), in either protocol version: a
+ * server that knows it adds `streams: {compressedSend, receiveVersion,
+ * sendWhy?, receiveWhy?}` ({@link StreamSupport}) to its hello, and then
+ * accepts `compressedData: true` in a `send` request. A client asks for it
+ * only from a server that reported `compressedSend`, and sends a server
+ * protocol 2 streams only when it reported `receiveVersion` ≥ 2; a hello
+ * without `streams` (an older server) means protocol 1 both ways. Older
+ * clients ignore the field.
  */
 import { ButtersinkError, RemoteError, describeError } from '../errors.js';
 import type { ButtersinkErrorOptions } from '../errors.js';
+import type { StreamSupport } from '../btrfs/send-capabilities.js';
 
 /** Protocol name in the server's hello. */
 export const PROTOCOL_NAME = 'buttersink';
@@ -73,7 +83,13 @@ export const MAX_PREFLIGHT_TRANSFERS = 10_000;
 export type Request =
   | { readonly op: 'list'; readonly role: 'source' | 'dest' }
   | { readonly op: 'measure'; readonly to: VolumeRef; readonly from: VolumeRef | null }
-  | { readonly op: 'send'; readonly to: VolumeRef; readonly from: VolumeRef | null }
+  | {
+      readonly op: 'send';
+      readonly to: VolumeRef;
+      readonly from: VolumeRef | null;
+      /** Send compressed data (protocol 2); only to a server whose hello reported `compressedSend`. */
+      readonly compressedData?: boolean;
+    }
   | {
       readonly op: 'receive';
       readonly to: VolumeRef;
@@ -258,9 +274,19 @@ export function parseRequest(message: unknown): Request {
       if (message.role !== 'source' && message.role !== 'dest') throw bad('list: bad role');
       return { op, role: message.role };
     case 'measure':
-    case 'send':
       onlyKeys(message, ['type', 'op', 'to', 'from'], op);
       return { op, to: volumeRef(message.to, 'to'), from: optionalVolumeRef(message.from, 'from') };
+    case 'send':
+      onlyKeys(message, ['type', 'op', 'to', 'from', 'compressedData'], op);
+      if (message.compressedData !== undefined && typeof message.compressedData !== 'boolean') {
+        throw bad('send: compressedData must be true or false');
+      }
+      return {
+        op,
+        to: volumeRef(message.to, 'to'),
+        from: optionalVolumeRef(message.from, 'from'),
+        ...(message.compressedData === true ? { compressedData: true } : {}),
+      };
     case 'receive':
       onlyKeys(message, ['type', 'op', 'to', 'from', 'lock'], op);
       return {
@@ -302,6 +328,44 @@ export function parseRequest(message: unknown): Request {
     default:
       throw bad(`unknown operation ${JSON.stringify(String(op).slice(0, 50))}`);
   }
+}
+
+/**
+ * The `streams` field of a server's hello: what it can do with send stream
+ * protocol 2, the reasons cut to one line of at most 300 characters.
+ */
+export function helloStreams(support: StreamSupport): StreamSupport {
+  return {
+    compressedSend: support.compressedSend,
+    ...(support.sendWhy !== undefined ? { sendWhy: oneLine(support.sendWhy) } : {}),
+    receiveVersion: support.receiveVersion,
+    ...(support.receiveWhy !== undefined ? { receiveWhy: oneLine(support.receiveWhy) } : {}),
+  };
+}
+
+/**
+ * Reads the `streams` field of a server's hello (hostile input): undefined
+ * when absent or malformed (then: protocol 1 both ways); reasons made one
+ * printable line of at most 300 characters.
+ */
+export function parseHelloStreams(value: unknown): StreamSupport | undefined {
+  if (!isObject(value) || typeof value.compressedSend !== 'boolean') return undefined;
+  const rv = value.receiveVersion;
+  if (typeof rv !== 'number' || !Number.isInteger(rv) || rv < 1 || rv > 1000) return undefined;
+  const why = (v: unknown) => (typeof v === 'string' ? oneLine(v) : undefined);
+  const sendWhy = why(value.sendWhy);
+  const receiveWhy = why(value.receiveWhy);
+  return {
+    compressedSend: value.compressedSend,
+    ...(sendWhy !== undefined ? { sendWhy } : {}),
+    receiveVersion: rv,
+    ...(receiveWhy !== undefined ? { receiveWhy } : {}),
+  };
+}
+
+function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 300);
 }
 
 /** Validates the client's hello; returns the version it asked for. Throws ServerRefusal (`VERSION`). */

@@ -12,7 +12,8 @@
  */
 import type { Diff, Volume } from '../planner/volume.js';
 import { ProtocolError } from './frame.js';
-import { PROTOCOL_NAME, isObject, isWireUuid } from './protocol.js';
+import type { StreamSupport } from '../btrfs/send-capabilities.js';
+import { PROTOCOL_NAME, isObject, isWireUuid, parseHelloStreams } from './protocol.js';
 
 /** The result of `list`: the served snapshots and, for a source, the diffs the server can size. */
 export interface ListResult {
@@ -100,16 +101,21 @@ export function parseReceiveResult(message: unknown, requested: string): string 
 
 /**
  * Validates a server's hello; returns the protocol versions it speaks (entries
- * that are not numbers dropped), or undefined when `message` is not the hello
- * of a buttersink server (another program answered the remote command).
+ * that are not numbers dropped) and, when it reported them, what it can do with
+ * send stream protocol 2 ({@link parseHelloStreams}); or undefined when
+ * `message` is not the hello of a buttersink server (another program answered
+ * the remote command).
  */
-export function parseServerHello(message: unknown): { versions: number[] } | undefined {
+export function parseServerHello(
+  message: unknown,
+): { versions: number[]; streams?: StreamSupport } | undefined {
   const m = fields(message);
   if (m.type !== 'hello' || m.protocol !== PROTOCOL_NAME) return undefined;
   const versions = Array.isArray(m.versions)
     ? m.versions.filter((v): v is number => typeof v === 'number')
     : [];
-  return { versions };
+  const streams = parseHelloStreams(m.streams);
+  return { versions, ...(streams ? { streams } : {}) };
 }
 
 /** A problem a remote's preflight found (the shape of the store layer's `PreflightProblem`). */

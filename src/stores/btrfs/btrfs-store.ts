@@ -29,6 +29,8 @@ import {
 } from '../../errors.js';
 import { isSubvolume, requireBtrfs } from '../../btrfs/mountinfo.js';
 import { qgroupSizes } from '../../btrfs/qgroup.js';
+import { localStreamSupportWith } from '../../btrfs/send-capabilities.js';
+import type { StreamSupport } from '../../btrfs/send-capabilities.js';
 import { listFilesystemSubvolumes, listSubvolumes } from '../../btrfs/subvolume-list.js';
 import { subvolumeShow } from '../../btrfs/subvolume-show.js';
 import { deleteSubvolume, getReadOnly } from '../../btrfs/subvolume.js';
@@ -41,10 +43,11 @@ import { btrfsSend } from '../../stages/btrfs-send.js';
 import { cloneToWrite } from '../../stages/clone-to-write.js';
 import { receiveGuard } from '../../stages/receive-guard.js';
 import { countBytes, noDataSizeProbe } from '../../stages/size-probe.js';
+import { streamVersionGate } from '../../stages/stream-version-gate.js';
 import { uuidRewrite } from '../../stages/uuid-rewrite.js';
 import { commitSink } from '../../streams/commit-sink.js';
 import { runPipeline } from '../../streams/pipeline.js';
-import type { SourceStage } from '../../streams/stage.js';
+import type { SourceStage, TransformStage } from '../../streams/stage.js';
 import { acquireFileLock, joinFileLock } from '../lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
@@ -56,6 +59,7 @@ import type {
   PreflightTransfer,
   ReceiveOptions,
   ReceiveStages,
+  SendOptions,
   Store,
   StoreOpOptions,
   StoreRole,
@@ -76,6 +80,12 @@ export interface BtrfsStoreOptions {
   proto?: 1 | 2;
   /** Append measured sizes to `<snapshot>.bs` (default true; false for read-only use). */
   recordSizes?: boolean;
+  /**
+   * False: this store neither sends compressed data nor takes protocol 2
+   * streams (a server's `--no-compressed-data`). Default true: what this
+   * machine's btrfs-progs and kernel can.
+   */
+  compressedData?: boolean;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -267,13 +277,38 @@ export class BtrfsStore implements Store {
     return bytes;
   }
 
-  send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<unknown> {
+  send(to: Volume, from: Volume | null, opts: SendOptions = {}): SourceStage<unknown> {
+    const compressed =
+      opts.compressedData === true && this.#opts.proto !== 1 && this.#opts.compressedData !== false;
     return btrfsSend({
       path: this.pathOf(to),
       ...(from ? { parent: this.pathOf(from) } : {}),
-      ...(this.#opts.proto ? { proto: this.#opts.proto } : {}),
+      ...(compressed
+        ? { proto: 2, compressedData: true }
+        : this.#opts.proto
+          ? { proto: this.#opts.proto }
+          : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
+  }
+
+  /** What this machine can do with protocol 2, less what the options turned off. */
+  streamSupport(): Promise<StreamSupport> {
+    return localStreamSupportWith(this.#opts);
+  }
+
+  /** A gate in front of `btrfs receive` when it reads protocol 1 only (see stream-version-gate.ts). */
+  async #versionGate(sig: { signal?: AbortSignal }): Promise<TransformStage<unknown>[]> {
+    const support = await this.streamSupport();
+    if (support.receiveVersion >= 2) return [];
+    return [
+      streamVersionGate({
+        maxVersion: support.receiveVersion,
+        receiver: 'btrfs receive here',
+        ...(support.receiveWhy ? { why: support.receiveWhy } : {}),
+        ...sig,
+      }),
+    ];
   }
 
   /**
@@ -328,6 +363,7 @@ export class BtrfsStore implements Store {
       },
     });
     const transforms = [
+      ...(opts.trustedSource ? [] : await this.#versionGate(sig)),
       ...(opts.trustedSource
         ? []
         : [

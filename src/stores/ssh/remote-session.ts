@@ -22,6 +22,7 @@ import { FrameReader, FrameWriter, ProtocolError, TimeoutError } from '../../wir
 import type { Frame, FrameReaderOptions } from '../../wire/frame.js';
 import { MAX_RESPONSE_JSON, PROTOCOL_VERSIONS, RemoteOperationError } from '../../wire/protocol.js';
 import type { Request } from '../../wire/protocol.js';
+import type { StreamSupport } from '../../btrfs/send-capabilities.js';
 import { parseServerHello } from '../../wire/responses.js';
 import type { SshConnection } from './ssh-connection.js';
 import { formatSeconds as seconds } from '../../format.js';
@@ -141,6 +142,7 @@ export class RemoteSession {
   /** Set when an idle limit ran out: the remote is stuck, waiting for its exit is pointless. */
   #timedOut = false;
   #version = 0;
+  #streams: StreamSupport | undefined;
   /** What the session is doing, for a lost connection's message: `the handshake`, `push`, … */
   #during = 'the handshake';
 
@@ -235,6 +237,7 @@ export class RemoteSession {
       }
       await session.writer.json({ type: 'hello', version });
       session.#version = version;
+      session.#streams = hello.streams;
       session.#during = 'the session';
       return session;
     } catch (err) {
@@ -354,6 +357,11 @@ export class RemoteSession {
   /** The protocol version agreed in the handshake. */
   get version(): number {
     return this.#version;
+  }
+
+  /** What the server reported it can do with send stream protocol 2; undefined from an older server. */
+  get streams(): StreamSupport | undefined {
+    return this.#streams;
   }
 
   /** Sends `request` without waiting for the answer. */

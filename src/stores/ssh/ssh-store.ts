@@ -37,7 +37,9 @@ import {
   parsePreflightResult,
   parseReceiveResult,
 } from '../../wire/responses.js';
-import type { SinkStage, SourceStage } from '../../streams/stage.js';
+import type { SinkStage, SourceStage, TransformStage } from '../../streams/stage.js';
+import type { StreamSupport } from '../../btrfs/send-capabilities.js';
+import { streamVersionGate } from '../../stages/stream-version-gate.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 import type {
   Partial,
@@ -45,6 +47,7 @@ import type {
   PreflightProblem,
   PreflightTransfer,
   ReceiveStages,
+  SendOptions,
   Store,
   StoreOpOptions,
   StoreRole,
@@ -189,6 +192,17 @@ export class SshStore implements Store {
     return this.#control;
   }
 
+  /**
+   * What the remote can do with send stream protocol 2, as its hello reported;
+   * a server too old to report it counts as protocol 1 both ways.
+   */
+  async streamSupport(opts: StoreOpOptions = {}): Promise<StreamSupport> {
+    const reported = (await this.#controlSession(opts.signal)).streams;
+    if (reported) return reported;
+    const why = `the remote buttersink does not report send stream protocol 2 support (an older version); install the same version on both hosts`;
+    return { compressedSend: false, sendWhy: why, receiveVersion: 1, receiveWhy: why };
+  }
+
   /** The protocol version the control session speaks. */
   async #controlVersion(signal?: AbortSignal): Promise<number> {
     return (await this.#controlSession(signal)).version;
@@ -235,14 +249,21 @@ export class SshStore implements Store {
     return parseMeasureResult(r, this.#label);
   }
 
-  send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<number> {
+  send(to: Volume, from: Volume | null, opts: SendOptions = {}): SourceStage<number> {
     const signal = opts.signal;
     let session: RemoteSession | undefined;
     return frameSource({
       name: 'ssh-read',
       open: async () => {
         session = await this.#openSession(signal);
-        await session.send({ op: 'send', to: ref(to), from: from ? ref(from) : null });
+        // Only a server that reported it knows the field (older ones refuse unknown fields).
+        const compressed = opts.compressedData === true && session.streams?.compressedSend === true;
+        await session.send({
+          op: 'send',
+          to: ref(to),
+          from: from ? ref(from) : null,
+          ...(compressed ? { compressedData: true } : {}),
+        });
         session.endIsLoss = true;
         return session.reader;
       },
@@ -271,6 +292,7 @@ export class SshStore implements Store {
   ): Promise<ReceiveStages> {
     const signal = opts.signal;
     const session = await this.#openSession(signal);
+    const gate = this.#versionGate(session.streams, signal);
     try {
       await session.send({
         op: 'receive',
@@ -318,7 +340,27 @@ export class SshStore implements Store {
       settle.reject(err);
       sink.stream.destroy(err as Error);
     });
-    return { transforms: [], sink };
+    return { transforms: gate, sink };
+  }
+
+  /**
+   * A gate stopping a stream the remote reported it cannot read (see
+   * stream-version-gate.ts), before any byte leaves. An older server reports
+   * nothing: its own `btrfs receive` then says what it reads.
+   */
+  #versionGate(
+    streams: StreamSupport | undefined,
+    signal?: AbortSignal,
+  ): TransformStage<unknown>[] {
+    if (!streams || streams.receiveVersion >= 2) return [];
+    return [
+      streamVersionGate({
+        maxVersion: streams.receiveVersion,
+        receiver: `btrfs receive at ${this.#label}`,
+        ...(streams.receiveWhy ? { why: streams.receiveWhy } : {}),
+        ...(signal ? { signal } : {}),
+      }),
+    ];
   }
 
   async deleteVolume(volume: Volume, opts: StoreOpOptions = {}): Promise<void> {

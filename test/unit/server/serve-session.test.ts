@@ -6,6 +6,8 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { FRAME_DATA, FrameReader, FrameWriter } from '../../../src/wire/frame.js';
 import type { ServerMode } from '../../../src/wire/protocol.js';
+import { helloStreams } from '../../../src/wire/protocol.js';
+import { localStreamSupport } from '../../../src/btrfs/send-capabilities.js';
 import { SESSION_EXIT, serveSession } from '../../../src/server/serve-session.js';
 
 const U = '0c5a4b8e-1d2f-4a3b-9c8d-7e6f5a4b3c2d';
@@ -40,12 +42,15 @@ describe('serveSession', () => {
 
   it('speaks first with a versioned hello and ends cleanly at end of input', async () => {
     const s = open('r', root);
-    assert.deepEqual(await s.next(), {
+    const { streams, ...hello } = (await s.next()) as Record<string, unknown>;
+    assert.deepEqual(hello, {
       type: 'hello',
       protocol: 'buttersink',
       versions: [1, 2],
       mode: 'r',
     });
+    // What this host can do with send stream protocol 2 (see send-capabilities.ts).
+    assert.deepEqual(streams, helloStreams(await localStreamSupport()));
     await s.writer.json({ type: 'hello', version: 1 });
     s.toServer.end();
     assert.equal(await s.exit, SESSION_EXIT.ok);
