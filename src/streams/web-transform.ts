@@ -2,18 +2,20 @@
  * A transform stage around a WHATWG-streams transformation (`ReadableStream` in,
  * `ReadableStream` out), for libraries that stream only that way (age-encryption).
  *
- * Buffering and backpressure: the writable side is a PassThrough of 64 KiB handed to
- * the library as a web stream (`Readable.toWeb`), which pulls from it only as the
- * output is read; the output is read one chunk at a time by an async generator into
- * the readable side (64 KiB highWaterMark). Memory is those buffers plus whatever
- * the library holds per chunk (age: one 64 KiB chunk).
+ * Buffering and backpressure: each chunk written is enqueued on the library's input
+ * stream, and the write callback waits until the library pulled it (input queue
+ * of one chunk); the readable side reads the library's output one chunk at a time,
+ * only when asked (highWaterMark 64 KiB). Memory is those chunks plus whatever the
+ * library holds (age: one 64 KiB chunk).
  *
  * Completion and teardown: the readable side ends when the library's output ended;
- * an error of the library (mapped by `mapError`) errors the stage. Destroying the
- * stage cancels the library's output stream and destroys the input.
+ * an error of the library fails the stage with `mapError(err)`, the only error it
+ * reports (the library cancelling its input is not reported apart). Destroying the
+ * stage cancels the library's output and input.
  */
-import { Duplex, PassThrough, Readable } from 'node:stream';
-import type { ReadableStream } from 'node:stream/web';
+import { Duplex } from 'node:stream';
+import { ReadableStream } from 'node:stream/web';
+import type { ReadableStreamDefaultController, ReadableStreamDefaultReader } from 'node:stream/web';
 import { destroyOnAbort, transformStage } from './stage.js';
 import type { StageOptions, TransformStage } from './stage.js';
 
@@ -23,26 +25,72 @@ export interface WebTransformOptions extends StageOptions {
   mapError?: (err: unknown) => Error;
 }
 
-const BUFFER = 64 * 1024;
-
 /** Makes a transform stage whose bytes go through `transform`. */
 export function webTransformStage(
   name: string,
   transform: (input: ReadableStream<Uint8Array>) => Promise<ReadableStream<Uint8Array>>,
   opts: WebTransformOptions = {},
 ): TransformStage<void> {
-  const input = new PassThrough({ highWaterMark: BUFFER });
   const mapError = opts.mapError ?? ((err: unknown) => err as Error);
-  async function* output(): AsyncGenerator<Buffer> {
-    try {
-      const out = await transform(Readable.toWeb(input) as ReadableStream<Uint8Array>);
-      for await (const c of out) yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
-    } catch (err) {
-      throw mapError(err);
-    }
-  }
-  const readable = Readable.from(output(), { objectMode: false, highWaterMark: BUFFER });
-  const stream = Duplex.from({ readable, writable: input });
+  let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+  let waiting: (() => void) | undefined;
+  let cancelled = false;
+  const input = new ReadableStream<Uint8Array>(
+    {
+      start: (c) => void (ctrl = c),
+      pull: () => {
+        const w = waiting;
+        waiting = undefined;
+        w?.();
+      },
+      cancel: () => {
+        cancelled = true;
+        const w = waiting;
+        waiting = undefined;
+        w?.();
+      },
+    },
+    { highWaterMark: 1 },
+  );
+  const output = transform(input).then((o) => o.getReader());
+  output.catch(() => undefined);
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const stream = new Duplex({
+    highWaterMark: 64 * 1024,
+    write(chunk: Buffer, _enc, callback) {
+      // After the library cancelled its input it has failed or finished: drop the bytes.
+      if (cancelled) return callback();
+      ctrl.enqueue(chunk);
+      if ((ctrl.desiredSize ?? 0) > 0) callback();
+      else waiting = () => callback();
+    },
+    final(callback) {
+      if (!cancelled) ctrl.close();
+      callback();
+    },
+    read() {
+      output
+        .then(async (r) => {
+          reader = r;
+          const { done, value } = await r.read();
+          if (done) stream.push(null);
+          else stream.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+        })
+        .catch((err: unknown) => stream.destroy(mapError(err)));
+    },
+    destroy(err, callback) {
+      if (!cancelled) {
+        cancelled = true;
+        try {
+          ctrl.error(err ?? new Error('destroyed'));
+        } catch {
+          // Already closed.
+        }
+      }
+      reader?.cancel().catch(() => undefined);
+      callback(err);
+    },
+  });
   destroyOnAbort(stream, opts.signal);
   return transformStage(name, stream);
 }

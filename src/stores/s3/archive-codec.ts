@@ -7,19 +7,23 @@
  * SHA-256 is that of the stored, encrypted bytes. Reading: (download, digest-check)
  * → decrypt → decompress.
  *
+ * The stages get no abort signal of their own: they always run in a pipeline with
+ * the download or upload, which destroys them on abort (and one more abort listener
+ * per stage would pass Node's 10-listener warning on the run's signal).
+ *
  * Key material is read from files when first needed (a listing needs none):
  * recipients files hold one `age1…` per line (blank lines and `#` comments
  * ignored); identity files are age identity files (`AGE-SECRET-KEY-1…` lines, as
  * `age-keygen` writes them); a passphrase file's first line is the passphrase.
  */
 import { readFileSync } from 'node:fs';
-import { pipeline } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { UsageError, describeError } from '../../errors.js';
 import { ageDecrypt } from '../../stages/age-decrypt.js';
 import { ageEncrypt } from '../../stages/age-encrypt.js';
 import { zstdCompress, zstdDecompress } from '../../stages/zstd.js';
 import { sourceStage } from '../../streams/stage.js';
-import type { SourceStage, StageOptions, TransformStage } from '../../streams/stage.js';
+import type { SourceStage, TransformStage } from '../../streams/stage.js';
 import type { DiffSuffix } from './s3-layout.js';
 
 /** How an S3 store encodes the diffs it writes and decodes the ones it reads. */
@@ -107,10 +111,10 @@ export function writeSuffix(opts: ArchiveOptions): DiffSuffix {
  * The stages that encode a plain send stream as `opts` asks: zstd, then age.
  * Reads key files; throws UsageError on a bad recipient or unreadable file.
  */
-export function encodeStages(opts: ArchiveOptions, sig: StageOptions): TransformStage<void>[] {
+export function encodeStages(opts: ArchiveOptions): TransformStage<void>[] {
   const stages: TransformStage<void>[] = [];
   if (opts.compressLevel !== undefined) {
-    stages.push(zstdCompress({ level: opts.compressLevel, ...sig }));
+    stages.push(zstdCompress({ level: opts.compressLevel }));
   }
   if (encrypts(opts)) {
     const recipients = recipientsOf(opts);
@@ -123,7 +127,6 @@ export function encodeStages(opts: ArchiveOptions, sig: StageOptions): Transform
         recipients,
         ...(passphrase !== undefined ? { passphrase } : {}),
         ...(opts.scryptLogN !== undefined ? { scryptLogN: opts.scryptLogN } : {}),
-        ...sig,
       }),
     );
   }
@@ -145,7 +148,6 @@ export function decodeStages(
   suffix: DiffSuffix,
   opts: ArchiveOptions,
   where: string,
-  sig: StageOptions,
 ): TransformStage<void>[] {
   const stages: TransformStage<void>[] = [];
   if (suffix.endsWith('.age')) {
@@ -160,23 +162,36 @@ export function decodeStages(
         where,
         identities,
         ...(passphrase !== undefined ? { passphrases: [passphrase] } : {}),
-        ...sig,
       }),
     );
   }
-  if (suffix.startsWith('.zst')) stages.push(zstdDecompress(sig));
+  if (suffix.startsWith('.zst')) stages.push(zstdDecompress());
   return stages;
 }
 
 /**
- * `source` followed by `transforms`, as one source stage: its stream is the last
- * transform's output; errors and teardown travel both ways (destroying the output
- * destroys the source); its result is the source's, once every stage settled.
+ * The plain send stream of a stored object: `download()` followed by the
+ * {@link decodeStages} of `suffix`, as one source stage. Its stream is the last
+ * stage's output; errors and teardown travel both ways (destroying the output
+ * destroys the download); its result is the download's, once every stage settled.
+ * Missing key material fails the stream (before anything is downloaded), so the
+ * pipeline it is in tears down its other stages as for any failure.
  */
 export function decodedSource<R>(
-  source: SourceStage<R>,
-  transforms: readonly TransformStage<void>[],
+  download: () => SourceStage<R>,
+  suffix: DiffSuffix,
+  opts: ArchiveOptions,
+  where: string,
 ): SourceStage<R> {
+  let transforms: TransformStage<void>[];
+  try {
+    transforms = decodeStages(suffix, opts, where);
+  } catch (err) {
+    const failed = new Readable({ read() {} });
+    process.nextTick(() => failed.destroy(err as Error));
+    return sourceStage('s3-download', failed, Promise.reject(err as Error));
+  }
+  const source = download();
   if (transforms.length === 0) return source;
   const streams = [source.stream, ...transforms.map((t) => t.stream)] as const;
   pipeline(streams as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream], () => undefined);

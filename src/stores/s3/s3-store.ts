@@ -417,14 +417,9 @@ export class S3Store implements Store {
     diff: Parameters<S3Store['download']>[0] & { readonly suffix?: DiffSuffix },
     opts: Parameters<S3Store['download']>[1] = {},
   ): SourceStage<DigestCheckResult> {
-    const sig = opts.signal ? { signal: opts.signal } : {};
-    const decoders = decodeStages(
-      diff.suffix ?? '',
-      this.#opts.archive ?? {},
-      this.uriOf(diff.key),
-      sig,
-    );
-    return decodedSource(this.download(diff, opts), decoders);
+    const archive = this.#opts.archive ?? {};
+    const where = this.uriOf(diff.key);
+    return decodedSource(() => this.download(diff, opts), diff.suffix ?? '', archive, where);
   }
 
   send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<unknown> {
@@ -449,7 +444,7 @@ export class S3Store implements Store {
     const suffix = writeSuffix(this.#opts.archive ?? {});
     const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null, suffix);
     const where = this.uriOf(key);
-    const encoders = encodeStages(this.#opts.archive ?? {}, sig);
+    const encoders = encodeStages(this.#opts.archive ?? {});
     let open;
     try {
       open = await findResumableUpload(this.client, this.#bucket, key, sig);
