@@ -69,13 +69,7 @@ import {
 } from './s3-layout.js';
 import { acquireS3Lock } from './s3-lock.js';
 import type { DiffSuffix } from './s3-layout.js';
-import {
-  canDecrypt,
-  decodeStages,
-  decodedSource,
-  encodeStages,
-  writeSuffix,
-} from './archive-codec.js';
+import { canDecrypt, decodedSource, encodeStages, writeSuffix } from './archive-codec.js';
 import type { ArchiveOptions } from './archive-codec.js';
 import type { S3LockOptions } from './s3-lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
