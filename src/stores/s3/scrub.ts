@@ -36,6 +36,9 @@ export const PENDING_DIGEST_NOTE =
 /** The note on an encrypted diff scrubbed without an identity. */
 export const NO_IDENTITY_NOTE =
   'encrypted: only its stored digest was checked (give --age-identity to check every command)';
+/** The note on an encrypted diff without a recorded digest, scrubbed without an identity. */
+export const UNCHECKED_NOTE =
+  'encrypted and no whole-stream checksum: nothing could be checked (give --age-identity)';
 
 /** A good diff checked by its command CRCs only. */
 export interface NotedDiff {
@@ -87,7 +90,9 @@ export async function scrubStore(store: S3Store, opts: ScrubOptions = {}): Promi
       bytes += results[results.length - 1] as number;
       const status = results[0].status;
       const note = !decode
-        ? NO_IDENTITY_NOTE
+        ? status === 'verified'
+          ? NO_IDENTITY_NOTE
+          : UNCHECKED_NOTE
         : status === 'none'
           ? NO_DIGEST_NOTE
           : status === 'pending'
