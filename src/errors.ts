@@ -257,3 +257,18 @@ export class ReceiveError extends CommandError {
     this.partialPath = facts.partialPath;
   }
 }
+
+/**
+ * An encrypted (age) object could not be decrypted: no identity given matches its
+ * recipients (`reason` `identity`), or its bytes failed authentication or the age
+ * format (`reason` `auth`): the object was changed or damaged. Nothing decrypted
+ * from a failed chunk is ever handed on.
+ */
+export class DecryptError extends ButtersinkError {
+  override readonly code = 'DECRYPT';
+  readonly reason: 'identity' | 'auth';
+  constructor(message: string, reason: 'identity' | 'auth', options: ButtersinkErrorOptions = {}) {
+    super(message, options);
+    this.reason = reason;
+  }
+}

@@ -142,9 +142,24 @@ const STDERR_TAIL = 64 * 1024;
  * is always read (kept as a bounded tail) so the child never blocks on it.
  */
 export function spawnBtrfs(args: readonly string[], opts: SpawnBtrfsOptions = {}): BtrfsChild {
-  const [file, ...pre] = btrfsArgv as [string, ...string[]];
-  const command = btrfsCommandLine(args);
-  debug('spawn', { argv: [...btrfsArgv, ...args] });
+  return spawnProgram(btrfsArgv, args, opts, btrfsFailure);
+}
+
+/**
+ * Starts `argv ...args` (any program, e.g. `zstd`) as {@link spawnBtrfs} starts
+ * `btrfs`: streamed stdio, bounded stderr tail, kill that `done` reaps. A failure
+ * becomes `failure(args, facts)` (default: {@link programFailure} naming the program).
+ */
+export function spawnProgram(
+  argv: readonly string[],
+  args: readonly string[],
+  opts: SpawnBtrfsOptions = {},
+  failure: (args: readonly string[], facts: BtrfsFailureFacts) => Error = (a, f) =>
+    programFailure(argv, a, f),
+): BtrfsChild {
+  const [file, ...pre] = argv as [string, ...string[]];
+  const command = [...argv, ...args].map(quoteArg).join(' ');
+  debug('spawn', { argv: [...argv, ...args] });
   if (opts.onStdoutLine && opts.stdout === 'pipe') {
     throw new TypeError('spawnBtrfs: onStdoutLine and stdout: "pipe" are exclusive');
   }
@@ -174,7 +189,7 @@ export function spawnBtrfs(args: readonly string[], opts: SpawnBtrfsOptions = {}
     await stdioDone;
     exited = true;
     if (!result.failed) return;
-    throw btrfsFailure(args, {
+    throw failure(args, {
       exitCode: result.exitCode,
       signal: result.signal,
       stderr: tail,
@@ -199,6 +214,45 @@ export function spawnBtrfs(args: readonly string[], opts: SpawnBtrfsOptions = {}
     },
     done,
   };
+}
+
+/**
+ * Maps a failed run of `argv ...args` (a program other than btrfs) to the error a
+ * user should see: {@link AbortedError} when cancelled; {@link CommandError}
+ * "<program> not installed" when the binary is missing; else {@link CommandError}
+ * with the command line, how it ended and the last stderr lines.
+ */
+export function programFailure(
+  argv: readonly string[],
+  args: readonly string[],
+  facts: BtrfsFailureFacts,
+): ButtersinkError {
+  const command = [...argv, ...args].map(quoteArg).join(' ');
+  if (facts.canceled) {
+    const reason = facts.abortReason;
+    if (reason instanceof AbortedError) return reason;
+    return new AbortedError(`${command}: cancelled`, { cause: reason ?? facts.cause });
+  }
+  const name = argv[0] ?? 'program';
+  if (facts.spawnCode === 'ENOENT') {
+    return new CommandError(
+      `${name} not installed: cannot run ${name} (install the ${name} package)`,
+      { command, stderr: facts.stderr },
+      { cause: facts.cause },
+    );
+  }
+  const last = lastLines(facts.stderr, 3);
+  const how =
+    facts.exitCode !== undefined
+      ? `exit code ${facts.exitCode}`
+      : facts.signal
+        ? `killed by ${facts.signal}`
+        : (facts.spawnCode ?? 'failed');
+  return new CommandError(
+    `${command} failed (${how})${last ? ': ' + last.replace(/\n/g, ' / ') : ''}`,
+    { command, exitCode: facts.exitCode, stderr: facts.stderr },
+    { cause: facts.cause },
+  );
 }
 
 /** Reads `stream` to its end, calling `onLine` per line when given. Never rejects. */

@@ -76,7 +76,7 @@ async function runCommand(
   signal: AbortSignal,
 ): Promise<number> {
   const { flags } = config;
-  const base = storeOptionsOf(flags);
+  const base = storeOptionsOf(flags, process.env);
   const open = (location: Location, role: StoreRole) => {
     const deletes = flags.delete || flags.keep !== undefined;
     const store = openStore(location, { ...base, role, deletes });

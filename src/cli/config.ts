@@ -9,6 +9,7 @@ import type { OpenStoreOptions } from '../stores/open-store.js';
 import { UsageError } from '../errors.js';
 import { parseKeepPolicy } from '../planner/retention.js';
 import type { KeepPolicy } from '../planner/retention.js';
+import type { ArchiveOptions } from '../stores/s3/archive-codec.js';
 
 /** The flags of `buttersink`, as commander parsed them. */
 export interface ButtersinkFlags {
@@ -40,6 +41,12 @@ export interface ButtersinkFlags {
   keep?: KeepPolicy;
   /** `--max-chain`: longest restore chain `--keep` leaves on a bucket, in diffs. */
   maxChain: number;
+  /** Archive flags (`--compress`, `--encrypt-to`, …): see {@link addArchiveFlags}. */
+  compress?: number;
+  encryptTo: string[];
+  encryptToFile: string[];
+  passphraseFile?: string;
+  ageIdentity: string[];
 }
 
 /**
@@ -92,7 +99,10 @@ export function parseButtersinkArgs(argv: readonly string[], version: string): P
  * The store options the flags ask for, for every store of the run; the caller
  * adds each store's role (which picks an SSH store's mode).
  */
-export function storeOptionsOf(o: ButtersinkFlags): OpenStoreOptions {
+export function storeOptionsOf(
+  o: ButtersinkFlags,
+  env: Readonly<Record<string, string | undefined>> = {},
+): OpenStoreOptions {
   return {
     ...(o.proto ? { proto: Number(o.proto) as 1 | 2 } : {}),
     s3: {
@@ -103,6 +113,7 @@ export function storeOptionsOf(o: ButtersinkFlags): OpenStoreOptions {
       partSize: o.partSize * 1024 * 1024,
       jobs: o.jobs,
       ...(o.timeout !== undefined ? { requestTimeoutMs: o.timeout * 1000 } : {}),
+      archive: archiveOptionsOf(o, env),
     },
     ssh: {
       ...(o.remoteCommand !== undefined ? { remoteCommand: o.remoteCommand } : {}),
@@ -150,6 +161,7 @@ function buttersinkProgram(version: string): Command {
   addRetentionFlags(program);
   addS3Flags(program);
   addSshFlags(program);
+  addArchiveFlags(program);
   return program
     .version(version, '-V, --version', 'display version')
     .addHelpText('after', LOCATIONS_HELP)
@@ -258,4 +270,65 @@ function addSshFlags(program: Command): void {
         'fail when an SSH remote sends or reads nothing it should for this long (default 300), or an S3 request makes no progress (default 60, then retried); 0: no limit',
       ).argParser(intOption(0, 2_000_000)),
     );
+}
+
+/**
+ * The S3 archive flags: client-side zstd compression and age encryption of uploaded
+ * diffs, and the keys to decrypt them on restore (see stores/s3/archive-codec.ts).
+ */
+function addArchiveFlags(program: Command): void {
+  const repeat = (v: string, prev: string[]) => [...prev, v];
+  program
+    .option(
+      '--compress <zstd[:LEVEL]>',
+      'S3: compress uploaded diffs with zstd (level 1-19, default 3); off by default',
+      compressOption,
+    )
+    .option(
+      '--encrypt-to <recipient>',
+      'S3: encrypt uploaded diffs to this age recipient (age1…; repeatable)',
+      repeat,
+      [],
+    )
+    .option(
+      '--encrypt-to-file <file>',
+      'S3: encrypt to the age recipients in this file, one a line, # comments (repeatable)',
+      repeat,
+      [],
+    )
+    .option(
+      '--passphrase-file <file>',
+      'S3: age passphrase (first line of the file; else $BUTTERSINK_PASSPHRASE_FILE): encrypt to it without recipients, and decrypt with it',
+    )
+    .option(
+      '--age-identity <file>',
+      'S3: age identity file (AGE-SECRET-KEY-1…) to decrypt encrypted diffs (repeatable)',
+      repeat,
+      [],
+    );
+}
+
+/** `zstd` or `zstd:LEVEL` as a level. */
+function compressOption(value: string): number {
+  const m = /^zstd(?::(\d{1,2}))?$/.exec(value);
+  const level = m ? Number(m[1] ?? 3) : NaN;
+  if (!(level >= 1 && level <= 19)) {
+    throw new InvalidArgumentError('expected zstd or zstd:LEVEL with LEVEL from 1 to 19');
+  }
+  return level;
+}
+
+/** The archive options of the S3 stores; `env` supplies BUTTERSINK_PASSPHRASE_FILE. */
+function archiveOptionsOf(
+  o: ButtersinkFlags,
+  env: Readonly<Record<string, string | undefined>>,
+): ArchiveOptions {
+  const passphraseFile = o.passphraseFile ?? (env.BUTTERSINK_PASSPHRASE_FILE || undefined);
+  return {
+    ...(o.compress !== undefined ? { compressLevel: o.compress } : {}),
+    recipients: o.encryptTo,
+    recipientFiles: o.encryptToFile,
+    ...(passphraseFile !== undefined ? { passphraseFile } : {}),
+    identityFiles: o.ageIdentity,
+  };
 }

@@ -2,6 +2,9 @@
  * The bucket layout of the original buttersink (formats.md), in one place:
  *
  * - a diff: `<prefix>/<snapshot path>/<toUUID>_<fromUUID>` (`None` for a full send)
+ * - an archived diff (this version, `--compress`/`--encrypt-to`): the same key with a
+ *   suffix, `.zst` (zstd), `.age` (age) or `.zst.age` (compressed, then encrypted);
+ *   the original ignores these keys (its pattern allows no `.` after the UUIDs)
  * - size info: `<prefix>/<snapshot path>.bs`
  * - a deleted diff: `trash/<original key>`
  * - the lock of a running buttersink (this version): `<prefix>/.buttersink-lock`
@@ -25,6 +28,8 @@ export type ParsedKey =
       readonly path: string;
       readonly to: string;
       readonly from: string | null;
+      /** How the stored bytes are encoded: `''` a plain send stream. */
+      readonly suffix: DiffSuffix;
     }
   | { readonly kind: 'info'; /** Snapshot path the `.bs` file describes. */ readonly path: string }
   | { readonly kind: 'trash' }
@@ -32,16 +37,31 @@ export type ParsedKey =
   | { readonly kind: 'directory' }
   | { readonly kind: 'unknown' };
 
-const DIFF_NAME = /^([-a-zA-Z0-9]+)_([-a-zA-Z0-9]+)$/;
+/** Key suffixes of diffs: plain, zstd-compressed, age-encrypted, compressed then encrypted. */
+export const DIFF_SUFFIXES = ['', '.zst', '.age', '.zst.age'] as const;
+
+/** One of {@link DIFF_SUFFIXES}. */
+export type DiffSuffix = (typeof DIFF_SUFFIXES)[number];
+
+const DIFF_NAME = /^([-a-zA-Z0-9]+)_([-a-zA-Z0-9]+)((?:\.zst)?(?:\.age)?)$/;
 
 /** `prefix` + `/`, or nothing for the bucket root. */
 export function prefixDir(prefix: string): string {
   return prefix === '' ? '' : `${prefix}/`;
 }
 
-/** The key of the diff creating `to` (at `path`) from `from` (null: full). UUIDs lower-case. */
-export function diffKey(prefix: string, path: string, to: string, from: string | null): string {
-  return `${prefixDir(prefix)}${path}/${to.toLowerCase()}_${from === null ? 'None' : from.toLowerCase()}`;
+/**
+ * The key of the diff creating `to` (at `path`) from `from` (null: full), stored with
+ * encoding `suffix` (default plain). UUIDs lower-case.
+ */
+export function diffKey(
+  prefix: string,
+  path: string,
+  to: string,
+  from: string | null,
+  suffix: DiffSuffix = '',
+): string {
+  return `${prefixDir(prefix)}${path}/${to.toLowerCase()}_${from === null ? 'None' : from.toLowerCase()}${suffix}`;
 }
 
 /** The key of the `.bs` size-info object of snapshot `path`. */
@@ -61,7 +81,8 @@ export function trashKey(key: string): string {
 
 /**
  * Classifies `key`, which must start with {@link prefixDir}(prefix). A diff needs a
- * non-empty snapshot path and UUIDs (`None` allowed for `from`); anything under
+ * non-empty snapshot path and UUIDs (`None` allowed for `from`), then one of
+ * {@link DIFF_SUFFIXES}; anything under
  * `trash/` (at the bucket root or under the prefix) is `trash`; keys ending in `/` are
  * `directory` placeholders; the store's {@link lockKey} is `lock`; everything else is `unknown`.
  */
@@ -81,6 +102,7 @@ export function parseKey(prefix: string, key: string): ParsedKey {
   const m = DIFF_NAME.exec(rel.slice(cut + 1));
   const to = m?.[1];
   const from = m?.[2];
+  const suffix = (m?.[3] ?? '') as DiffSuffix;
   if (to === undefined || from === undefined || !isUuid(to)) return { kind: 'unknown' };
   if (from !== 'None' && !isUuid(from)) return { kind: 'unknown' };
   return {
@@ -88,5 +110,6 @@ export function parseKey(prefix: string, key: string): ParsedKey {
     path: rel.slice(0, cut),
     to: to.toLowerCase(),
     from: from === 'None' ? null : from.toLowerCase(),
+    suffix,
   };
 }

@@ -68,6 +68,9 @@ import {
   trashKey,
 } from './s3-layout.js';
 import { acquireS3Lock } from './s3-lock.js';
+import type { DiffSuffix } from './s3-layout.js';
+import { canDecrypt, decodedSource, encodeStages, writeSuffix } from './archive-codec.js';
+import type { ArchiveOptions } from './archive-codec.js';
 import type { S3LockOptions } from './s3-lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 
@@ -93,6 +96,8 @@ export interface S3StoreOptions extends S3ClientOptions {
    * copy (UploadPartCopy). Default 5 GiB, S3's limit; lower it for services with a lower one.
    */
   maxSingleCopy?: number;
+  /** Client-side compression and encryption of diffs (see `archive-codec.ts`). Default none. */
+  archive?: ArchiveOptions;
 }
 
 /** A diff as stored in the bucket. */
@@ -105,6 +110,8 @@ export interface StoredDiff {
   /** Object size, bytes. */
   readonly size: number;
   readonly etag?: string;
+  /** Encoding of the stored bytes, from the key (`.zst`, `.age`, `.zst.age`); absent: plain. */
+  readonly suffix?: DiffSuffix;
 }
 
 /** A partial transfer in S3: an open multipart upload. */
@@ -204,6 +211,7 @@ export class S3Store implements Store {
               from: k.from,
               size: o.Size ?? 0,
               ...(o.ETag !== undefined ? { etag: o.ETag } : {}),
+              ...(k.suffix !== '' ? { suffix: k.suffix } : {}),
             });
           } else if (k.kind === 'info') infoKeys.push(o.Key);
           else if (k.kind === 'unknown') unknown.push(o.Key);
@@ -387,11 +395,32 @@ export class S3Store implements Store {
     return sourceStage('s3-download', check.stream, result);
   }
 
+  /**
+   * True when this store can decode `diff`'s bytes back into a send stream: it is
+   * not encrypted, or an identity or passphrase was given.
+   */
+  canDecode(diff: { readonly suffix?: DiffSuffix }): boolean {
+    return !(diff.suffix ?? '').endsWith('.age') || canDecrypt(this.#opts.archive ?? {});
+  }
+
+  /**
+   * {@link download} followed by the stages that undo the diff's archive encoding
+   * (age decrypt, zstd decompress; see `archive-codec.ts`): the plain send stream.
+   */
+  downloadDecoded(
+    diff: Parameters<S3Store['download']>[0] & { readonly suffix?: DiffSuffix },
+    opts: Parameters<S3Store['download']>[1] = {},
+  ): SourceStage<DigestCheckResult> {
+    const archive = this.#opts.archive ?? {};
+    const where = this.uriOf(diff.key);
+    return decodedSource(() => this.download(diff, opts), diff.suffix ?? '', archive, where);
+  }
+
   send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<unknown> {
     const stored = this.#stored(to, from) ?? {
       key: diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null),
     };
-    return this.download(stored, {
+    return this.downloadDecoded(stored, {
       ...(opts.signal ? { signal: opts.signal } : {}),
       onUnrecorded: (kind) => {
         if (kind === 'pending') warnDigestPending(this.uriOf(stored.key));
@@ -406,8 +435,10 @@ export class S3Store implements Store {
   ): Promise<ReceiveStages> {
     const signal = opts.signal;
     const sig = signal ? { signal } : {};
-    const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null);
+    const suffix = writeSuffix(this.#opts.archive ?? {});
+    const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null, suffix);
     const where = this.uriOf(key);
+    const encoders = encodeStages(this.#opts.archive ?? {});
     let open;
     try {
       open = await findResumableUpload(this.client, this.#bucket, key, sig);
@@ -486,11 +517,13 @@ export class S3Store implements Store {
           from: from?.uuid ?? null,
           size: r.bytes,
           ...(r.etag !== undefined ? { etag: r.etag } : {}),
+          ...(suffix !== '' ? { suffix } : {}),
         });
       },
     });
     return {
       transforms: [
+        ...encoders,
         digest,
         chunker({ partSize, maxParts: S3_MAX_PARTS, ...sig }),
         skipUploaded({ uploaded: open?.parts ?? new Map(), ...sig }),
@@ -589,6 +622,9 @@ export class S3Store implements Store {
     opts: StoreOpOptions = {},
   ): Promise<number | undefined> {
     if (!(source instanceof S3Store)) return undefined;
+    // A server-side copy keeps the source's encoding: stream (decode, encode) when it differs.
+    const stored = source.#stored(to, from);
+    if (stored && (stored.suffix ?? '') !== writeSuffix(this.#opts.archive ?? {})) return undefined;
     return this.copyDiffFrom(source, to, from, opts);
   }
 
@@ -604,7 +640,7 @@ export class S3Store implements Store {
         `diff ${edgeKey(to.uuid, from?.uuid ?? null)} is not stored in ${source.location.uri}`,
       );
     }
-    const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null);
+    const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null, stored.suffix);
     try {
       await this.copyObject(stored.key, key, stored.size, {
         ...opts,

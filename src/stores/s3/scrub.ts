@@ -5,6 +5,9 @@
  * (framing, CRC-32C of every command, END last), changing nothing. A diff without a
  * recorded digest (written by the original buttersink) is checked by its CRCs and
  * noted, not counted as bad.
+ * An encrypted or compressed diff (`.age`, `.zst`, `.zst.age`) is decrypted and
+ * decompressed first, then its CRCs checked; without an age identity an encrypted diff
+ * can only have its stored digest checked, which is noted.
  * Diffs are checked one after another; each download has the store's `jobs`
  * ranges in flight, so memory is that of one download.
  */
@@ -29,6 +32,13 @@ export const NO_DIGEST_NOTE = 'no whole-stream checksum (written by an older but
 /** The note on a diff whose upload never recorded its checksum. */
 export const PENDING_DIGEST_NOTE =
   'no whole-stream checksum (its upload was interrupted before recording it)';
+
+/** The note on an encrypted diff scrubbed without an identity. */
+export const NO_IDENTITY_NOTE =
+  'encrypted: only its stored digest was checked (give --age-identity to check every command)';
+/** The note on an encrypted diff without a recorded digest, scrubbed without an identity. */
+export const UNCHECKED_NOTE =
+  'encrypted and no whole-stream checksum: nothing could be checked (give --age-identity)';
 
 /** A good diff checked by its command CRCs only. */
 export interface NotedDiff {
@@ -70,14 +80,24 @@ export async function scrubStore(store: S3Store, opts: ScrubOptions = {}): Promi
   for (const diff of diffs) {
     opts.signal?.throwIfAborted();
     try {
+      const decode = store.canDecode(diff);
       const { results } = await runPipeline(
-        [store.download(diff, sig), streamVerify(sig), countBytes(sig)] as const,
+        decode
+          ? ([store.downloadDecoded(diff, sig), streamVerify(sig), countBytes(sig)] as const)
+          : ([store.download(diff, sig), countBytes(sig)] as const),
         sig,
       );
-      bytes += results[2];
+      bytes += results[results.length - 1] as number;
       const status = results[0].status;
-      const note =
-        status === 'none' ? NO_DIGEST_NOTE : status === 'pending' ? PENDING_DIGEST_NOTE : undefined;
+      const note = !decode
+        ? status === 'verified'
+          ? NO_IDENTITY_NOTE
+          : UNCHECKED_NOTE
+        : status === 'none'
+          ? NO_DIGEST_NOTE
+          : status === 'pending'
+            ? PENDING_DIGEST_NOTE
+            : undefined;
       if (note !== undefined) notes.push({ diff, uri: store.uriOf(diff.key), note });
       opts.onDiff?.(diff, { ok: true, ...(note !== undefined ? { note } : {}) });
     } catch (err) {

@@ -97,3 +97,58 @@ describe('storeOptionsOf', () => {
     assert.equal(opts.ssh?.identityFiles, undefined);
   });
 });
+
+describe('archive flags', () => {
+  it('--compress, --encrypt-to(-file), --passphrase-file, --age-identity reach the S3 options', () => {
+    const opts = storeOptionsOf(
+      config([
+        '--compress',
+        'zstd:9',
+        '--encrypt-to',
+        'age1a',
+        '--encrypt-to',
+        'age1b',
+        '--encrypt-to-file',
+        '/r.txt',
+        '--age-identity',
+        '/k.txt',
+        '/a/',
+        's3://b/p/',
+      ]).flags,
+    );
+    assert.deepEqual(opts.s3?.archive, {
+      compressLevel: 9,
+      recipients: ['age1a', 'age1b'],
+      recipientFiles: ['/r.txt'],
+      identityFiles: ['/k.txt'],
+    });
+    assert.equal(
+      storeOptionsOf(config(['--compress', 'zstd', '/d/']).flags).s3?.archive?.compressLevel,
+      3,
+    );
+    assert.equal(
+      storeOptionsOf(config(['/d/']).flags).s3?.archive?.compressLevel,
+      undefined,
+      'off by default',
+    );
+  });
+
+  it('the passphrase file: the flag, else BUTTERSINK_PASSPHRASE_FILE from the env given', () => {
+    const env = { BUTTERSINK_PASSPHRASE_FILE: '/env-pass' };
+    assert.equal(
+      storeOptionsOf(config(['/d/']).flags, env).s3?.archive?.passphraseFile,
+      '/env-pass',
+    );
+    const flag = config(['--passphrase-file', '/p', '/d/']).flags;
+    assert.equal(storeOptionsOf(flag, env).s3?.archive?.passphraseFile, '/p');
+    assert.equal(storeOptionsOf(config(['/d/']).flags).s3?.archive?.passphraseFile, undefined);
+  });
+
+  it('refuses a compressor or level it does not know', () => {
+    for (const bad of ['gzip', 'zstd:0', 'zstd:20', 'zstd:x']) {
+      const r = parseButtersinkArgs(['--compress', bad, '/d/'], '9.9.9');
+      assert.equal(r.ok, false, bad);
+      assert.ok(!r.ok && /zstd:LEVEL/.test(r.stderr), bad);
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  DIFF_SUFFIXES,
   diffKey,
   lockKey,
   parseKey,
@@ -28,8 +29,15 @@ describe('S3 key layout (the original buttersink)', () => {
       path: 'home/s 1',
       to: A,
       from: B.toLowerCase(),
+      suffix: '',
     });
-    assert.deepEqual(parseKey('', `s1/${A}_None`), { kind: 'diff', path: 's1', to: A, from: null });
+    assert.deepEqual(parseKey('', `s1/${A}_None`), {
+      kind: 'diff',
+      path: 's1',
+      to: A,
+      from: null,
+      suffix: '',
+    });
     assert.deepEqual(parseKey('backups', 'backups/home/s1.bs'), { kind: 'info', path: 'home/s1' });
   });
 
@@ -42,6 +50,28 @@ describe('S3 key layout (the original buttersink)', () => {
     assert.equal(parseKey('p', 'p/s1/notauuid_None').kind, 'unknown');
     assert.equal(parseKey('p', `p/s1/${A}_nope`).kind, 'unknown');
     assert.equal(parseKey('p', `other/s1/${A}_None`).kind, 'unknown');
+  });
+
+  it('reads archived diffs by their suffix (.zst, .age, .zst.age), which the original ignores', () => {
+    const original = /^(?<fullpath>.*)\/(?<to>[-a-zA-Z0-9]*)_(?<from>[-a-zA-Z0-9]*)$/;
+    for (const suffix of DIFF_SUFFIXES) {
+      const key = diffKey('p', 'home/s1', A, B, suffix);
+      assert.equal(key, `p/home/s1/${A}_${B.toLowerCase()}${suffix}`);
+      assert.deepEqual(parseKey('p', key), {
+        kind: 'diff',
+        path: 'home/s1',
+        to: A,
+        from: B.toLowerCase(),
+        suffix,
+      });
+      // buttersink 0.6.8 skips (with a warning) what it cannot read; never a .bs either.
+      assert.equal(original.test(key), suffix === '', key);
+      assert.equal(key.endsWith('.bs'), false);
+    }
+    assert.equal(parseKey('p', `p/s1/${A}_None.age.zst`).kind, 'unknown', 'encrypt, then compress');
+    assert.equal(parseKey('p', `p/s1/${A}_None.gz`).kind, 'unknown');
+    assert.equal(parseKey('p', `p/s1/${A}_None.zst.zst`).kind, 'unknown');
+    assert.equal(parseKey('', `trash/s1/${A}_None.zst.age`).kind, 'trash');
   });
 
   it('knows the lock object, which the original skips (no `_`, no `.bs`)', () => {
