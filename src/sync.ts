@@ -21,8 +21,10 @@ import {
   RefusedDiffsError,
   StoreError,
   StreamRefusedError,
+  TransferError,
   UnsafePathError,
   describeError,
+  findCause,
 } from './errors.js';
 import { warn } from './log.js';
 import { planWithMeasurement } from './planner/measure-loop.js';
@@ -190,8 +192,9 @@ async function syncUnlocked(
       opts.onTransferDone?.(done);
     } catch (err) {
       // Hostile or damaged content is skipped, never received; the rest goes on.
-      if (!(err instanceof StreamRefusedError || err instanceof UnsafePathError)) throw err;
-      const rule = err instanceof StreamRefusedError ? err.rule : 'path';
+      const refusal = findCause(err, StreamRefusedError);
+      if (!refusal && !findCause(err, UnsafePathError)) throw err;
+      const rule = refusal ? refusal.rule : 'path';
       warn('DIFF_REFUSED', `skipping ${where} (rule ${rule}): ${describeError(err)}`);
       refused.set(t.to.uuid, t.to.path);
     }
@@ -296,10 +299,7 @@ export async function transfer(
       sig,
     );
   } catch (err) {
-    if (err instanceof Error && !err.message.startsWith(`${t.to.path}: `)) {
-      err.message = `${t.to.path}: ${describeError(err)}`;
-    }
-    throw err;
+    throw new TransferError(t.to.path, err);
   }
   return { transfer: t, bytes, seconds: elapsed(), fused };
 }

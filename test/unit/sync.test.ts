@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { StreamCorruptError } from '../../src/errors.js';
+import { StreamCorruptError, TransferError } from '../../src/errors.js';
 import type { Volume } from '../../src/planner/volume.js';
 import { sourceStage } from '../../src/streams/stage.js';
 import type { SourceStage } from '../../src/streams/stage.js';
@@ -94,7 +94,11 @@ describe('sync with in-memory stores', () => {
     const done: string[] = [];
     await assert.rejects(
       sync(src, dst, { delete: true, onTransferDone: (d) => done.push(d.transfer.to.path) }),
-      (err) => err instanceof StreamCorruptError && /^c: /.test(err.message),
+      (err) =>
+        err instanceof TransferError &&
+        err.path === 'c' &&
+        err.cause instanceof StreamCorruptError &&
+        err.message === `c: ${err.cause.message}`,
     );
     assert.deepEqual(done, ['a', 'b']);
     assert.deepEqual(await paths(dst), ['a', 'b', 'x'], 'c not listed; nothing deleted');
