@@ -227,6 +227,11 @@ export class SshStore implements Store {
     };
   }
 
+  /**
+   * Measured by the server. Whether the size is recorded is the server's
+   * mode, not `record`: a server in mode `r` (what a source asks for) records
+   * nothing; one in mode `a`/`w` appends to the remote `<snapshot>.bs`.
+   */
   async measure(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): Promise<number> {
     const r = await this.#request(
       { op: 'measure', to: ref(to), from: from ? ref(from) : null },
