@@ -5,7 +5,8 @@
  * the CLI does.
  *
  * Each transfer: source send → uuid-rewrite (effective UUIDs) → stream-verify →
- * progress → the destination's receive stages (which commit last); or, where
+ * progress → rate-limit (`bwLimit` only) → the destination's receive stages
+ * (which commit last); or, where
  * the destination can copy from the source inside the service (S3 → S3), that copy.
  *
  * Local btrfs → btrfs (see {@link skipsNoOpStages}): the first two stages add
@@ -31,6 +32,7 @@ import { planWithMeasurement } from './planner/measure-loop.js';
 import type { DiffOffer, PlanOptions, StoreView } from './planner/plan-input.js';
 import type { Plan, Transfer } from './planner/plan.js';
 import type { Volume } from './planner/volume.js';
+import { rateLimit } from './stages/rate-limit.js';
 import { streamVerify } from './stages/stream-verify.js';
 import { uuidRewrite } from './stages/uuid-rewrite.js';
 import { runPipeline } from './streams/pipeline.js';
@@ -52,6 +54,8 @@ export interface SyncOptions {
    * (default true; `--no-space-check` sets false). Name clashes are always checked.
    */
   spaceCheck?: boolean;
+  /** `--bwlimit`: most bytes per second a transfer moves through this machine (default: no limit). */
+  bwLimit?: number;
   /** Snapshot paths matching any of these are neither sent nor deleted. */
   exclude?: readonly RegExp[];
   signal?: AbortSignal;
@@ -286,7 +290,7 @@ export async function transfer(
   source: Store,
   dest: Store,
   t: Transfer,
-  opts: Pick<SyncOptions, 'signal' | 'onProgress' | 'noFuse'> = {},
+  opts: Pick<SyncOptions, 'signal' | 'onProgress' | 'noFuse' | 'bwLimit'> = {},
 ): Promise<TransferDone> {
   const sig = opts.signal ? { signal: opts.signal } : {};
   const started = process.hrtime.bigint();
@@ -322,6 +326,7 @@ export async function transfer(
           },
           ...sig,
         }),
+        ...(opts.bwLimit ? [rateLimit({ bytesPerSecond: opts.bwLimit, ...sig })] : []),
         ...receive.transforms,
         receive.sink,
       ],

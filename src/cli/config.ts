@@ -5,6 +5,8 @@
  * its arguments.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { describeError } from '../errors.js';
+import { parseRate } from '../stages/rate-limit.js';
 import type { OpenStoreOptions } from '../stores/open-store.js';
 
 /** The flags of `buttersink`, as commander parsed them. */
@@ -31,6 +33,8 @@ export interface ButtersinkFlags {
   acceptNewHostKey: boolean;
   /** Seconds. */
   timeout?: number;
+  /** `--bwlimit`: bytes per second (undefined or 0: no limit). */
+  bwlimit?: number;
 }
 
 /**
@@ -178,7 +182,19 @@ function addRunFlags(program: Command): void {
         .argParser(intOption(5, 5 * 1024))
         .default(100),
     )
-    .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']));
+    .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']))
+    .addOption(
+      new Option(
+        '--bwlimit <RATE>',
+        'limit transfers to RATE KiB/s (suffixes K, M, G; as rsync; 0: no limit)',
+      ).argParser((v: string) => {
+        try {
+          return parseRate(v) ?? 0;
+        } catch (err) {
+          throw new InvalidArgumentError(describeError(err));
+        }
+      }),
+    );
 }
 
 /** The flags only S3 stores read (and `--verify`, which only S3 stores have). */

@@ -31,6 +31,7 @@ export async function runSync(
     estimate: o.estimate,
     exclude: o.exclude,
     spaceCheck: o.spaceCheck,
+    ...(o.bwlimit ? { bwLimit: o.bwlimit } : {}),
     signal,
     onPlan: (plan) => say(formatPlan(plan) + '\n'),
     onProgress: (t, p) => {
