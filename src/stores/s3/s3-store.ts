@@ -49,14 +49,8 @@ import { mapLimit } from '../../streams/highland-adapter.js';
 import { sourceStage } from '../../streams/stage.js';
 import type { SourceStage } from '../../streams/stage.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
-import type {
-  Partial,
-  ReceiveOptions,
-  ReceiveStages,
-  Store,
-  StoreOpOptions,
-  StoreRole,
-} from '../store.js';
+import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
+import type { ReceiveOptions } from '../store.js';
 import type { S3Location } from '../uri.js';
 import { createS3Client } from '../../s3/s3-client.js';
 import type { S3ClientOptions } from '../../s3/s3-client.js';
