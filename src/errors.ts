@@ -234,6 +234,44 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
+/** `err` and its chain of `cause`s, outermost first (at most 10). */
+export function causes(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let e = err; e !== undefined && chain.length < 10; e = (e as { cause?: unknown }).cause) {
+    chain.push(e);
+    if (!(e instanceof Error)) break;
+  }
+  return chain;
+}
+
+/**
+ * The first error of class `type` in `err`'s cause chain ({@link causes}:
+ * `err` itself first), or undefined. How callers choose by class an error that
+ * a wrapper such as {@link TransferError} carries as its `cause`.
+ */
+export function findCause<T>(
+  err: unknown,
+  type: abstract new (...args: never[]) => T,
+): T | undefined {
+  return causes(err).find((e): e is T => e instanceof type);
+}
+
+/**
+ * A planned transfer failed. The message is one line naming the snapshot,
+ * `<path>: <the cause's line>`; the error that failed it is kept, unchanged, as
+ * `cause` (choose by its class with {@link findCause}, never by the text).
+ */
+export class TransferError extends ButtersinkError {
+  override readonly code = 'TRANSFER';
+  /** The path of the snapshot the transfer was to create. */
+  readonly path: string;
+  constructor(path: string, cause: unknown) {
+    const line = describeError(cause);
+    super(line.startsWith(`${path}: `) ? line : `${path}: ${line}`, { cause });
+    this.path = path;
+  }
+}
+
 /**
  * `btrfs receive` failed or was torn down. `partialPath` names the subvolume it
  * created and left incomplete, when there is one (it did not exist before this

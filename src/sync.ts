@@ -5,7 +5,8 @@
  * the CLI does.
  *
  * Each transfer: source send → uuid-rewrite (effective UUIDs) → stream-verify →
- * progress → the destination's receive stages (which commit last); or, where
+ * progress → rate-limit (`bwLimit` only) → the destination's receive stages
+ * (which commit last); or, where
  * the destination can copy from the source inside the service (S3 → S3), that copy.
  *
  * Local btrfs → btrfs (see {@link skipsNoOpStages}): the first two stages add
@@ -21,14 +22,17 @@ import {
   RefusedDiffsError,
   StoreError,
   StreamRefusedError,
+  TransferError,
   UnsafePathError,
   describeError,
+  findCause,
 } from './errors.js';
 import { warn } from './log.js';
 import { planWithMeasurement } from './planner/measure-loop.js';
 import type { DiffOffer, PlanOptions, StoreView } from './planner/plan-input.js';
 import type { Plan, Transfer } from './planner/plan.js';
 import type { Volume } from './planner/volume.js';
+import { rateLimit } from './stages/rate-limit.js';
 import { streamVerify } from './stages/stream-verify.js';
 import { uuidRewrite } from './stages/uuid-rewrite.js';
 import { runPipeline } from './streams/pipeline.js';
@@ -36,10 +40,11 @@ import { progressTap } from './streams/progress-tap.js';
 import type { Progress } from './streams/progress-tap.js';
 import type { Store } from './stores/store.js';
 import { compressedDataFor } from './stores/compressed-data.js';
+import { DryRunStore } from './stores/wrappers/dry-run-store.js';
 
 /** Options of {@link sync}. */
 export interface SyncOptions {
-  /** `-n`: plan and report, change nothing. */
+  /** `-n`: plan and report, change nothing (both stores are seen through a {@link DryRunStore}). */
   dryRun?: boolean;
   /** `-d`: delete destination snapshots the source does not have (not in single-snapshot mode). */
   delete?: boolean;
@@ -50,6 +55,8 @@ export interface SyncOptions {
    * (default true; `--no-space-check` sets false). Name clashes are always checked.
    */
   spaceCheck?: boolean;
+  /** `--bwlimit`: most bytes per second a transfer moves through this machine (default: no limit). */
+  bwLimit?: number;
   /** Snapshot paths matching any of these are neither sent nor deleted. */
   exclude?: readonly RegExp[];
   signal?: AbortSignal;
@@ -125,7 +132,9 @@ export async function sync(
   dest: Store,
   opts: SyncOptions = {},
 ): Promise<SyncReport> {
-  if (opts.dryRun || !dest.lock) return syncUnlocked(source, dest, opts);
+  // A dry run sees both stores through a wrapper that changes nothing (and takes no lock).
+  if (opts.dryRun) return syncUnlocked(new DryRunStore(source), new DryRunStore(dest), opts);
+  if (!dest.lock) return syncUnlocked(source, dest, opts);
   const sig = opts.signal ? { signal: opts.signal } : {};
   // The source is listed while the lock is taken: its errors come first, as without a lock.
   const [srcView, locked] = await Promise.allSettled([source.view('source', sig), dest.lock(sig)]);
@@ -153,8 +162,28 @@ async function syncUnlocked(
   opts: SyncOptions,
   listedSource?: StoreView,
 ): Promise<SyncReport> {
-  const signal = opts.signal;
-  const sig = signal ? { signal } : {};
+  const plan = await planRun(source, dest, opts, listedSource);
+  await preflight(dest, plan, opts);
+  if (opts.dryRun) return { plan, transferred: [], deleted: [] };
+  const transferred = await runTransfers(source, dest, plan, opts);
+  if (plan.missing.length > 0) {
+    throw new StoreError(
+      `${plan.missing.length} snapshot(s) cannot be transferred (no diff available): ${plan.missing
+        .map((v) => v.path)
+        .join(', ')}`,
+    );
+  }
+  return { plan, transferred, deleted: await runDeletes(dest, plan, opts) };
+}
+
+/** Lists both stores and plans, measuring the diffs the plan would use (unless `estimate`). */
+async function planRun(
+  source: Store,
+  dest: Store,
+  opts: SyncOptions,
+  listedSource?: StoreView,
+): Promise<Plan> {
+  const sig = opts.signal ? { signal: opts.signal } : {};
   const [srcView, dstView] = await Promise.all([
     listedSource ?? source.view('source', sig),
     dest.view('dest', sig),
@@ -171,13 +200,24 @@ async function syncUnlocked(
   );
   for (const w of plan.warnings) warn(w.code, w.message, w.details);
   opts.onPlan?.(plan);
-  await preflight(dest, plan, opts);
-  if (opts.dryRun) return { plan, transferred: [], deleted: [] };
+  return plan;
+}
 
+/**
+ * Runs the plan's transfers in order. A diff the receive guard refuses
+ * (hostile or damaged) is skipped with its descendants and the rest goes on;
+ * then the run rejects with a RefusedDiffsError. Any other failure rejects at once.
+ */
+async function runTransfers(
+  source: Store,
+  dest: Store,
+  plan: Plan,
+  opts: SyncOptions,
+): Promise<TransferDone[]> {
   const transferred: TransferDone[] = [];
   const refused = new Map<string, string>();
   for (const [i, t] of plan.transfers.entries()) {
-    signal?.throwIfAborted();
+    opts.signal?.throwIfAborted();
     if (t.store !== 'source') {
       throw new StoreError(
         `cannot run transfer of ${t.to.path}: it is provided by the destination`,
@@ -195,47 +235,44 @@ async function syncUnlocked(
       transferred.push(done);
       opts.onTransferDone?.(done);
     } catch (err) {
-      // Hostile or damaged content is skipped, never received; the rest goes on.
-      if (!(err instanceof StreamRefusedError || err instanceof UnsafePathError)) throw err;
-      const rule = err instanceof StreamRefusedError ? err.rule : 'path';
+      const refusal = findCause(err, StreamRefusedError);
+      if (!refusal && !findCause(err, UnsafePathError)) throw err;
+      const rule = refusal ? refusal.rule : 'path';
       warn('DIFF_REFUSED', `skipping ${where} (rule ${rule}): ${describeError(err)}`);
       refused.set(t.to.uuid, t.to.path);
     }
   }
-  if (refused.size > 0) {
-    throw new RefusedDiffsError(
-      `${refused.size} snapshot(s) skipped because their diffs were refused: ${[...refused.values()].join(', ')}` +
-        (plan.deletes.volumes.length + plan.deletes.diffs.length > 0 ? '; nothing deleted' : ''),
-      { skipped: [...refused.values()], transferred },
-    );
-  }
-  if (plan.missing.length > 0) {
-    throw new StoreError(
-      `${plan.missing.length} snapshot(s) cannot be transferred (no diff available): ${plan.missing
-        .map((v) => v.path)
-        .join(', ')}`,
-    );
-  }
+  if (refused.size === 0) return transferred;
+  throw new RefusedDiffsError(
+    `${refused.size} snapshot(s) skipped because their diffs were refused: ${[...refused.values()].join(', ')}` +
+      (plan.deletes.volumes.length + plan.deletes.diffs.length > 0 ? '; nothing deleted' : ''),
+    { skipped: [...refused.values()], transferred },
+  );
+}
+
+/** The plan's deletes at the destination: snapshots, then stored diffs. */
+async function runDeletes(dest: Store, plan: Plan, opts: SyncOptions): Promise<Volume[]> {
+  const sig = opts.signal ? { signal: opts.signal } : {};
   const deleted: Volume[] = [];
   for (const v of plan.deletes.volumes) {
-    signal?.throwIfAborted();
+    opts.signal?.throwIfAborted();
     await dest.deleteVolume(v, sig);
     deleted.push(v);
     opts.onDelete?.(v);
   }
   for (const d of plan.deletes.diffs) {
-    signal?.throwIfAborted();
+    opts.signal?.throwIfAborted();
     await dest.deleteDiff(d, sig);
     opts.onDeleteDiff?.(d);
   }
-  return { plan, transferred, deleted };
+  return deleted;
 }
 
 /**
  * Checks before the first byte is sent that the plan can land at the
  * destination (see {@link Store.preflight}): refuses the whole run with one
- * line naming every problem; with `dryRun`, warns with the same text instead.
- * A problem resting on estimated sizes is only a warning, dry run or not.
+ * line naming every problem (a dry run's store warns instead: see
+ * {@link DryRunStore.preflight}). A problem resting on estimated sizes is only a warning.
  */
 async function preflight(dest: Store, plan: Plan, opts: SyncOptions): Promise<void> {
   const transfers = plan.transfers.filter((t) => t.store === 'source');
@@ -244,10 +281,9 @@ async function preflight(dest: Store, plan: Plan, opts: SyncOptions): Promise<vo
     spaceCheck: opts.spaceCheck ?? true,
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  const refusals = opts.dryRun ? [] : problems.filter((p) => !p.warning);
+  const refusals = problems.filter((p) => !p.warning);
   for (const p of problems) {
     if (p.warning) warn(p.code, `${p.message}; not refused: the sizes are estimated`);
-    else if (opts.dryRun) warn(p.code, `a real run would refuse to start: ${p.message}`);
   }
   if (refusals.length === 0) return;
   throw new PreflightError(`refusing to start: ${refusals.map((p) => p.message).join('; ')}`, {
@@ -260,7 +296,7 @@ export async function transfer(
   source: Store,
   dest: Store,
   t: Transfer,
-  opts: Pick<SyncOptions, 'signal' | 'onProgress' | 'noFuse' | 'compressedData'> = {},
+  opts: Pick<SyncOptions, 'signal' | 'onProgress' | 'noFuse' | 'compressedData' | 'bwLimit'> = {},
 ): Promise<TransferDone> {
   const sig = opts.signal ? { signal: opts.signal } : {};
   const started = process.hrtime.bigint();
@@ -297,16 +333,14 @@ export async function transfer(
           },
           ...sig,
         }),
+        ...(opts.bwLimit ? [rateLimit({ bytesPerSecond: opts.bwLimit, ...sig })] : []),
         ...receive.transforms,
         receive.sink,
       ],
       sig,
     );
   } catch (err) {
-    if (err instanceof Error && !err.message.startsWith(`${t.to.path}: `)) {
-      err.message = `${t.to.path}: ${describeError(err)}`;
-    }
-    throw err;
+    throw new TransferError(t.to.path, err);
   }
   return { transfer: t, bytes, seconds: elapsed(), fused };
 }

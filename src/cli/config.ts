@@ -5,6 +5,8 @@
  * its arguments.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { describeError } from '../errors.js';
+import { parseRate } from '../stages/rate-limit.js';
 import type { OpenStoreOptions } from '../stores/open-store.js';
 import { UsageError } from '../errors.js';
 import { parseKeepPolicy } from '../planner/retention.js';
@@ -47,6 +49,8 @@ export interface ButtersinkFlags {
   encryptToFile: string[];
   passphraseFile?: string;
   ageIdentity: string[];
+  /** `--bwlimit`: bytes per second (undefined or 0: no limit). */
+  bwlimit?: number;
 }
 
 /**
@@ -201,6 +205,18 @@ function addRunFlags(program: Command): void {
         .default(100),
     )
     .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']))
+    .addOption(
+      new Option(
+        '--bwlimit <RATE>',
+        'limit transfers to RATE KiB/s (suffixes K, M, G; as rsync; 0: no limit)',
+      ).argParser((v: string) => {
+        try {
+          return parseRate(v) ?? 0;
+        } catch (err) {
+          throw new InvalidArgumentError(describeError(err));
+        }
+      }),
+    )
     .option(
       '--no-compressed-data',
       'send file data uncompressed (protocol 1) even where both sides could send it compressed (btrfs send --compressed-data, the default where supported)',

@@ -1,23 +1,27 @@
 /**
  * How an error reaches the user: one line, with a hint chosen by the error's
- * class and code (never by its text); stacks go to the log.
+ * class and code (never by its text); stacks go to the log. Wrappers (a
+ * `TransferError` naming the snapshot) keep what failed as `cause`: hints and
+ * exit codes look down the whole cause chain.
  */
 import {
   CredentialsError,
   LocationError,
   RemoteError,
   UsageError,
+  causes,
   describeError,
+  findCause,
 } from '../errors.js';
 import { debug } from '../log.js';
 import type { CliIo } from './io.js';
 
 /**
- * The fix to suggest for `err`, chosen by its class and code (never by its
- * text); undefined when there is none. `srcArg`: the source as typed.
+ * The fix to suggest for `err`, chosen by the classes and codes in its cause
+ * chain (never by text); undefined when there is none. `srcArg`: the source as typed.
  */
 export function hintFor(err: unknown, srcArg: string | undefined): string | undefined {
-  const location = err instanceof LocationError ? err.code : remoteCode(err);
+  const location = findCause(err, LocationError)?.code ?? remoteCode(err);
   if (
     srcArg !== undefined &&
     !srcArg.endsWith('/') &&
@@ -33,7 +37,7 @@ export function hintFor(err: unknown, srcArg: string | undefined): string | unde
   if (causes(err).some(noCredentials)) {
     return 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (--profile), or write ~/.aws/credentials (aws configure)';
   }
-  if (err instanceof RemoteError && err.exitCode === 127) {
+  if (findCause(err, RemoteError)?.exitCode === 127) {
     return "give the remote buttersink's command line with --remote-command (default 'sudo buttersink')";
   }
   return undefined;
@@ -41,24 +45,15 @@ export function hintFor(err: unknown, srcArg: string | undefined): string | unde
 
 /** The error code a remote server reported, for errors that came over SSH. */
 function remoteCode(err: unknown): string | undefined {
-  const code = (err as { remoteCode?: unknown } | null)?.remoteCode;
-  return err instanceof RemoteError && typeof code === 'string' ? code : undefined;
-}
-
-/** `err` and its chain of `cause`s, outermost first (at most 10). */
-export function causes(err: unknown): unknown[] {
-  const chain: unknown[] = [];
-  for (let e = err; e !== undefined && chain.length < 10; e = (e as { cause?: unknown }).cause) {
-    chain.push(e);
-    if (!(e instanceof Error)) break;
-  }
-  return chain;
+  const code = (findCause(err, RemoteError) as { remoteCode?: unknown } | undefined)?.remoteCode;
+  return typeof code === 'string' ? code : undefined;
 }
 
 /**
  * Prints `err` as one line, with the fix {@link hintFor} suggests; the stack
  * (and its causes') goes to the `--logfile`, and to stderr only with
- * `verbose` (`-v`). Returns the exit code: 2 for usage errors, else 1.
+ * `verbose` (`-v`). Returns the exit code: 2 when the cause chain holds a
+ * usage error, else 1.
  */
 export function reportError(
   io: CliIo,
@@ -74,6 +69,5 @@ export function reportError(
     .join('\nCaused by: ');
   debug('error', { error: stacks });
   if (opts.verbose) io.stderr.write(`${stacks}\n`);
-  if (err instanceof UsageError) return 2;
-  return 1;
+  return findCause(err, UsageError) ? 2 : 1;
 }

@@ -35,6 +35,7 @@ export async function runSync(
     exclude: [...o.exclude, ...skip],
     spaceCheck: o.spaceCheck,
     compressedData: o.compressedData && o.proto !== '1',
+    ...(o.bwlimit ? { bwLimit: o.bwlimit } : {}),
     signal,
     onPlan: (plan) => say(formatPlan(plan) + '\n'),
     onProgress: (t, p) => {

@@ -1,7 +1,8 @@
 /**
- * The one interface every store kind implements (local btrfs, SSH, S3). The
- * sync engine and library users talk to stores only through it; retry, limits
- * and dry-run are wrappers around it, never special cases inside a store.
+ * The one interface every store kind implements (local btrfs, SSH, S3, memory).
+ * The sync engine and library users talk to stores only through it; dry run
+ * and retry are wrappers around it (`wrappers/`), and rate limiting a stage,
+ * never special cases inside a store.
  */
 import type { SinkStage, SourceStage, TransformStage } from '../streams/stage.js';
 import type { DiffOffer, StoreKind, StoreView } from '../planner/plan-input.js';
@@ -27,6 +28,16 @@ export interface SendOptions extends StoreOpOptions {
    * ignore it. Default false.
    */
   compressedData?: boolean;
+}
+
+/** Options of {@link Store.measure}. */
+export interface MeasureOptions extends StoreOpOptions {
+  /**
+   * Whether a store that keeps measured sizes (the btrfs store's
+   * `<snapshot>.bs`) records this one. Default true; false changes nothing
+   * anywhere (a dry run: see `wrappers/dry-run-store.ts`).
+   */
+  record?: boolean;
 }
 
 /** Options of {@link Store.receive}. */
@@ -87,7 +98,7 @@ export interface Store {
    * Measures the exact (or near-exact) size of the diff creating `to` from `from`
    * (null: full). Only stores that generate diffs can; others throw StoreError.
    */
-  measure(to: Volume, from: Volume | null, opts?: StoreOpOptions): Promise<number>;
+  measure(to: Volume, from: Volume | null, opts?: MeasureOptions): Promise<number>;
   /** The send stream creating `to` from `from`, as a source stage. */
   send(to: Volume, from: Volume | null, opts?: SendOptions): SourceStage<unknown>;
   /**

@@ -17,8 +17,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import { after, describe, it as test } from 'node:test';
-import type { TestContext } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { StoreError } from '../../src/errors.js';
 import { storesDiffs } from '../../src/planner/plan-input.js';
 import type { DiffOffer } from '../../src/planner/plan-input.js';
@@ -65,17 +64,7 @@ export interface ContractFixture {
 export interface ContractOptions {
   /** Skip the whole suite (missing prerequisites), with the reason. */
   skip?: boolean | string;
-  /**
-   * Cases a store is known to fail, by title, with the reason: they still run,
-   * reported as TODO, not as failures. Each is a bug or gap to fix in the store.
-   */
-  knownGaps?: Readonly<Record<string, string>>;
 }
-
-/** Titles of the contract's cases (for {@link ContractOptions.knownGaps}). */
-export const CASE = {
-  refusesName: 'receive refuses a name another snapshot holds, and leaves it as it was',
-} as const;
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -124,8 +113,6 @@ export function describeStoreContract(
   makeStore: () => Promise<ContractFixture>,
   opts: ContractOptions = {},
 ): void {
-  const it = (title: string, fn: (t: TestContext) => Promise<void>) =>
-    test(title, opts.knownGaps?.[title] ? { todo: opts.knownGaps[title] } : {}, fn);
   describe(`store contract: ${name}`, { skip: opts.skip ?? false }, () => {
     const open: ContractFixture[] = [];
     const fresh = async (): Promise<ContractFixture> => {
@@ -201,7 +188,7 @@ export function describeStoreContract(
       assert.equal(await stored(f, f.full), await expected(f, f.full));
     });
 
-    it(CASE.refusesName, async () => {
+    it('receive refuses a name another snapshot holds, and leaves it as it was', async () => {
       const f = await fresh();
       await receive(f, f.full);
       const before = await stored(f, f.full);

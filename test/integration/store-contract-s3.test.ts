@@ -10,7 +10,7 @@ import { createS3Client } from '../../src/s3/s3-client.js';
 import { S3Store } from '../../src/stores/s3/s3-store.js';
 import { parseLocation } from '../../src/stores/uri.js';
 import type { S3Location } from '../../src/stores/uri.js';
-import { CASE, describeStoreContract } from '../contract/store-contract.js';
+import { describeStoreContract } from '../contract/store-contract.js';
 import { syntheticStream, syntheticVolume } from '../fixtures/memory-snapshots.js';
 import { startMoto, useMotoEnv } from '../fixtures/moto.js';
 import type { Moto } from '../fixtures/moto.js';
@@ -55,11 +55,5 @@ describeStoreContract(
       other: () => other,
     };
   },
-  {
-    skip,
-    knownGaps: {
-      // Keys are `<path>/<uuid>_<parent>`: another snapshot's stream lands beside it.
-      [CASE.refusesName]: 'the S3 store stores a second snapshot under a taken path',
-    },
-  },
+  { skip },
 );

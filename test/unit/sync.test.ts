@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { StreamCorruptError } from '../../src/errors.js';
+import { StreamCorruptError, TransferError } from '../../src/errors.js';
 import type { Volume } from '../../src/planner/volume.js';
 import { sourceStage } from '../../src/streams/stage.js';
 import type { SourceStage } from '../../src/streams/stage.js';
 import { MemoryStore } from '../../src/stores/memory/memory-store.js';
-import type { StoreOpOptions } from '../../src/stores/store.js';
+import type { StoreView } from '../../src/planner/plan-input.js';
+import type { MeasureOptions, StoreOpOptions, StoreRole } from '../../src/stores/store.js';
 import { sync } from '../../src/sync.js';
 import { syntheticStream, syntheticVolume } from '../fixtures/memory-snapshots.js';
 
@@ -20,7 +21,9 @@ const c = syntheticVolume(3, 'c', b);
 const x = syntheticVolume(9, 'x');
 
 /** A source holding a full stream of `a` and incrementals b←a, c←b. */
-async function chain(store = new MemoryStore({ name: 'src' })): Promise<MemoryStore> {
+async function chain<S extends MemoryStore = MemoryStore>(
+  store: S = new MemoryStore({ name: 'src' }) as S,
+): Promise<S> {
   await store.add(a, null, await syntheticStream(a, null, 'content of a'));
   await store.add(b, a, await syntheticStream(b, a, 'content of b'));
   await store.add(c, b, await syntheticStream(c, b, 'content of c'));
@@ -37,6 +40,19 @@ class BreakingStore extends MemoryStore {
     if (to.uuid !== c.uuid) return super.send(to, from, opts);
     const bytes = this.diffs.find((d) => d.to.uuid === c.uuid)!.bytes;
     return sourceStage('broken send', Readable.from([bytes.subarray(0, bytes.length >> 1)]));
+  }
+}
+
+/** A source that offers its diffs as estimates (so the plan measures them) and remembers each measure's options. */
+class EstimatingStore extends MemoryStore {
+  readonly measured: MeasureOptions[] = [];
+  override async view(role: StoreRole, opts?: StoreOpOptions): Promise<StoreView> {
+    const view = await super.view(role, opts);
+    return { ...view, diffs: view.diffs?.map((d) => ({ ...d, estimated: true })) ?? [] };
+  }
+  override measure(to: Volume, from: Volume | null, opts: MeasureOptions = {}): Promise<number> {
+    this.measured.push(opts);
+    return super.measure(to, from, opts);
   }
 }
 
@@ -75,6 +91,24 @@ describe('sync with in-memory stores', () => {
     assert.deepEqual(await dst.listPartials(), []);
   });
 
+  it('a dry run measures without recording and takes no lock; a real run records', async () => {
+    const src = await chain(new EstimatingStore({ name: 'src' }));
+    const dst = new MemoryStore({ name: 'dst' });
+    const held = await dst.lock();
+    const report = await sync(src, dst, { dryRun: true });
+    await held.release();
+    assert.equal(report.plan.transfers.length, 3);
+    assert.ok(src.measured.length > 0, 'the plan measured');
+    assert.ok(
+      src.measured.every((o) => o.record === false),
+      'nothing recorded',
+    );
+    assert.deepEqual(dst.diffs, []);
+    src.measured.length = 0;
+    await sync(src, dst);
+    assert.ok(src.measured.length > 0 && src.measured.every((o) => o.record === undefined));
+  });
+
   it('-d deletes what the source does not have; without it, it stays', async () => {
     const src = await chain();
     const dst = new MemoryStore({ name: 'dst' });
@@ -94,7 +128,11 @@ describe('sync with in-memory stores', () => {
     const done: string[] = [];
     await assert.rejects(
       sync(src, dst, { delete: true, onTransferDone: (d) => done.push(d.transfer.to.path) }),
-      (err) => err instanceof StreamCorruptError && /^c: /.test(err.message),
+      (err) =>
+        err instanceof TransferError &&
+        err.path === 'c' &&
+        err.cause instanceof StreamCorruptError &&
+        err.message === `c: ${err.cause.message}`,
     );
     assert.deepEqual(done, ['a', 'b']);
     assert.deepEqual(await paths(dst), ['a', 'b', 'x'], 'c not listed; nothing deleted');

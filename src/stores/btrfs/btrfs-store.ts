@@ -53,6 +53,7 @@ import type { LockOptions, StoreLock } from '../lock.js';
 import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
 import type {
+  MeasureOptions,
   Partial,
   PreflightOptions,
   PreflightProblem,
@@ -240,7 +241,7 @@ export class BtrfsStore implements Store {
     return offers;
   }
 
-  async measure(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): Promise<number> {
+  async measure(to: Volume, from: Volume | null, opts: MeasureOptions = {}): Promise<number> {
     const sig = opts.signal ? { signal: opts.signal } : {};
     const sendOpts = {
       path: this.pathOf(to),
@@ -265,7 +266,7 @@ export class BtrfsStore implements Store {
       const full = await runPipeline([btrfsSend(sendOpts), countBytes(sig)] as const, sig);
       bytes = full.results[1];
     }
-    if (this.#opts.recordSizes === false) return bytes;
+    if (this.#opts.recordSizes === false || opts.record === false) return bytes;
     const line = formatSizeInfo({ to: to.uuid, from: from?.uuid ?? null, size: bytes });
     await appendNoFollow(`${this.pathOf(to)}.bs`, line).catch((err: unknown) =>
       warn(

@@ -26,17 +26,7 @@ import { destroyOnAbort, sinkStage, sourceStage } from '../../streams/stage.js';
 import type { SourceStage } from '../../streams/stage.js';
 import { LockedError, newHolder } from '../lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
-import type {
-  Partial,
-  PreflightOptions,
-  PreflightProblem,
-  PreflightTransfer,
-  ReceiveOptions,
-  ReceiveStages,
-  Store,
-  StoreOpOptions,
-  StoreRole,
-} from '../store.js';
+import type * as S from '../store.js';
 import type { S3Location } from '../uri.js';
 
 /** One stored send stream. */
@@ -50,7 +40,7 @@ export interface MemoryDiff {
 }
 
 /** A receive that did not finish. */
-interface MemoryPartial extends Partial {
+interface MemoryPartial extends S.Partial {
   readonly id: string;
   readonly chunks: Buffer[];
 }
@@ -64,7 +54,7 @@ export interface MemoryStoreOptions {
 }
 
 /** A diff store in memory; see the module header. */
-export class MemoryStore implements Store {
+export class MemoryStore implements S.Store {
   readonly kind = 's3' as const;
   readonly location: S3Location;
   readonly #diffs = new Map<string, MemoryDiff>();
@@ -93,7 +83,7 @@ export class MemoryStore implements Store {
     await runPipeline([sourceStage('memory add', Readable.from([bytes])), ...transforms, sink]);
   }
 
-  async view(role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
+  async view(role: S.StoreRole, opts: S.StoreOpOptions = {}): Promise<StoreView> {
     opts.signal?.throwIfAborted();
     const volumes = new Map<string, Volume>();
     const diffs: DiffOffer[] = [];
@@ -112,12 +102,12 @@ export class MemoryStore implements Store {
   }
 
   /** The size of a stored diff; a diff it does not hold cannot be measured (StoreError). */
-  async measure(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): Promise<number> {
+  async measure(to: Volume, from: Volume | null, opts: S.StoreOpOptions = {}): Promise<number> {
     opts.signal?.throwIfAborted();
     return this.#stored(to, from).bytes.length;
   }
 
-  send(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): SourceStage<unknown> {
+  send(to: Volume, from: Volume | null, opts: S.StoreOpOptions = {}): SourceStage<unknown> {
     const stream = Readable.from(
       (function* (bytes: Buffer) {
         // 64 KiB chunks, as a file or socket would give them.
@@ -132,8 +122,8 @@ export class MemoryStore implements Store {
   async receive(
     to: Volume,
     from: Volume | null,
-    opts: ReceiveOptions = {},
-  ): Promise<ReceiveStages> {
+    opts: S.ReceiveOptions = {},
+  ): Promise<S.ReceiveStages> {
     opts.signal?.throwIfAborted();
     const taken = this.#byPath(to.path);
     if (taken && taken.uuid !== to.uuid) {
@@ -179,10 +169,10 @@ export class MemoryStore implements Store {
   }
 
   async preflight(
-    transfers: readonly PreflightTransfer[],
-    opts: PreflightOptions = {},
-  ): Promise<PreflightProblem[]> {
-    const problems: PreflightProblem[] = [];
+    transfers: readonly S.PreflightTransfer[],
+    opts: S.PreflightOptions = {},
+  ): Promise<S.PreflightProblem[]> {
+    const problems: S.PreflightProblem[] = [];
     for (const t of transfers) {
       const taken = this.#byPath(t.to.path);
       if (taken && taken.uuid !== t.to.uuid) {
@@ -209,7 +199,7 @@ export class MemoryStore implements Store {
     throw new StoreError(`${this.#where(volume.path)}: a diff store deletes diffs, not snapshots`);
   }
 
-  async deleteDiff(diff: DiffOffer, opts: StoreOpOptions = {}): Promise<void> {
+  async deleteDiff(diff: DiffOffer, opts: S.StoreOpOptions = {}): Promise<void> {
     opts.signal?.throwIfAborted();
     const key = edgeKey(diff.to, diff.from);
     if (!this.#diffs.delete(key)) {
@@ -217,16 +207,16 @@ export class MemoryStore implements Store {
     }
   }
 
-  async listPartials(opts: StoreOpOptions = {}): Promise<Partial[]> {
+  async listPartials(opts: S.StoreOpOptions = {}): Promise<S.Partial[]> {
     opts.signal?.throwIfAborted();
     return [...this.#partials.values()];
   }
 
   /** Removes partials this store listed; a partial of another store is a StoreError. */
-  async deletePartials(partials: readonly Partial[], opts: StoreOpOptions = {}): Promise<void> {
+  async deletePartials(partials: readonly S.Partial[], opts: S.StoreOpOptions = {}): Promise<void> {
     opts.signal?.throwIfAborted();
     for (const p of partials) {
-      const id = (p as Partial & { id?: unknown }).id;
+      const id = (p as S.Partial & { id?: unknown }).id;
       if (typeof id !== 'string' || this.#partials.get(id) !== p) {
         throw new StoreError(`${p.where}: not a partial of this store`);
       }

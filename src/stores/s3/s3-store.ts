@@ -42,6 +42,7 @@ import {
 } from '../../stages/digest-check.js';
 import { s3Download } from '../../stages/s3-download.js';
 import { S3_MAX_PARTS, S3_MIN_PART_SIZE, s3Upload } from '../../stages/s3-upload.js';
+import type { S3UploadResult } from '../../stages/s3-upload.js';
 import { skipUploaded } from '../../stages/skip-uploaded.js';
 import { chunker } from '../../streams/chunker.js';
 import { mapLimit } from '../../streams/highland-adapter.js';
@@ -49,6 +50,7 @@ import { sourceStage } from '../../streams/stage.js';
 import type { SourceStage } from '../../streams/stage.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
 import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
+import type { ReceiveOptions } from '../store.js';
 import type { S3Location } from '../uri.js';
 import { createS3Client } from '../../s3/s3-client.js';
 import type { S3ClientOptions } from '../../s3/s3-client.js';
@@ -58,6 +60,7 @@ import {
   findResumableUpload,
   listOpenUploads,
 } from '../../s3/multipart.js';
+import type { ResumableUpload } from '../../s3/multipart.js';
 import {
   TRASH_PREFIX,
   diffKey,
@@ -428,39 +431,24 @@ export class S3Store implements Store {
     });
   }
 
+  /**
+   * chunker → skip-uploaded → s3-upload (see the module header). Refuses (StoreError,
+   * as the btrfs store does) a snapshot path that already holds a diff of another
+   * snapshot: checked when the receive starts, before any byte is uploaded.
+   */
   async receive(
     to: Volume,
     from: Volume | null,
-    opts: StoreOpOptions = {},
+    opts: ReceiveOptions = {},
   ): Promise<ReceiveStages> {
-    const signal = opts.signal;
-    const sig = signal ? { signal } : {};
+    const sig = opts.signal ? { signal: opts.signal } : {};
     const suffix = writeSuffix(this.#opts.archive ?? {});
     const key = diffKey(this.location.prefix, to.path, to.uuid, from?.uuid ?? null, suffix);
-    const where = this.uriOf(key);
     const encoders = encodeStages(this.#opts.archive ?? {});
-    let open;
-    try {
-      open = await findResumableUpload(this.client, this.#bucket, key, sig);
-    } catch (err) {
-      this.#wrap(`${where}: looking for an upload to resume`, err);
-    }
-    let partSize = this.#partSize;
-    const part1 = open?.parts.get(1);
-    // Part 2 exists, so part 1 had the base part size of that run: chunk alike to match.
-    if (part1 && open?.parts.has(2) && part1.size >= S3_MIN_PART_SIZE && part1.size !== partSize) {
-      debug('resuming with the part size of the open upload', { key, partSize: part1.size });
-      partSize = part1.size;
-    }
-    if (open) {
-      debug('found an open upload to resume', {
-        key,
-        uploadId: open.uploadId,
-        parts: open.parts.size,
-      });
-    }
-    signal?.throwIfAborted();
-    let skipped = { parts: 0, bytes: 0 };
+    await this.#refuseTakenPath(to, opts);
+    const { open, partSize } = await this.#resumable(key, sig);
+    opts.signal?.throwIfAborted();
+    const skipped = { parts: 0, bytes: 0 };
     // Hashes every byte stored, the parts a resume skips included (they are still read).
     const digest = streamDigest(sig);
     const sink = s3Upload({
@@ -476,7 +464,7 @@ export class S3Store implements Store {
         const d = digest.digest();
         if (d.bytes !== bytes) {
           throw new StoreError(
-            `${where}: hashed ${d.bytes} bytes but uploading ${bytes}; not completing the upload`,
+            `${this.uriOf(key)}: hashed ${d.bytes} bytes but uploading ${bytes}; not completing the upload`,
           );
         }
         return digestMetadata(d);
@@ -485,41 +473,11 @@ export class S3Store implements Store {
         ? { maxSingleCopy: this.#opts.maxSingleCopy }
         : {}),
       onPart: (p) => {
-        if (p.skipped) skipped = { parts: skipped.parts + 1, bytes: skipped.bytes + p.bytes };
+        if (!p.skipped) return;
+        skipped.parts += 1;
+        skipped.bytes += p.bytes;
       },
-      onComplete: async (r) => {
-        if (open && skipped.parts > 0) {
-          warn(
-            'UPLOAD_RESUMED',
-            `${where}: resumed an interrupted upload: ${skipped.parts} part(s), ${skipped.bytes} bytes already uploaded and verified; ${r.uploadedParts} part(s) uploaded now`,
-            {
-              skippedParts: skipped.parts,
-              skippedBytes: skipped.bytes,
-              uploadedParts: r.uploadedParts,
-            },
-          );
-        }
-        for (const other of open?.others ?? []) {
-          await abortUpload(this.client, this.#bucket, other).catch((err: unknown) =>
-            debug('could not abort a superseded upload', { key, error: describeError(err) }),
-          );
-        }
-        await this.#appendSizeInfo(to, from, r.bytes, signal).catch((err: unknown) =>
-          warn(
-            'SIZE_INFO_WRITE',
-            `cannot record the size in ${this.uriOf(sizeInfoKey(this.location.prefix, to.path))}: ${describeError(err)}`,
-          ),
-        );
-        this.#byEdge.set(edgeKey(to.uuid, from?.uuid ?? null), {
-          key,
-          path: to.path,
-          to: to.uuid,
-          from: from?.uuid ?? null,
-          size: r.bytes,
-          ...(r.etag !== undefined ? { etag: r.etag } : {}),
-          ...(suffix !== '' ? { suffix } : {}),
-        });
-      },
+      onComplete: (r) => this.#received({ to, from, open, skipped, suffix }, r, opts.signal),
     });
     return {
       transforms: [
@@ -530,6 +488,111 @@ export class S3Store implements Store {
       ],
       sink,
     };
+  }
+
+  /**
+   * Refuses to receive `to` where another snapshot's diff is stored: a diff
+   * directly under `<prefix>/<to.path>/` whose snapshot UUID is not `to`'s.
+   */
+  async #refuseTakenPath(to: Volume, opts: StoreOpOptions): Promise<void> {
+    const dir = `${prefixDir(this.location.prefix)}${to.path}/`;
+    let keys: string[] = [];
+    try {
+      const page = await this.client.send(
+        new (s3Sdk().ListObjectsV2Command)({ Bucket: this.#bucket, Prefix: dir, Delimiter: '/' }),
+        opts.signal ? { abortSignal: opts.signal } : {},
+      );
+      keys = (page.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
+    } catch (err) {
+      this.#wrap(`listing ${this.uriOf(dir)}`, err);
+    }
+    for (const k of keys) {
+      const parsed = parseKey(this.location.prefix, k);
+      if (parsed.kind === 'diff' && parsed.path === to.path && parsed.to !== to.uuid) {
+        throw new StoreError(
+          `${this.uriOf(dir)} already holds snapshot ${parsed.to}, not ${to.uuid} (${this.uriOf(k)}); move it away first`,
+        );
+      }
+    }
+  }
+
+  /** The open upload of `key` to resume, if any, and the part size that matches it. */
+  async #resumable(
+    key: string,
+    sig: { signal?: AbortSignal },
+  ): Promise<{ open: ResumableUpload | undefined; partSize: number }> {
+    let open: ResumableUpload | undefined;
+    try {
+      open = await findResumableUpload(this.client, this.#bucket, key, sig);
+    } catch (err) {
+      this.#wrap(`${this.uriOf(key)}: looking for an upload to resume`, err);
+    }
+    if (!open) return { open, partSize: this.#partSize };
+    debug('found an open upload to resume', {
+      key,
+      uploadId: open.uploadId,
+      parts: open.parts.size,
+    });
+    const part1 = open.parts.get(1);
+    // Part 2 exists, so part 1 had the base part size of that run: chunk alike to match.
+    if (part1 && open.parts.has(2) && part1.size >= S3_MIN_PART_SIZE) {
+      if (part1.size !== this.#partSize) {
+        debug('resuming with the part size of the open upload', { key, partSize: part1.size });
+      }
+      return { open, partSize: part1.size };
+    }
+    return { open, partSize: this.#partSize };
+  }
+
+  /**
+   * After an upload completed: says what a resume skipped, aborts superseded
+   * uploads of the same key, records the size in the `.bs`, and remembers the diff.
+   */
+  async #received(
+    receiving: {
+      to: Volume;
+      from: Volume | null;
+      open: ResumableUpload | undefined;
+      skipped: { parts: number; bytes: number };
+      /** Key suffix of an archived (compressed/encrypted) diff; '' for plain. */
+      suffix: DiffSuffix;
+    },
+    done: S3UploadResult,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const { to, from, open, skipped, suffix } = receiving;
+    const key = done.key;
+    if (open && skipped.parts > 0) {
+      warn(
+        'UPLOAD_RESUMED',
+        `${this.uriOf(key)}: resumed an interrupted upload: ${skipped.parts} part(s), ${skipped.bytes} bytes already uploaded and verified; ${done.uploadedParts} part(s) uploaded now`,
+        {
+          skippedParts: skipped.parts,
+          skippedBytes: skipped.bytes,
+          uploadedParts: done.uploadedParts,
+        },
+      );
+    }
+    for (const other of open?.others ?? []) {
+      await abortUpload(this.client, this.#bucket, other).catch((err: unknown) =>
+        debug('could not abort a superseded upload', { key, error: describeError(err) }),
+      );
+    }
+    await this.#appendSizeInfo(to, from, done.bytes, signal).catch((err: unknown) =>
+      warn(
+        'SIZE_INFO_WRITE',
+        `cannot record the size in ${this.uriOf(sizeInfoKey(this.location.prefix, to.path))}: ${describeError(err)}`,
+      ),
+    );
+    this.#byEdge.set(edgeKey(to.uuid, from?.uuid ?? null), {
+      key,
+      path: to.path,
+      to: to.uuid,
+      from: from?.uuid ?? null,
+      size: done.bytes,
+      ...(done.etag !== undefined ? { etag: done.etag } : {}),
+      ...(suffix !== '' ? { suffix } : {}),
+    });
   }
 
   async #appendSizeInfo(

@@ -88,6 +88,12 @@ export interface SshStoreOptions extends Pick<
    * long. Default {@link DEFAULT_SSH_IDLE_MS} (300 s); 0: no limit.
    */
   idleTimeoutMs?: number;
+  /**
+   * Opens the connection the store runs its remote sessions on (the seam for
+   * tests: the contract suite serves `serveSession` in-process over pipes).
+   * Default: {@link SshConnection.connect} to the location's host with these options.
+   */
+  connect?: (signal?: AbortSignal) => Promise<SshConnection>;
 }
 
 /** Quotes `s` for a POSIX shell (the remote login shell runs the exec command). */
@@ -144,21 +150,7 @@ export class SshStore implements Store {
     if (this.#closed) return Promise.reject(new StoreError(`${this.#label}: store is closed`));
     if (!this.#connection) {
       const o = this.#opts;
-      const p = SshConnection.connect({
-        host: this.location.host,
-        ...(this.location.user !== undefined ? { user: this.location.user } : {}),
-        ...(this.location.port !== undefined ? { port: this.location.port } : {}),
-        ...(o.home !== undefined ? { home: o.home } : {}),
-        ...(o.configFile !== undefined ? { configFile: o.configFile } : {}),
-        ...(o.knownHostsFiles !== undefined ? { knownHostsFiles: o.knownHostsFiles } : {}),
-        ...(o.identityFiles !== undefined ? { identityFiles: o.identityFiles } : {}),
-        ...(o.acceptNewHostKey !== undefined ? { acceptNewHostKey: o.acceptNewHostKey } : {}),
-        ...(o.agent !== undefined ? { agent: o.agent } : {}),
-        ...(o.readyTimeout !== undefined ? { readyTimeout: o.readyTimeout } : {}),
-        ...(o.keepaliveInterval !== undefined ? { keepaliveInterval: o.keepaliveInterval } : {}),
-        ...(o.keepaliveCountMax !== undefined ? { keepaliveCountMax: o.keepaliveCountMax } : {}),
-        ...(signal ? { signal } : {}),
-      });
+      const p = o.connect ? o.connect(signal) : this.#sshConnect(signal);
       this.#connection = p;
       p.catch(() => {
         if (this.#connection === p) this.#connection = undefined;
@@ -169,6 +161,26 @@ export class SshStore implements Store {
       this.#connection = undefined;
       this.#control = undefined;
       return this.#connect(signal);
+    });
+  }
+
+  /** A new SSH connection to the location's host. */
+  #sshConnect(signal?: AbortSignal): Promise<SshConnection> {
+    const o = this.#opts;
+    return SshConnection.connect({
+      host: this.location.host,
+      ...(this.location.user !== undefined ? { user: this.location.user } : {}),
+      ...(this.location.port !== undefined ? { port: this.location.port } : {}),
+      ...(o.home !== undefined ? { home: o.home } : {}),
+      ...(o.configFile !== undefined ? { configFile: o.configFile } : {}),
+      ...(o.knownHostsFiles !== undefined ? { knownHostsFiles: o.knownHostsFiles } : {}),
+      ...(o.identityFiles !== undefined ? { identityFiles: o.identityFiles } : {}),
+      ...(o.acceptNewHostKey !== undefined ? { acceptNewHostKey: o.acceptNewHostKey } : {}),
+      ...(o.agent !== undefined ? { agent: o.agent } : {}),
+      ...(o.readyTimeout !== undefined ? { readyTimeout: o.readyTimeout } : {}),
+      ...(o.keepaliveInterval !== undefined ? { keepaliveInterval: o.keepaliveInterval } : {}),
+      ...(o.keepaliveCountMax !== undefined ? { keepaliveCountMax: o.keepaliveCountMax } : {}),
+      ...(signal ? { signal } : {}),
     });
   }
 
@@ -241,6 +253,11 @@ export class SshStore implements Store {
     };
   }
 
+  /**
+   * Measured by the server. Whether the size is recorded is the server's
+   * mode, not `record`: a server in mode `r` (what a source asks for) records
+   * nothing; one in mode `a`/`w` appends to the remote `<snapshot>.bs`.
+   */
   async measure(to: Volume, from: Volume | null, opts: StoreOpOptions = {}): Promise<number> {
     const r = await this.#request(
       { op: 'measure', to: ref(to), from: from ? ref(from) : null },

@@ -23,6 +23,14 @@ describe('parseButtersinkArgs', () => {
     assert.equal(sync.flags.dryRun, true);
   });
 
+  it('--bwlimit reads a rate as rsync does; a bad one is a usage error (exit 2)', () => {
+    assert.equal(config(['--bwlimit', '1.5M', '/a/', '/b/']).flags.bwlimit, 1.5 * 1024 * 1024);
+    assert.equal(config(['--bwlimit', '0', '/a/', '/b/']).flags.bwlimit, 0);
+    assert.equal(config(['/a/', '/b/']).flags.bwlimit, undefined);
+    const bad = parseButtersinkArgs(['--bwlimit', 'fast', '/a/', '/b/'], '9.9.9');
+    assert.ok(!bad.ok && bad.exitCode === 2 && /--bwlimit/.test(bad.stderr), JSON.stringify(bad));
+  });
+
   it('--verify with one location verifies; with two it syncs', () => {
     assert.equal(config(['--verify', 's3://b/p/']).command, 'verify');
     assert.equal(config(['--verify', '/a/', 's3://b/p/']).command, 'sync');
