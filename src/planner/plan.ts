@@ -54,6 +54,19 @@ export interface Plan {
   readonly rounds?: number;
 }
 
+/** A plan's `totalBytes` and `estimatedBytes` for these transfers. */
+export function byteTotals(
+  transfers: readonly DiffSize[],
+): Pick<Plan, 'totalBytes' | 'estimatedBytes'> {
+  let totalBytes = 0;
+  let estimatedBytes = 0;
+  for (const t of transfers) {
+    totalBytes += t.size;
+    if (t.estimated) estimatedBytes += t.size;
+  }
+  return { totalBytes, estimatedBytes };
+}
+
 /** A volume as it appears in JSON output. */
 export interface VolumeJSON {
   uuid: string;
