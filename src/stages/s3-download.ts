@@ -21,6 +21,7 @@ import { s3Sdk } from '../s3/aws-sdk.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError, isRetryable } from '../errors.js';
 import { debug } from '../log.js';
+import { requireS3Object } from '../s3/s3-client.js';
 import { destroyOnAbort, handled, sourceStage } from '../streams/stage.js';
 import type { SourceStage, StageOptions } from '../streams/stage.js';
 
@@ -152,10 +153,7 @@ interface DownloadSettings {
 
 /** Checks the options (UsageError for invalid ones) and applies the defaults. */
 function validateOptions(opts: S3DownloadOptions): DownloadSettings {
-  const { client, bucket, key } = opts;
-  if (!client || typeof bucket !== 'string' || bucket === '' || typeof key !== 'string') {
-    throw new UsageError('s3Download: client, bucket and key are required');
-  }
+  requireS3Object('s3Download', opts);
   const settings = {
     rangeSize: opts.rangeSize ?? 8 * MiB,
     jobs: opts.jobs ?? 4,

@@ -26,7 +26,7 @@ import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError } from '../errors.js';
 import { debug } from '../log.js';
 import { copyObject } from '../s3/multipart.js';
-import { describeS3Failure } from '../s3/s3-client.js';
+import { describeS3Failure, requireS3Object } from '../s3/s3-client.js';
 import type { Part } from '../streams/chunker.js';
 import { destroyOnAbort, handled, sinkStage } from '../streams/stage.js';
 import type { SinkStage, StageOptions } from '../streams/stage.js';
@@ -138,10 +138,7 @@ interface UploadSettings {
 
 /** Checks the options (UsageError for invalid ones) and applies the defaults. */
 function validateOptions(opts: S3UploadOptions): UploadSettings {
-  const { client, bucket, key } = opts;
-  if (!client || typeof bucket !== 'string' || bucket === '' || typeof key !== 'string') {
-    throw new UsageError('s3Upload: client, bucket and key are required');
-  }
+  requireS3Object('s3Upload', opts);
   const jobs = opts.jobs ?? 4;
   if (!(Number.isSafeInteger(jobs) && jobs >= 1)) {
     throw new UsageError(`s3Upload: jobs must be a positive integer, got ${jobs}`);
