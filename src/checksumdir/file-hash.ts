@@ -10,11 +10,11 @@
  * emitted in completion order, not input order.
  */
 import { Transform } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { PathLike } from 'node:fs';
-import { AbortedError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
+import { destroyOnAbort, streamDone, transformStage } from '../streams/stage.js';
 import type { StageOptions, TransformStage } from '../streams/stage.js';
 
 /**
@@ -160,83 +160,7 @@ export function fileHash(opts: FileHashOptions = {}): TransformStage<FileHashRes
     throw new UsageError('concurrency must be a positive integer');
   if (!Number.isInteger(chunkSize) || chunkSize < 4096)
     throw new UsageError('chunkSize must be an integer of at least 4096');
-  const { onBytes, signal } = opts;
-  const totals: FileHashResult = { files: 0, bytes: 0, failed: 0 };
-  const pool: PoolWorker[] = [];
-  let batch: Batch = { entries: [], bytes: 0 };
-  let nextId = 0;
-  let waiting: (() => void) | undefined;
-  let flushing: (() => void) | undefined;
-  let terminating = false;
-
-  const outstanding = () => pool.reduce((n, w) => n + w.pending.size, 0);
-  const hasRoom = () => outstanding() < concurrency * QUEUE_PER_WORKER;
-
-  const onMessage = (member: PoolWorker, msg: WorkerMessage) => {
-    if ('progress' in msg) {
-      onBytes?.(msg.progress);
-      return;
-    }
-    const entries = member.pending.get(msg.id);
-    member.pending.delete(msg.id);
-    if (!entries || stream.destroyed) return;
-    msg.results.forEach((r, i) => {
-      const entry = entries[i]!;
-      if (r.code === undefined) {
-        totals.files++;
-        totals.bytes += r.bytes;
-        if (r.unreported > 0) onBytes?.(r.unreported);
-        entry.sha256 = r.hex;
-      } else {
-        totals.failed++;
-        entry.hashError = errnoError(r.code, r.message);
-      }
-      stream.push(entry);
-    });
-    if (waiting && hasRoom()) {
-      const resume = waiting;
-      waiting = undefined;
-      resume();
-    }
-    if (flushing && outstanding() === 0) flushing();
-  };
-
-  const spawn = (): PoolWorker => {
-    const worker = new Worker(HASH_WORKER_SOURCE, {
-      eval: true,
-      execArgv: [],
-      workerData: { chunkSize },
-    });
-    const member: PoolWorker = { worker, pending: new Map() };
-    worker.on('message', (msg: WorkerMessage) => onMessage(member, msg));
-    worker.on('error', (err) => stream.destroy(err));
-    worker.on('exit', (code) => {
-      if (!terminating && !stream.destroyed && (member.pending.size > 0 || code !== 0)) {
-        stream.destroy(new Error(`file-hash worker exited with code ${code}`));
-      }
-    });
-    pool.push(member);
-    return member;
-  };
-
-  const dispatch = () => {
-    if (batch.entries.length === 0) return;
-    const idle = pool.find((w) => w.pending.size === 0);
-    const member =
-      idle ??
-      (pool.length < concurrency
-        ? spawn()
-        : pool.reduce((a, b) => (b.pending.size < a.pending.size ? b : a)));
-    const id = nextId++;
-    member.pending.set(id, batch.entries);
-    member.worker.postMessage({
-      id,
-      paths: batch.entries.map((e) => pathBytes(e.absPath)),
-      sizes: batch.entries.map((e) => Number(e.stats.size)),
-    });
-    batch = { entries: [], bytes: 0 };
-  };
-
+  const pool = new HashPool(concurrency, chunkSize, opts.onBytes);
   const stream = new Transform({
     objectMode: true,
     highWaterMark: BATCH_FILES,
@@ -245,39 +169,148 @@ export function fileHash(opts: FileHashOptions = {}): TransformStage<FileHashRes
         callback(null, entry);
         return;
       }
-      batch.entries.push(entry);
-      batch.bytes += Number(entry.stats.size);
-      // Dispatch early while a worker idles, so small trees and slow walks still run in parallel.
-      const idle = pool.length < concurrency || pool.some((w) => w.pending.size === 0);
-      if (batch.entries.length >= BATCH_FILES || batch.bytes >= BATCH_BYTES || idle) dispatch();
-      if (hasRoom()) callback();
-      else waiting = callback;
+      pool.add(entry);
+      if (pool.hasRoom()) callback();
+      else pool.waiting = callback;
     },
     flush(callback) {
-      dispatch();
-      if (outstanding() === 0) callback();
-      else flushing = callback;
+      pool.dispatch();
+      if (pool.outstanding() === 0) callback();
+      else pool.flushing = callback;
     },
     destroy(err, callback) {
-      terminating = true;
-      Promise.all(pool.map((w) => w.worker.terminate())).then(
+      pool.terminate().then(
         () => callback(err),
         () => callback(err),
       );
     },
   });
-  stream.once('end', () => {
-    terminating = true;
-    for (const w of pool) void w.worker.terminate();
-  });
-  if (signal) {
-    const onAbort = () =>
-      stream.destroy(new AbortedError('hashing aborted', { cause: signal.reason }));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    stream.once('close', () => signal.removeEventListener('abort', onAbort));
+  pool.stream = stream;
+  stream.once('end', () => void pool.terminate());
+  destroyOnAbort(stream, opts.signal, 'hashing aborted');
+  return transformStage(
+    'file-hash',
+    stream,
+    streamDone(stream).then(() => pool.totals),
+  );
+}
+
+/**
+ * The worker threads and the batches they hash: entries are batched, posted to an
+ * idle (or new, or least busy) worker, and pushed to `stream` as results come back.
+ */
+class HashPool {
+  readonly totals: FileHashResult = { files: 0, bytes: 0, failed: 0 };
+  /** Set right after construction: the stream results are pushed to (and destroyed on failure). */
+  stream!: Transform;
+  /** The transform's callback, held while the workers have no room. */
+  waiting: (() => void) | undefined;
+  /** The flush callback, held until every batch is answered. */
+  flushing: (() => void) | undefined;
+  private readonly pool: PoolWorker[] = [];
+  private batch: Batch = { entries: [], bytes: 0 };
+  private nextId = 0;
+  private terminating = false;
+
+  constructor(
+    private readonly concurrency: number,
+    private readonly chunkSize: number,
+    private readonly onBytes: ((bytes: number) => void) | undefined,
+  ) {}
+
+  /** Batches posted and not answered yet. */
+  outstanding(): number {
+    return this.pool.reduce((n, w) => n + w.pending.size, 0);
   }
-  const result = finished(stream).then(() => totals);
-  result.catch(() => undefined);
-  return { kind: 'transform', name: 'file-hash', stream, result };
+
+  /** True while fewer than QUEUE_PER_WORKER batches wait per worker. */
+  hasRoom(): boolean {
+    return this.outstanding() < this.concurrency * QUEUE_PER_WORKER;
+  }
+
+  /** Adds a regular file to the batch; posts the batch when full or a worker idles. */
+  add(entry: Entry): void {
+    this.batch.entries.push(entry);
+    this.batch.bytes += Number(entry.stats.size);
+    // Dispatch early while a worker idles, so small trees and slow walks still run in parallel.
+    const idle = this.pool.length < this.concurrency || this.pool.some((w) => w.pending.size === 0);
+    const { entries, bytes } = this.batch;
+    if (entries.length >= BATCH_FILES || bytes >= BATCH_BYTES || idle) this.dispatch();
+  }
+
+  /** Posts the batch (if any) to an idle worker, a new one, or the least busy one. */
+  dispatch(): void {
+    const { batch, pool } = this;
+    if (batch.entries.length === 0) return;
+    const idle = pool.find((w) => w.pending.size === 0);
+    const member =
+      idle ??
+      (pool.length < this.concurrency
+        ? this.spawn()
+        : pool.reduce((a, b) => (b.pending.size < a.pending.size ? b : a)));
+    const id = this.nextId++;
+    member.pending.set(id, batch.entries);
+    member.worker.postMessage({
+      id,
+      paths: batch.entries.map((e) => pathBytes(e.absPath)),
+      sizes: batch.entries.map((e) => Number(e.stats.size)),
+    });
+    this.batch = { entries: [], bytes: 0 };
+  }
+
+  /** Stops every worker (the stream ended or was destroyed). */
+  terminate(): Promise<unknown> {
+    this.terminating = true;
+    return Promise.all(this.pool.map((w) => w.worker.terminate()));
+  }
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(HASH_WORKER_SOURCE, {
+      eval: true,
+      execArgv: [],
+      workerData: { chunkSize: this.chunkSize },
+    });
+    const member: PoolWorker = { worker, pending: new Map() };
+    const { stream } = this;
+    worker.on('message', (msg: WorkerMessage) => this.onMessage(member, msg));
+    worker.on('error', (err) => stream.destroy(err));
+    worker.on('exit', (code) => {
+      if (!this.terminating && !stream.destroyed && (member.pending.size > 0 || code !== 0)) {
+        stream.destroy(new Error(`file-hash worker exited with code ${code}`));
+      }
+    });
+    this.pool.push(member);
+    return member;
+  }
+
+  private onMessage(member: PoolWorker, msg: WorkerMessage): void {
+    if ('progress' in msg) {
+      this.onBytes?.(msg.progress);
+      return;
+    }
+    const entries = member.pending.get(msg.id);
+    member.pending.delete(msg.id);
+    if (!entries || this.stream.destroyed) return;
+    msg.results.forEach((r, i) => this.record(entries[i]!, r));
+    if (this.waiting && this.hasRoom()) {
+      const resume = this.waiting;
+      this.waiting = undefined;
+      resume();
+    }
+    if (this.flushing && this.outstanding() === 0) this.flushing();
+  }
+
+  /** Sets a file's hash or error, counts it, and pushes its entry. */
+  private record(entry: Entry, r: WorkerResult): void {
+    if (r.code === undefined) {
+      this.totals.files++;
+      this.totals.bytes += r.bytes;
+      if (r.unreported > 0) this.onBytes?.(r.unreported);
+      entry.sha256 = r.hex;
+    } else {
+      this.totals.failed++;
+      entry.hashError = errnoError(r.code, r.message);
+    }
+    this.stream.push(entry);
+  }
 }

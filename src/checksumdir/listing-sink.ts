@@ -8,8 +8,7 @@
  * with file sizes.
  */
 import { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import { AbortedError } from '../errors.js';
+import { destroyOnAbort, sinkStage, streamDone } from '../streams/stage.js';
 import type { StageOptions, SinkStage } from '../streams/stage.js';
 import type { FileHashFields } from './file-hash.js';
 import type { WalkEntry } from './tree-walk.js';
@@ -49,15 +48,10 @@ export function listingSink(opts: ListingSinkOptions = {}): SinkStage<Listing> {
       callback();
     },
   });
-  const { signal } = opts;
-  if (signal) {
-    const onAbort = () =>
-      stream.destroy(new AbortedError('listing aborted', { cause: signal.reason }));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    stream.once('close', () => signal.removeEventListener('abort', onAbort));
-  }
-  const result = finished(stream).then(() => builder.build());
-  result.catch(() => undefined);
-  return { kind: 'sink', name: 'listing-sink', stream, result };
+  destroyOnAbort(stream, opts.signal, 'listing aborted');
+  return sinkStage(
+    'listing-sink',
+    stream,
+    streamDone(stream).then(() => builder.build()),
+  );
 }

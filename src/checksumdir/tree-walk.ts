@@ -10,11 +10,11 @@
  * stack of directories still to visit, and `highWaterMark` emitted entries.
  */
 import { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
-import { AbortedError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { warn } from '../log.js';
+import { destroyOnAbort, sourceStage, streamDone } from '../streams/stage.js';
 import type { SourceStage, StageOptions } from '../streams/stage.js';
 import { readMountPoints } from '../btrfs/mountinfo.js';
 import type { MountPoints } from '../btrfs/mountinfo.js';
@@ -156,14 +156,10 @@ export function treeWalk(opts: TreeWalkOptions): SourceStage<TreeWalkResult> {
   }
 
   const stream = Readable.from(walk(), { objectMode: true, highWaterMark });
-  if (signal) {
-    const onAbort = () =>
-      stream.destroy(new AbortedError('tree walk aborted', { cause: signal.reason }));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    stream.once('close', () => signal.removeEventListener('abort', onAbort));
-  }
-  const result = finished(stream).then(() => counts);
-  result.catch(() => undefined);
-  return { kind: 'source', name: 'tree-walk', stream, result };
+  destroyOnAbort(stream, signal, 'tree walk aborted');
+  return sourceStage(
+    'tree-walk',
+    stream,
+    streamDone(stream).then(() => counts),
+  );
 }

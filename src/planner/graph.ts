@@ -18,7 +18,7 @@ import { estimateDiffSize, estimateFullSize, familyStats, LONE_FAMILY } from './
 import type { FamilyStats } from './estimate.js';
 import { canSendAnyDiff, edgeKey, storesDiffs } from './plan-input.js';
 import type { DiffOffer, DiffProvider, PlanInput } from './plan-input.js';
-import type { Volume } from './volume.js';
+import type { DiffSize, Volume } from './volume.js';
 
 /** A snapshot in the graph. */
 export interface GraphNode {
@@ -36,12 +36,10 @@ export interface GraphNode {
 }
 
 /** A diff some store can provide. `from === -1`: a full send. */
-export interface GraphEdge {
+export interface GraphEdge extends DiffSize {
   readonly key: string;
   readonly to: number;
   readonly from: number;
-  readonly size: number;
-  readonly estimated: boolean;
   readonly provider: DiffProvider;
   /** The destination already holds it. */
   readonly atDest: boolean;
@@ -120,24 +118,66 @@ function selectWanted(
 export function buildGraph(input: PlanInput): Graph {
   const opts = input.options ?? {};
   const warnings: Warning[] = [];
-  const patterns = (opts.exclude ?? []).map(
-    (r) => new RegExp(r.source, r.flags.replace(/[gy]/g, '')),
-  );
-  const isExcluded = (path: string): boolean => patterns.some((r) => r.test(path));
-  const k = Math.max(0, Math.floor(opts.neighbours ?? 2));
-  const measured = input.measured ?? new Map<string, number>();
+  const isExcluded = excluder(opts.exclude ?? []);
   const destDiffStore = storesDiffs(input.dest.kind);
-
   const sourceVols = dedupe(input.source.volumes, 'source', warnings);
   const destVols = dedupe(input.dest.volumes, 'destination', warnings);
   const sourceBy = new Map(sourceVols.map((v) => [v.uuid, v]));
-  const destBy = new Map(destVols.map((v) => [v.uuid, v]));
   const wanted = selectWanted(sourceVols, opts.only, isExcluded);
+  const { nodes, present } = graphNodes(input, wanted, sourceBy, destVols);
+  const edges = new EdgeList(nodes, input.measured ?? new Map<string, number>());
 
-  // Node set.
+  // Edges, deduplicated by key: the destination's own first, then offers, then generated.
+  const destDiffs = destDiffStore ? [...(input.dest.diffs ?? [])] : [];
+  for (const d of destDiffs) {
+    const to = edges.index.get(d.to) as number;
+    const from = d.from === null ? -1 : (edges.index.get(d.from) as number);
+    edges.add({ to, from, size: d.size, estimated: d.estimated, provider: 'dest', atDest: true });
+  }
+  // A wanted snapshot that is a complete subvolume at the destination needs no edge.
+  const needsEdges = (uuid: string): boolean => wanted.has(uuid) && !present.has(uuid);
+  addSourceOffers(input, edges, needsEdges, sourceBy);
+  if (canSendAnyDiff(input.source.kind)) {
+    // Snapshots the destination has, complete or rebuildable: preferred candidate parents.
+    const atDest = new Set([...present, ...destDiffs.map((d) => d.to)]);
+    const k = Math.max(0, Math.floor(opts.neighbours ?? 2));
+    generateCandidates(atDest, sourceVols, edges.index, needsEdges, k, (to, from, stats) =>
+      addEstimated(input, edges, sourceBy, { to, from, stats }),
+    );
+  }
+  return {
+    nodes,
+    edges: edges.edges,
+    ...adjacency(nodes.length, edges.edges),
+    index: edges.index,
+    sourceUuids: new Set(sourceBy.keys()),
+    destVolumes: destVols,
+    destDiffs,
+    isExcluded,
+    warnings,
+  };
+}
+
+/** Tests a path against the exclusion patterns (their `g`/`y` flags dropped: `test` keeps no state). */
+function excluder(exclude: readonly RegExp[]): (path: string) => boolean {
+  const patterns = exclude.map((r) => new RegExp(r.source, r.flags.replace(/[gy]/g, '')));
+  return (path: string): boolean => patterns.some((r) => r.test(path));
+}
+
+/**
+ * The nodes: the wanted snapshots plus what the destination has (the ends of its
+ * stored diffs, or its complete subvolumes: `present`), sorted by path, then UUID.
+ */
+function graphNodes(
+  input: PlanInput,
+  wanted: ReadonlySet<string>,
+  sourceBy: ReadonlyMap<string, Volume>,
+  destVols: readonly Volume[],
+): { nodes: GraphNode[]; present: Set<string> } {
+  const destBy = new Map(destVols.map((v) => [v.uuid, v]));
   const present = new Set<string>();
   const uuids = new Set<string>(wanted);
-  if (destDiffStore) {
+  if (storesDiffs(input.dest.kind)) {
     for (const d of input.dest.diffs ?? []) {
       uuids.add(d.to);
       if (d.from !== null) uuids.add(d.from);
@@ -162,101 +202,113 @@ export function buildGraph(input: PlanInput): Graph {
       };
     })
     .sort((a, b) => comparePathUuid(a.volume, b.volume));
-  const index = new Map(nodes.map((n, i) => [n.uuid, i]));
+  return { nodes, present };
+}
 
-  // Edges, deduplicated by key: the destination's own first, then offers, then generated.
-  const edges: GraphEdge[] = [];
-  const byKey = new Map<string, number>();
-  const add = (e: Omit<GraphEdge, 'key'>): void => {
-    const key = edgeKey(
-      (nodes[e.to] as GraphNode).uuid,
-      e.from < 0 ? null : (nodes[e.from] as GraphNode).uuid,
-    );
-    if (byKey.has(key)) return;
-    byKey.set(key, edges.length);
-    edges.push({ key, ...e });
-  };
-  const sizeOf = (key: string, size: number, estimated: boolean) => {
-    const m = measured.get(key);
-    return m === undefined ? { size, estimated } : { size: m, estimated: false };
-  };
+/** The edges being collected, deduplicated by key (the first added wins). */
+class EdgeList {
+  readonly edges: GraphEdge[] = [];
+  readonly index: ReadonlyMap<string, number>;
+  private readonly byKey = new Map<string, number>();
 
-  const destDiffs = destDiffStore ? [...(input.dest.diffs ?? [])] : [];
-  for (const d of destDiffs) {
-    const to = index.get(d.to) as number;
-    const from = d.from === null ? -1 : (index.get(d.from) as number);
-    add({ to, from, size: d.size, estimated: d.estimated, provider: 'dest', atDest: true });
+  constructor(
+    private readonly nodes: readonly GraphNode[],
+    private readonly measured: ReadonlyMap<string, number>,
+  ) {
+    this.index = new Map(nodes.map((n, i) => [n.uuid, i]));
   }
 
-  // Snapshots the destination has, complete or rebuildable: preferred candidate parents.
-  const atDest = new Set([...present, ...destDiffs.map((d) => d.to)]);
-  // A wanted snapshot that is a complete subvolume at the destination needs no edge.
-  const needsEdges = (uuid: string): boolean => wanted.has(uuid) && !present.has(uuid);
+  has(key: string): boolean {
+    return this.byKey.has(key);
+  }
+
+  add(e: Omit<GraphEdge, 'key'>): void {
+    const key = edgeKey(
+      (this.nodes[e.to] as GraphNode).uuid,
+      e.from < 0 ? null : (this.nodes[e.from] as GraphNode).uuid,
+    );
+    if (this.byKey.has(key)) return;
+    this.byKey.set(key, this.edges.length);
+    this.edges.push({ key, ...e });
+  }
+
+  /** A measured size for `key` when there is one, else the given size. */
+  sizeOf(key: string, size: number, estimated: boolean): DiffSize {
+    const m = this.measured.get(key);
+    return m === undefined ? { size, estimated } : { size: m, estimated: false };
+  }
+}
+
+/** The diffs the source offers (in key order) for the snapshots that need edges. */
+function addSourceOffers(
+  input: PlanInput,
+  edges: EdgeList,
+  needsEdges: (uuid: string) => boolean,
+  sourceBy: ReadonlyMap<string, Volume>,
+): void {
+  const destDiffStore = storesDiffs(input.dest.kind);
   const sourceOffers = [...(input.source.diffs ?? [])]
     .map((d) => ({ d, key: edgeKey(d.to, d.from) }))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     .map(({ d }) => d);
   for (const d of sourceOffers) {
     if (!needsEdges(d.to)) continue;
-    const from = d.from === null ? -1 : index.get(d.from);
+    const from = d.from === null ? -1 : edges.index.get(d.from);
     if (from === undefined) continue;
     // A btrfs source can only send from a parent it has.
     if (d.from !== null && canSendAnyDiff(input.source.kind) && !sourceBy.has(d.from)) continue;
-    const s = sizeOf(edgeKey(d.to, d.from), d.size, d.estimated);
-    add({
-      to: index.get(d.to) as number,
+    const s = edges.sizeOf(edgeKey(d.to, d.from), d.size, d.estimated);
+    edges.add({
+      to: edges.index.get(d.to) as number,
       from,
       ...s,
       provider: 'source',
       atDest: d.atDest && destDiffStore,
     });
   }
+}
 
-  if (canSendAnyDiff(input.source.kind)) {
-    generateCandidates(atDest, sourceVols, index, needsEdges, k, (to, from, stats) => {
-      const toVol = sourceBy.get(to) as Volume;
-      const fromVol = from === null ? null : (sourceBy.get(from) as Volume);
-      const key = edgeKey(to, from);
-      if (byKey.has(key)) return;
-      const custom = input.source.estimate?.(toVol, fromVol);
-      const estimate =
-        custom !== undefined && Number.isFinite(custom) && custom >= 0
-          ? custom
-          : fromVol === null
-            ? estimateFullSize(toVol, stats)
-            : estimateDiffSize(toVol, fromVol, stats);
-      add({
-        to: index.get(to) as number,
-        from: from === null ? -1 : (index.get(from) as number),
-        ...sizeOf(key, estimate, true),
-        provider: 'source',
-        atDest: false,
-      });
-    });
-  }
+/** A generated candidate: the source's own estimate if valid, else the planner's policy. */
+function addEstimated(
+  input: PlanInput,
+  edges: EdgeList,
+  sourceBy: ReadonlyMap<string, Volume>,
+  c: { to: string; from: string | null; stats: FamilyStats },
+): void {
+  const toVol = sourceBy.get(c.to) as Volume;
+  const fromVol = c.from === null ? null : (sourceBy.get(c.from) as Volume);
+  const key = edgeKey(c.to, c.from);
+  if (edges.has(key)) return;
+  const custom = input.source.estimate?.(toVol, fromVol);
+  const estimate =
+    custom !== undefined && Number.isFinite(custom) && custom >= 0
+      ? custom
+      : fromVol === null
+        ? estimateFullSize(toVol, c.stats)
+        : estimateDiffSize(toVol, fromVol, c.stats);
+  edges.add({
+    to: edges.index.get(c.to) as number,
+    from: c.from === null ? -1 : (edges.index.get(c.from) as number),
+    ...edges.sizeOf(key, estimate, true),
+    provider: 'source',
+    atDest: false,
+  });
+}
 
-  const inEdges: number[][] = nodes.map(() => []);
-  const outEdges: number[][] = nodes.map(() => []);
+/** Edge indices into and out of each node, and the full sends. */
+function adjacency(
+  nodeCount: number,
+  edges: readonly GraphEdge[],
+): Pick<Graph, 'inEdges' | 'outEdges' | 'rootEdges'> {
+  const inEdges: number[][] = Array.from({ length: nodeCount }, () => []);
+  const outEdges: number[][] = Array.from({ length: nodeCount }, () => []);
   const rootEdges: number[] = [];
   edges.forEach((e, i) => {
     (inEdges[e.to] as number[]).push(i);
     if (e.from < 0) rootEdges.push(i);
     else (outEdges[e.from] as number[]).push(i);
   });
-
-  return {
-    nodes,
-    edges,
-    inEdges,
-    outEdges,
-    rootEdges,
-    index,
-    sourceUuids: new Set(sourceBy.keys()),
-    destVolumes: destVols,
-    destDiffs,
-    isExcluded,
-    warnings,
-  };
+  return { inEdges, outEdges, rootEdges };
 }
 
 /**

@@ -6,6 +6,7 @@
  * callback (a store's size probe); everything else is `planSync`.
  */
 import { UsageError } from '../errors.js';
+import { byteTotals } from './plan.js';
 import type { Plan, Transfer } from './plan.js';
 import type { PlanInput } from './plan-input.js';
 import { planSync } from './plan-sync.js';
@@ -42,13 +43,7 @@ function withSizes(plan: Plan, measured: ReadonlyMap<string, number>, rounds: nu
     const size = measured.get(t.key);
     return size === undefined ? t : { ...t, size, estimated: false };
   });
-  let totalBytes = 0;
-  let estimatedBytes = 0;
-  for (const t of transfers) {
-    totalBytes += t.size;
-    if (t.estimated) estimatedBytes += t.size;
-  }
-  return { ...plan, transfers, totalBytes, estimatedBytes, rounds };
+  return { ...plan, transfers, ...byteTotals(transfers), rounds };
 }
 
 /**

@@ -6,12 +6,14 @@
 import type { Warning } from '../log.js';
 import { costContext } from './cost-model.js';
 import { buildGraph, compareGen, comparePathUuid } from './graph.js';
-import type { GraphEdge } from './graph.js';
+import type { Graph, GraphEdge, GraphNode } from './graph.js';
 import { MinHeap } from './min-heap.js';
+import { byteTotals } from './plan.js';
 import type { Plan, Transfer } from './plan.js';
 import { storesDiffs } from './plan-input.js';
 import type { DiffOffer, PlanInput } from './plan-input.js';
 import { DETACHED, PRESENT, searchPlan } from './plan-search.js';
+import type { SearchResult } from './plan-search.js';
 import { edgeKey } from './plan-input.js';
 import type { Volume } from './volume.js';
 
@@ -33,22 +35,55 @@ export function planSync(input: PlanInput): Plan {
     destStoresDiffs,
     willMeasure: opts.willMeasure,
   });
-  const r = searchPlan(g, ctx);
-  const { nodes, edges } = g;
-  const n = nodes.length;
+  const chosen = new Chosen(g, searchPlan(g, ctx));
   const warnings: Warning[] = [...g.warnings];
-  const edgeOf = (i: number): GraphEdge | undefined => {
-    const pe = r.parentEdge[i] as number;
-    return pe >= 0 ? edges[pe] : undefined;
+  const { needed, missing } = neededNodes(chosen, warnings);
+  const { transfers, keep, usedDestKeys } = orderTransfers(chosen, needed);
+  const deletes = planDeletes(g, input, usedDestKeys, warnings);
+  const deleted = new Set(deletes.volumes.map((v) => v.uuid));
+  let cost = 0;
+  for (let i = 0; i < g.nodes.length; i++) if (needed[i] === 1) cost += chosen.r.cost[i] as number;
+  return {
+    transfers,
+    keep: keep.filter((v) => !deleted.has(v.uuid)).sort(comparePathUuid),
+    deletes,
+    missing,
+    ...byteTotals(transfers),
+    cost,
+    destStoresDiffs,
+    warnings,
   };
+}
 
-  // Needed: wanted and attached, and every ancestor of those.
-  const needed = new Uint8Array(n);
+/** The graph with the search's choice: each node's parent edge. */
+class Chosen {
+  constructor(
+    readonly g: Graph,
+    readonly r: SearchResult,
+  ) {}
+
+  /** The edge chosen to create node `i`, if any (none: present, detached, or kept). */
+  edgeOf(i: number): GraphEdge | undefined {
+    const pe = this.r.parentEdge[i] as number;
+    return pe >= 0 ? this.g.edges[pe] : undefined;
+  }
+}
+
+/**
+ * Needed: wanted and attached, and every ancestor of those. A wanted node the
+ * search could not attach is `missing` (with an UNREACHABLE warning).
+ */
+function neededNodes(
+  chosen: Chosen,
+  warnings: Warning[],
+): { needed: Uint8Array; missing: Volume[] } {
+  const { nodes } = chosen.g;
+  const needed = new Uint8Array(nodes.length);
   const missing: Volume[] = [];
-  for (let i = 0; i < n; i++) {
-    const node = nodes[i] as (typeof nodes)[number];
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i] as GraphNode;
     if (!node.wanted) continue;
-    if (r.parentEdge[i] === DETACHED) {
+    if (chosen.r.parentEdge[i] === DETACHED) {
       missing.push(node.volume);
       warnings.push({
         code: 'UNREACHABLE',
@@ -59,20 +94,28 @@ export function planSync(input: PlanInput): Plan {
     }
     for (let u = i; u >= 0 && needed[u] === 0;) {
       needed[u] = 1;
-      u = edgeOf(u)?.from ?? -1;
+      u = chosen.edgeOf(u)?.from ?? -1;
     }
   }
+  return { needed, missing };
+}
 
-  // Parent-first order: Kahn over the chosen forest, oldest ready first.
-  const children: number[][] = Array.from({ length: n }, () => []);
+/**
+ * Parent-first order: Kahn over the chosen forest, oldest ready first. Each needed
+ * node is kept (present, or its edge is at the destination) or transferred.
+ */
+function orderTransfers(
+  chosen: Chosen,
+  needed: Uint8Array,
+): { transfers: Transfer[]; keep: Volume[]; usedDestKeys: Set<string> } {
+  const { nodes } = chosen.g;
+  const children: number[][] = Array.from({ length: nodes.length }, () => []);
   const ready = new MinHeap<number>(
-    (a, b) =>
-      compareGen((nodes[a] as { volume: Volume }).volume, (nodes[b] as { volume: Volume }).volume) <
-      0,
+    (a, b) => compareGen((nodes[a] as GraphNode).volume, (nodes[b] as GraphNode).volume) < 0,
   );
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < nodes.length; i++) {
     if (needed[i] === 0) continue;
-    const from = edgeOf(i)?.from ?? -1;
+    const from = chosen.edgeOf(i)?.from ?? -1;
     if (from < 0) ready.push(i);
     else (children[from] as number[]).push(i);
   }
@@ -81,67 +124,55 @@ export function planSync(input: PlanInput): Plan {
   const usedDestKeys = new Set<string>();
   while (ready.size > 0) {
     const i = ready.pop() as number;
-    const node = nodes[i] as (typeof nodes)[number];
-    const e = edgeOf(i);
-    if (r.parentEdge[i] === PRESENT || e?.atDest) {
+    const node = nodes[i] as GraphNode;
+    const e = chosen.edgeOf(i);
+    if (chosen.r.parentEdge[i] === PRESENT || e?.atDest) {
       keep.push(node.dest ?? node.volume);
       if (e !== undefined) usedDestKeys.add(e.key);
     } else if (e !== undefined) {
-      const from = e.from < 0 ? null : (nodes[e.from] as (typeof nodes)[number]);
+      const from = e.from < 0 ? null : (nodes[e.from] as GraphNode);
       transfers.push({
         to: node.volume,
         from: from === null ? null : (from.source ?? from.volume),
         size: e.size,
         estimated: e.estimated,
         store: e.provider,
-        height: r.height[i] as number,
+        height: chosen.r.height[i] as number,
         key: e.key,
       });
     }
     for (const c of children[i] as number[]) ready.push(c);
   }
+  return { transfers, keep, usedDestKeys };
+}
 
-  // Deletes, after everything else.
-  let deleteVolumes: Volume[] = [];
-  let deleteDiffs: DiffOffer[] = [];
+/**
+ * What `--delete` removes, after everything else: stored diffs no transfer or keep
+ * uses, or destination snapshots no longer in the source; excluded paths never.
+ */
+function planDeletes(
+  g: Graph,
+  input: PlanInput,
+  usedDestKeys: ReadonlySet<string>,
+  warnings: Warning[],
+): { volumes: Volume[]; diffs: DiffOffer[] } {
+  const opts = input.options ?? {};
   if (opts.delete && opts.only !== undefined) {
     warnings.push({
       code: 'DELETE_IGNORED',
       message: '--delete deletes nothing when the source is a single snapshot',
     });
-  } else if (opts.delete) {
-    if (destStoresDiffs) {
-      deleteDiffs = g.destDiffs.filter((d) => {
-        if (usedDestKeys.has(edgeKey(d.to, d.from))) return false;
-        const node = nodes[g.index.get(d.to) as number];
-        return !(node !== undefined && g.isExcluded((node.dest ?? node.volume).path));
-      });
-    } else {
-      deleteVolumes = g.destVolumes.filter(
-        (v) => !g.sourceUuids.has(v.uuid) && !g.isExcluded(v.path),
-      );
-    }
+    return { volumes: [], diffs: [] };
   }
-  const deleted = new Set(deleteVolumes.map((v) => v.uuid));
-
-  let totalBytes = 0;
-  let estimatedBytes = 0;
-  for (const t of transfers) {
-    totalBytes += t.size;
-    if (t.estimated) estimatedBytes += t.size;
+  if (!opts.delete) return { volumes: [], diffs: [] };
+  if (storesDiffs(input.dest.kind)) {
+    const diffs = g.destDiffs.filter((d) => {
+      if (usedDestKeys.has(edgeKey(d.to, d.from))) return false;
+      const node = g.nodes[g.index.get(d.to) as number];
+      return !(node !== undefined && g.isExcluded((node.dest ?? node.volume).path));
+    });
+    return { volumes: [], diffs };
   }
-  let cost = 0;
-  for (let i = 0; i < n; i++) if (needed[i] === 1) cost += r.cost[i] as number;
-
-  return {
-    transfers,
-    keep: keep.filter((v) => !deleted.has(v.uuid)).sort(comparePathUuid),
-    deletes: { volumes: deleteVolumes, diffs: deleteDiffs },
-    missing,
-    totalBytes,
-    estimatedBytes,
-    cost,
-    destStoresDiffs,
-    warnings,
-  };
+  const volumes = g.destVolumes.filter((v) => !g.sourceUuids.has(v.uuid) && !g.isExcluded(v.path));
+  return { volumes, diffs: [] };
 }

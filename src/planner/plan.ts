@@ -6,17 +6,14 @@
 import type { Warning } from '../log.js';
 import { formatBytes } from '../format.js';
 import type { DiffOffer, DiffProvider } from './plan-input.js';
-import type { Volume } from './volume.js';
+import type { DiffSize, Volume } from './volume.js';
 
 /** One diff to send. */
-export interface Transfer {
+export interface Transfer extends DiffSize {
   /** The snapshot the diff creates (the source's volume: its path is where it lands). */
   readonly to: Volume;
   /** The parent it is sent from, or null for a full send. The parent is at the destination before this runs. */
   readonly from: Volume | null;
-  /** Size in bytes: measured when `estimated` is false. */
-  readonly size: number;
-  readonly estimated: boolean;
   /** The store that sends it. */
   readonly store: DiffProvider;
   /** Diffs to apply to restore `to` at a diff-storing destination since its last full send (1 = full). */
@@ -55,6 +52,19 @@ export interface Plan {
   readonly warnings: readonly Warning[];
   /** Measurement rounds run by `planWithMeasurement` (0 or absent: none). */
   readonly rounds?: number;
+}
+
+/** A plan's `totalBytes` and `estimatedBytes` for these transfers. */
+export function byteTotals(
+  transfers: readonly DiffSize[],
+): Pick<Plan, 'totalBytes' | 'estimatedBytes'> {
+  let totalBytes = 0;
+  let estimatedBytes = 0;
+  for (const t of transfers) {
+    totalBytes += t.size;
+    if (t.estimated) estimatedBytes += t.size;
+  }
+  return { totalBytes, estimatedBytes };
 }
 
 /** A volume as it appears in JSON output. */

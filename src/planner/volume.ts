@@ -24,11 +24,15 @@ export interface Volume {
 }
 
 /** A send stream that creates `to` from `from` (`from === null`: a full send). */
-export interface Diff {
+export interface Diff extends DiffSize {
   /** Effective UUID of the snapshot the diff creates. */
   readonly to: string;
   /** Effective UUID of the parent, or null for a full send. */
   readonly from: string | null;
+}
+
+/** The size of a diff's send stream, and whether it is only estimated. */
+export interface DiffSize {
   /** Size in bytes: measured when `estimated` is false. */
   readonly size: number;
   /** True while `size` is an estimate that a probe could refine. */

@@ -103,6 +103,20 @@ export function describeS3Failure(op: string, err: unknown): string {
   return `${op} failed after ${attempts} attempts: ${name} (last: ${detail})`;
 }
 
+/**
+ * Checks the `client`, `bucket` (non-empty) and `key` a stage on one object is given;
+ * throws `UsageError('<who>: client, bucket and key are required')` otherwise.
+ */
+export function requireS3Object(
+  who: string,
+  opts: { client: S3Client; bucket: string; key: string },
+): void {
+  const { client, bucket, key } = opts;
+  if (!client || typeof bucket !== 'string' || bucket === '' || typeof key !== 'string') {
+    throw new UsageError(`${who}: client, bucket and key are required`);
+  }
+}
+
 /** Access keys read from a boto config file. */
 export interface BotoCredentials {
   accessKeyId: string;

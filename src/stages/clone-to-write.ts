@@ -27,10 +27,10 @@ import { Attr, COMMAND_HEADER_SIZE, Cmd } from '../btrfs/send-stream/constants.j
 import { createSendCrc } from '../btrfs/send-stream/crc.js';
 import type { SendCrc } from '../btrfs/send-stream/crc.js';
 import { SendStreamParser } from '../btrfs/send-stream/parser.js';
+import { parsingStage } from '../btrfs/send-stream/parsing-transform.js';
 import { serializeCommand } from '../btrfs/send-stream/serialize.js';
 import type { CommandEvent } from '../btrfs/send-stream/types.js';
 import { isUuid, readU64, uuidToString, writeU64 } from '../btrfs/send-stream/values.js';
-import { destroyOnAbort, streamDone, transformStage } from '../streams/stage.js';
 import type { StageOptions, TransformStage } from '../streams/stage.js';
 
 /** Options of {@link cloneToWrite}. */
@@ -63,85 +63,15 @@ export function cloneToWrite(opts: CloneToWriteOptions): TransformStage<CloneToW
   if (!isUuid(opts.parent)) throw new UsageError('cloneToWrite: parent must be a UUID');
   if (!opts.parentRoot) throw new UsageError('cloneToWrite: parentRoot must be a path');
   const parent = opts.parent.toLowerCase();
-  const root = Buffer.from(opts.parentRoot.replace(/\/+$/, '') + '/', 'utf8');
-  const result: CloneToWriteResult = { clones: 0, bytes: 0 };
+  const replacer = new CloneReplacer(
+    Buffer.from(opts.parentRoot.replace(/\/+$/, '') + '/', 'utf8'),
+  );
   const queue = new ByteQueue();
   let parser: SendStreamParser | undefined;
-  let crc: SendCrc | undefined;
-  /** Resolves when the consumer asks for more (the readable side drained). */
-  let wantMore: (() => void) | undefined;
-
-  const pushPaced = async (bytes: Buffer): Promise<void> => {
-    if (stream.push(bytes)) return;
-    await new Promise<void>((resolve) => (wantMore = resolve));
-  };
-
-  const replace = async (e: CommandEvent): Promise<void> => {
-    const attr = (type: number) => e.attributes!.find((a) => a.type === type)?.value;
-    const path = attr(Attr.PATH);
-    const clonePath = attr(Attr.CLONE_PATH);
-    const numbers = [Attr.FILE_OFFSET, Attr.CLONE_LEN, Attr.CLONE_OFFSET].map((t) => attr(t));
-    if (!path || !clonePath || numbers.some((v) => v?.length !== 8)) {
-      throw new StreamCorruptError(
-        `send stream corrupt at byte ${e.offset}: command ${e.index} (clone) lacks its attributes`,
-        { commandIndex: e.index, offset: e.offset },
-      );
-    }
-    const [offset, length, from] = numbers.map((v) => Number(readU64(v!))) as [
-      number,
-      number,
-      number,
-    ];
-    let file: FileHandle;
-    try {
-      file = await open(
-        Buffer.concat([root, clonePath]),
-        constants.O_RDONLY | constants.O_NOFOLLOW,
-      );
-    } catch (err) {
-      throw new StreamCorruptError(
-        `send stream command ${e.index} clones from ${JSON.stringify(clonePath.toString())}, which the parent copy lacks: ${(err as Error).message}`,
-        { commandIndex: e.index, offset: e.offset },
-        { cause: err },
-      );
-    }
-    try {
-      const size = (await file.stat()).size;
-      const want = Math.max(0, Math.min(length, size - from));
-      const buf = Buffer.allocUnsafe(WRITE_SIZE);
-      for (let done = 0; done < want;) {
-        const n = Math.min(WRITE_SIZE, want - done);
-        const { bytesRead } = await file.read(buf, 0, n, from + done);
-        if (bytesRead !== n) {
-          throw new StreamCorruptError(
-            `send stream command ${e.index}: the parent copy's ${JSON.stringify(clonePath.toString())} ended while cloning`,
-            { commandIndex: e.index, offset: e.offset },
-          );
-        }
-        const write = serializeCommand(
-          Cmd.WRITE,
-          [
-            { type: Attr.PATH, value: path },
-            { type: Attr.FILE_OFFSET, value: writeU64(offset + done) },
-            { type: Attr.DATA, value: buf.subarray(0, n) },
-          ],
-          e.version,
-          crc!,
-        );
-        done += n;
-        result.bytes += n;
-        await pushPaced(write);
-      }
-    } finally {
-      await file.close();
-    }
-    result.clones++;
-  };
-
   const stream = new Transform({
     construct(callback) {
       Promise.all([createSendCrc(), createSendCrc()]).then(([parserCrc, writeCrc]) => {
-        crc = writeCrc;
+        replacer.crc = writeCrc;
         parser = new SendStreamParser({
           crc: parserCrc,
           verify: 'collected',
@@ -151,9 +81,7 @@ export function cloneToWrite(opts: CloneToWriteOptions): TransformStage<CloneToW
       }, callback);
     },
     read(size) {
-      const resume = wantMore;
-      wantMore = undefined;
-      resume?.();
+      replacer.resume();
       Transform.prototype._read.call(this, size);
     },
     transform(chunk: Buffer, _encoding, callback) {
@@ -166,7 +94,7 @@ export function cloneToWrite(opts: CloneToWriteOptions): TransformStage<CloneToW
           if (source?.length !== 16 || uuidToString(source) !== parent) continue;
           for (const slice of queue.take(e.offset)) stream.push(slice);
           queue.drop(e.offset + COMMAND_HEADER_SIZE + e.length);
-          await replace(e);
+          await replacer.replace(e);
         }
         // Hold back a CLONE not yet complete (or a header not yet read).
         const pending = p.pendingCommand;
@@ -184,10 +112,120 @@ export function cloneToWrite(opts: CloneToWriteOptions): TransformStage<CloneToW
       }
     },
   });
-  destroyOnAbort(stream, opts.signal);
-  return transformStage(
-    'clone-to-write',
-    stream,
-    streamDone(stream).then(() => result),
-  );
+  replacer.stream = stream;
+  return parsingStage('clone-to-write', stream, opts.signal, () => replacer.result);
+}
+
+/** A CLONE's attributes: the file written, its offset, and the source range. */
+interface CloneRange {
+  path: Buffer;
+  clonePath: Buffer;
+  offset: number;
+  length: number;
+  from: number;
+}
+
+/** Reads a CLONE's attributes; StreamCorruptError when one is missing or malformed. */
+function cloneRange(e: CommandEvent): CloneRange {
+  const attr = (type: number) => e.attributes!.find((a) => a.type === type)?.value;
+  const path = attr(Attr.PATH);
+  const clonePath = attr(Attr.CLONE_PATH);
+  const numbers = [Attr.FILE_OFFSET, Attr.CLONE_LEN, Attr.CLONE_OFFSET].map((t) => attr(t));
+  if (!path || !clonePath || numbers.some((v) => v?.length !== 8)) {
+    throw new StreamCorruptError(
+      `send stream corrupt at byte ${e.offset}: command ${e.index} (clone) lacks its attributes`,
+      { commandIndex: e.index, offset: e.offset },
+    );
+  }
+  const [offset, length, from] = numbers.map((v) => Number(readU64(v!))) as [
+    number,
+    number,
+    number,
+  ];
+  return { path, clonePath, offset, length, from };
+}
+
+/** Opens the clone source in the parent copy, never following a symlink in its last component. */
+async function openCloneSource(
+  root: Buffer,
+  clonePath: Buffer,
+  e: CommandEvent,
+): Promise<FileHandle> {
+  try {
+    return await open(Buffer.concat([root, clonePath]), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw new StreamCorruptError(
+      `send stream command ${e.index} clones from ${JSON.stringify(clonePath.toString())}, which the parent copy lacks: ${(err as Error).message}`,
+      { commandIndex: e.index, offset: e.offset },
+      { cause: err },
+    );
+  }
+}
+
+/** Replaces CLONEs by WRITEs read from the parent copy, pushed at the consumer's pace. */
+class CloneReplacer {
+  readonly result: CloneToWriteResult = { clones: 0, bytes: 0 };
+  /** Set by the stage's construct, before the first command: CRC engine for the WRITEs. */
+  crc: SendCrc | undefined;
+  /** Set right after construction: the stream the WRITEs are pushed to. */
+  stream!: Transform;
+  /** Resolves when the consumer asks for more (the readable side drained). */
+  private wantMore: (() => void) | undefined;
+
+  constructor(private readonly root: Buffer) {}
+
+  /** Called from the stream's `read`: a paced push waiting for room goes on. */
+  resume(): void {
+    const resume = this.wantMore;
+    this.wantMore = undefined;
+    resume?.();
+  }
+
+  /** Pushes the WRITEs carrying the CLONE's bytes in place of the CLONE. */
+  async replace(e: CommandEvent): Promise<void> {
+    const range = cloneRange(e);
+    const file = await openCloneSource(this.root, range.clonePath, e);
+    try {
+      await this.writeRange(file, range, e);
+    } finally {
+      await file.close();
+    }
+    this.result.clones++;
+  }
+
+  /** Reads the range from `file`, WRITE_SIZE at a time, each pushed as one WRITE. */
+  private async writeRange(file: FileHandle, range: CloneRange, e: CommandEvent): Promise<void> {
+    const { path, clonePath, offset, length, from } = range;
+    const size = (await file.stat()).size;
+    const want = Math.max(0, Math.min(length, size - from));
+    const buf = Buffer.allocUnsafe(WRITE_SIZE);
+    for (let done = 0; done < want;) {
+      const n = Math.min(WRITE_SIZE, want - done);
+      const { bytesRead } = await file.read(buf, 0, n, from + done);
+      if (bytesRead !== n) {
+        throw new StreamCorruptError(
+          `send stream command ${e.index}: the parent copy's ${JSON.stringify(clonePath.toString())} ended while cloning`,
+          { commandIndex: e.index, offset: e.offset },
+        );
+      }
+      const write = serializeCommand(
+        Cmd.WRITE,
+        [
+          { type: Attr.PATH, value: path },
+          { type: Attr.FILE_OFFSET, value: writeU64(offset + done) },
+          { type: Attr.DATA, value: buf.subarray(0, n) },
+        ],
+        e.version,
+        this.crc!,
+      );
+      done += n;
+      this.result.bytes += n;
+      await this.pushPaced(write);
+    }
+  }
+
+  private async pushPaced(bytes: Buffer): Promise<void> {
+    if (this.stream.push(bytes)) return;
+    await new Promise<void>((resolve) => (this.wantMore = resolve));
+  }
 }

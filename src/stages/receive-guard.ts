@@ -35,12 +35,11 @@ import { StreamRefusedError, UsageError } from '../errors.js';
 import { Attr, Cmd, commandName } from '../btrfs/send-stream/constants.js';
 import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
 import { SendStreamParser } from '../btrfs/send-stream/parser.js';
-import { parsingTransform } from '../btrfs/send-stream/parsing-transform.js';
+import { parsingStage, parsingTransform } from '../btrfs/send-stream/parsing-transform.js';
 import { StreamTree } from '../btrfs/send-stream/stream-tree.js';
 import type { EntryKind, ParentLookup } from '../btrfs/send-stream/stream-tree.js';
 import type { CommandEvent } from '../btrfs/send-stream/types.js';
 import { isUuid, uuidToString } from '../btrfs/send-stream/values.js';
-import { destroyOnAbort, streamDone, transformStage } from '../streams/stage.js';
 import type { StageOptions, TransformStage } from '../streams/stage.js';
 
 /** Options of {@link receiveGuard}. */
@@ -129,12 +128,7 @@ export function receiveGuard(opts: ReceiveGuardOptions): TransformStage<ReceiveG
       result.bytes = p.offset;
     },
   });
-  destroyOnAbort(stream, opts.signal);
-  return transformStage(
-    'receive-guard',
-    stream,
-    streamDone(stream).then(() => result),
-  );
+  return parsingStage('receive-guard', stream, opts.signal, () => result);
 }
 
 function refused(rule: string, index: number, detail: string): StreamRefusedError {

@@ -21,6 +21,7 @@ import { s3Sdk } from '../s3/aws-sdk.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError, isRetryable } from '../errors.js';
 import { debug } from '../log.js';
+import { requireS3Object } from '../s3/s3-client.js';
 import { destroyOnAbort, handled, sourceStage } from '../streams/stage.js';
 import type { SourceStage, StageOptions } from '../streams/stage.js';
 
@@ -113,192 +114,262 @@ function rangeFailure(err: unknown, got: number, want: number): string {
  * Throws UsageError for invalid options.
  */
 export function s3Download(opts: S3DownloadOptions): S3DownloadStage {
-  const { client, bucket, key } = opts;
-  if (!client || typeof bucket !== 'string' || bucket === '' || typeof key !== 'string') {
-    throw new UsageError('s3Download: client, bucket and key are required');
-  }
-  const rangeSize = opts.rangeSize ?? 8 * MiB;
-  const jobs = opts.jobs ?? 4;
-  const attempts = opts.attempts ?? 5;
-  const retryDelayMs = opts.retryDelayMs ?? 200;
-  const maxRetryDelayMs = opts.maxRetryDelayMs ?? 10_000;
-  positive('rangeSize', rangeSize);
-  positive('jobs', jobs);
-  positive('attempts', attempts);
-  if (opts.size !== undefined && !(Number.isSafeInteger(opts.size) && opts.size >= 0)) {
-    throw new UsageError(`s3Download: size must be a non-negative integer, got ${opts.size}`);
-  }
-  const where = `s3://${bucket}/${key}`;
-  const cancel = new AbortController();
-  let size = opts.size;
-  let etag = opts.etag;
-  let next = 0;
-  let delivered = 0;
-  let retriedRanges = 0;
-  const queue: Promise<Buffer[]>[] = [];
-  let pumping = false;
-  let settleHead!: { resolve: (h: S3ObjectHead) => void; reject: (e: unknown) => void };
-  const head = handled(
-    new Promise<S3ObjectHead>((resolve, reject) => (settleHead = { resolve, reject })),
-  );
-
-  /** Waits `ms`, or rejects when the download is cancelled; leaves no listener behind either way. */
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve, reject) => {
-      const signal = cancel.signal;
-      if (signal.aborted) {
-        reject(new AbortedError('download cancelled'));
-        return;
-      }
-      const onAbort = () => {
-        clearTimeout(t);
-        reject(new AbortedError('download cancelled'));
-      };
-      const t = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-
-  /** Delay before retry `n` (1-based): exponential, capped, with jitter. */
-  const backoff = (n: number) => {
-    const ceiling = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** (n - 1));
-    return ceiling / 2 + Math.random() * (ceiling / 2);
-  };
-
-  const fetchRange = async (start: number, end: number): Promise<Buffer[]> => {
-    for (let attempt = 1; ; attempt++) {
-      let got = 0;
-      try {
-        const res = await client.send(
-          new (s3Sdk().GetObjectCommand)({
-            Bucket: bucket,
-            Key: key,
-            Range: `bytes=${start}-${end - 1}`,
-            ...(etag !== undefined ? { IfMatch: etag } : {}),
-          }),
-          { abortSignal: cancel.signal },
-        );
-        const chunks: Buffer[] = [];
-        for await (const c of res.Body as AsyncIterable<Uint8Array>) {
-          const b = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length);
-          chunks.push(b);
-          got += b.length;
-        }
-        if (got !== end - start) {
-          throw Object.assign(new Error(`response body ended early`), { code: 'ECONNRESET' });
-        }
-        if (attempt > 1) retriedRanges += 1;
-        return chunks;
-      } catch (err) {
-        if (cancel.signal.aborted) throw err;
-        if (attempt >= attempts || !isRetryable(err)) {
-          const tries = attempt > 1 ? ` after ${attempt} attempts` : '';
-          throw new StoreError(
-            `${where}: GetObject bytes ${start}-${end - 1} failed${tries}: ${rangeFailure(err, got, end - start)}`,
-            { cause: err },
-          );
-        }
-        debug('retrying S3 range', { key, start, attempt, error: describeError(err) });
-        await sleep(backoff(attempt));
-      }
-    }
-  };
-
-  const fill = () => {
-    while (queue.length < jobs && size !== undefined && next < size) {
-      const start = next;
-      const end = Math.min(size, start + rangeSize);
-      next = end;
-      queue.push(handled(fetchRange(start, end)));
-    }
-  };
-
+  const session = new DownloadSession(opts, validateOptions(opts));
   const stream: Readable = new Readable({
-    highWaterMark: rangeSize,
+    highWaterMark: session.settings.rangeSize,
     construct(callback) {
-      if (!opts.readMetadata && size !== undefined && (etag !== undefined || size === 0)) {
-        settleHead.resolve({ size, etag, metadata: undefined });
-        callback();
-        return;
-      }
-      client
-        .send(
-          new (s3Sdk().HeadObjectCommand)({
-            Bucket: bucket,
-            Key: key,
-            ...(etag !== undefined ? { IfMatch: etag } : {}),
-          }),
-          { abortSignal: cancel.signal },
-        )
-        .then(
-          (res) => {
-            size ??= res.ContentLength ?? 0;
-            etag ??= res.ETag;
-            settleHead.resolve({ size, etag, metadata: res.Metadata ?? {} });
-            callback();
-          },
-          (err: unknown) => {
-            const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata
-              ?.httpStatusCode;
-            const why =
-              status === 412
-                ? `the object changed since it was listed (its ETag is no longer ${etag}); list again`
-                : describeError(err);
-            const e = new StoreError(`${where}: ${why}`, { cause: err });
-            settleHead.reject(e);
-            callback(e);
-          },
-        );
+      session.construct(callback);
     },
     read() {
-      if (pumping) return;
-      pumping = true;
-      (async () => {
-        for (;;) {
-          fill();
-          const head = queue.shift();
-          if (head === undefined) {
-            stream.push(null);
-            return;
-          }
-          const chunks = await head;
-          if (stream.destroyed) return;
-          fill();
-          let more = true;
-          for (const c of chunks) {
-            delivered += c.length;
-            more = stream.push(c);
-          }
-          // Cleared before Node may ask again: a _read during push() is served by this loop.
-          if (!more) {
-            pumping = false;
-            return;
-          }
-        }
-      })().then(
-        () => undefined,
-        (err: unknown) => {
-          pumping = false;
-          stream.destroy(err as Error);
-        },
-      );
+      session.read();
     },
     destroy(err, callback) {
-      settleHead.reject(err ?? new AbortedError(`${where}: download destroyed`));
-      cancel.abort(err ?? new AbortedError('download destroyed'));
-      queue.length = 0;
-      callback(err);
+      session.destroy(err, callback);
     },
   });
+  session.stream = stream;
   destroyOnAbort(stream, opts.signal);
+  const where = session.where;
   const result = new Promise<S3DownloadResult>((resolve, reject) => {
-    stream.once('end', () => resolve({ bytes: delivered, retriedRanges }));
+    stream.once('end', () =>
+      resolve({ bytes: session.delivered, retriedRanges: session.retriedRanges }),
+    );
     stream.once('error', reject);
     stream.once('close', () => {
       if (!stream.readableEnded) reject(new AbortedError(`${where}: download destroyed`));
     });
   });
-  return { ...sourceStage('s3-download', stream, result), head };
+  return { ...sourceStage('s3-download', stream, result), head: session.head };
+}
+
+/** The options {@link s3Download} checks and fills in with defaults. */
+interface DownloadSettings {
+  rangeSize: number;
+  jobs: number;
+  attempts: number;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+}
+
+/** Checks the options (UsageError for invalid ones) and applies the defaults. */
+function validateOptions(opts: S3DownloadOptions): DownloadSettings {
+  requireS3Object('s3Download', opts);
+  const settings = {
+    rangeSize: opts.rangeSize ?? 8 * MiB,
+    jobs: opts.jobs ?? 4,
+    attempts: opts.attempts ?? 5,
+    retryDelayMs: opts.retryDelayMs ?? 200,
+    maxRetryDelayMs: opts.maxRetryDelayMs ?? 10_000,
+  };
+  positive('rangeSize', settings.rangeSize);
+  positive('jobs', settings.jobs);
+  positive('attempts', settings.attempts);
+  if (opts.size !== undefined && !(Number.isSafeInteger(opts.size) && opts.size >= 0)) {
+    throw new UsageError(`s3Download: size must be a non-negative integer, got ${opts.size}`);
+  }
+  return settings;
+}
+
+/** Waits `ms`, or rejects when `signal` aborts; leaves no listener behind either way. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new AbortedError('download cancelled'));
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new AbortedError('download cancelled'));
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Delay before retry `n` (1-based): exponential, capped, with jitter. */
+function backoff(settings: DownloadSettings, n: number): number {
+  const ceiling = Math.min(settings.maxRetryDelayMs, settings.retryDelayMs * 2 ** (n - 1));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/** Reads a whole response body as the chunks it arrived in, counting bytes into `got`. */
+async function collect(body: AsyncIterable<Uint8Array>, got: { bytes: number }): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length);
+    chunks.push(b);
+    got.bytes += b.length;
+  }
+  return chunks;
+}
+
+/**
+ * One download while its stream runs: the object's size and ETag, the ranges
+ * fetched or in flight, the counters. The Readable in {@link s3Download} forwards to it.
+ */
+class DownloadSession {
+  readonly where: string;
+  readonly head: Promise<S3ObjectHead>;
+  /** Set right after construction: the stream the ranges are pushed to. */
+  stream!: Readable;
+  delivered = 0;
+  retriedRanges = 0;
+  private readonly cancel = new AbortController();
+  private size: number | undefined;
+  private etag: string | undefined;
+  private next = 0;
+  private readonly queue: Promise<Buffer[]>[] = [];
+  private pumping = false;
+  private settleHead!: { resolve: (h: S3ObjectHead) => void; reject: (e: unknown) => void };
+
+  constructor(
+    private readonly opts: S3DownloadOptions,
+    readonly settings: DownloadSettings,
+  ) {
+    this.where = `s3://${opts.bucket}/${opts.key}`;
+    this.size = opts.size;
+    this.etag = opts.etag;
+    this.head = handled(
+      new Promise<S3ObjectHead>((resolve, reject) => (this.settleHead = { resolve, reject })),
+    );
+  }
+
+  /** The Readable's `construct`: learns size and ETag (HEAD unless known and not asked for). */
+  construct(callback: (err?: Error) => void): void {
+    const { size, etag } = this;
+    if (!this.opts.readMetadata && size !== undefined && (etag !== undefined || size === 0)) {
+      this.settleHead.resolve({ size, etag, metadata: undefined });
+      callback();
+      return;
+    }
+    this.opts.client
+      .send(
+        new (s3Sdk().HeadObjectCommand)({
+          Bucket: this.opts.bucket,
+          Key: this.opts.key,
+          ...(etag !== undefined ? { IfMatch: etag } : {}),
+        }),
+        { abortSignal: this.cancel.signal },
+      )
+      .then(
+        (res) => {
+          const known = (this.size ??= res.ContentLength ?? 0);
+          this.etag ??= res.ETag;
+          this.settleHead.resolve({ size: known, etag: this.etag, metadata: res.Metadata ?? {} });
+          callback();
+        },
+        (err: unknown) => {
+          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata
+            ?.httpStatusCode;
+          const why =
+            status === 412
+              ? `the object changed since it was listed (its ETag is no longer ${etag}); list again`
+              : describeError(err);
+          const e = new StoreError(`${this.where}: ${why}`, { cause: err });
+          this.settleHead.reject(e);
+          callback(e);
+        },
+      );
+  }
+
+  /** The Readable's `read`: starts the pump unless it runs. */
+  read(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    this.pump().then(
+      () => undefined,
+      (err: unknown) => {
+        this.pumping = false;
+        this.stream.destroy(err as Error);
+      },
+    );
+  }
+
+  /** Pushes ranges in order while the consumer wants more; ends the stream after the last. */
+  private async pump(): Promise<void> {
+    const { stream } = this;
+    for (;;) {
+      this.fill();
+      const head = this.queue.shift();
+      if (head === undefined) {
+        stream.push(null);
+        return;
+      }
+      const chunks = await head;
+      if (stream.destroyed) return;
+      this.fill();
+      let more = true;
+      for (const c of chunks) {
+        this.delivered += c.length;
+        more = stream.push(c);
+      }
+      // Cleared before Node may ask again: a _read during push() is served by this loop.
+      if (!more) {
+        this.pumping = false;
+        return;
+      }
+    }
+  }
+
+  /** Requests ranges until `jobs` are fetched or waiting. */
+  private fill(): void {
+    const { jobs, rangeSize } = this.settings;
+    while (this.queue.length < jobs && this.size !== undefined && this.next < this.size) {
+      const start = this.next;
+      const end = Math.min(this.size, start + rangeSize);
+      this.next = end;
+      this.queue.push(handled(this.fetchRange(start, end)));
+    }
+  }
+
+  /** One range, pinned to the ETag, retried on its own up to `attempts` times. */
+  private async fetchRange(start: number, end: number): Promise<Buffer[]> {
+    for (let attempt = 1; ; attempt++) {
+      const got = { bytes: 0 };
+      try {
+        const res = await this.opts.client.send(
+          new (s3Sdk().GetObjectCommand)({
+            Bucket: this.opts.bucket,
+            Key: this.opts.key,
+            Range: `bytes=${start}-${end - 1}`,
+            ...(this.etag !== undefined ? { IfMatch: this.etag } : {}),
+          }),
+          { abortSignal: this.cancel.signal },
+        );
+        const chunks = await collect(res.Body as AsyncIterable<Uint8Array>, got);
+        if (got.bytes !== end - start) {
+          throw Object.assign(new Error(`response body ended early`), { code: 'ECONNRESET' });
+        }
+        if (attempt > 1) this.retriedRanges += 1;
+        return chunks;
+      } catch (err) {
+        if (this.cancel.signal.aborted) throw err;
+        if (attempt >= this.settings.attempts || !isRetryable(err)) {
+          const tries = attempt > 1 ? ` after ${attempt} attempts` : '';
+          throw new StoreError(
+            `${this.where}: GetObject bytes ${start}-${end - 1} failed${tries}: ${rangeFailure(err, got.bytes, end - start)}`,
+            { cause: err },
+          );
+        }
+        debug('retrying S3 range', {
+          key: this.opts.key,
+          start,
+          attempt,
+          error: describeError(err),
+        });
+        await sleep(backoff(this.settings, attempt), this.cancel.signal);
+      }
+    }
+  }
+
+  /** The Readable's `destroy`: rejects `head` if still open and cancels the requests. */
+  destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.settleHead.reject(err ?? new AbortedError(`${this.where}: download destroyed`));
+    this.cancel.abort(err ?? new AbortedError('download destroyed'));
+    this.queue.length = 0;
+    callback(err);
+  }
 }

@@ -26,7 +26,7 @@ import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { AbortedError, StoreError, UsageError, describeError } from '../errors.js';
 import { debug } from '../log.js';
 import { copyObject } from '../s3/multipart.js';
-import { describeS3Failure } from '../s3/s3-client.js';
+import { describeS3Failure, requireS3Object } from '../s3/s3-client.js';
 import type { Part } from '../streams/chunker.js';
 import { destroyOnAbort, handled, sinkStage } from '../streams/stage.js';
 import type { SinkStage, StageOptions } from '../streams/stage.js';
@@ -102,134 +102,7 @@ export interface S3UploadResult {
  * running part uploads are cancelled and the upload stays open.
  */
 export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
-  const { client, bucket, key } = opts;
-  if (!client || typeof bucket !== 'string' || bucket === '' || typeof key !== 'string') {
-    throw new UsageError('s3Upload: client, bucket and key are required');
-  }
-  const jobs = opts.jobs ?? 4;
-  if (!(Number.isSafeInteger(jobs) && jobs >= 1)) {
-    throw new UsageError(`s3Upload: jobs must be a positive integer, got ${jobs}`);
-  }
-  const minPartSize = opts.minPartSize ?? S3_MIN_PART_SIZE;
-  if (!(Number.isSafeInteger(minPartSize) && minPartSize >= 0)) {
-    throw new UsageError(`s3Upload: minPartSize must be a non-negative integer`);
-  }
-  const encrypt = opts.encrypt ?? true;
-  const cancel = new AbortController();
-  const where = `s3://${bucket}/${key}`;
-  let uploadId = opts.uploadId;
-  const completed = new Map<number, CompletedPart>();
-  const running = new Set<Promise<void>>();
-  let waiting: (() => void) | undefined;
-  let failure: unknown;
-  let bytes = 0;
-  let uploadedParts = 0;
-  let skippedParts = 0;
-  let lastSeen = false;
-  /** Part 1 when it is also the last and no upload exists yet: stored by a PutObject in `final`. */
-  let single: UploadFrame | undefined;
-  let creating: Promise<void> | undefined;
-  let settle!: { resolve: (r: S3UploadResult) => void; reject: (e: unknown) => void };
-  const result = handled(
-    new Promise<S3UploadResult>((resolve, reject) => (settle = { resolve, reject })),
-  );
-
-  const uploadPart = async (frame: UploadFrame): Promise<void> => {
-    const md5 = frame.md5 ?? createHash('md5').update(frame.data).digest();
-    for (let attempt = 1; ; attempt++) {
-      const res = await client.send(
-        new (s3Sdk().UploadPartCommand)({
-          Bucket: bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: frame.partNumber,
-          Body: frame.data,
-          ContentLength: frame.data.length,
-          ContentMD5: md5.toString('base64'),
-        }),
-        { abortSignal: cancel.signal },
-      );
-      const etag = res.ETag;
-      if (etag === undefined) throw new StoreError(`${where}: part ${frame.partNumber}: no ETag`);
-      const isMd5 = /^"?[0-9a-fA-F]{32}"?$/.test(etag);
-      if (!isMd5 || etag.replace(/"/g, '').toLowerCase() === md5.toString('hex')) {
-        completed.set(frame.partNumber, { PartNumber: frame.partNumber, ETag: etag });
-        uploadedParts += 1;
-        opts.onPart?.({ partNumber: frame.partNumber, bytes: frame.data.length, skipped: false });
-        return;
-      }
-      if (attempt >= 2) {
-        throw new StoreError(
-          `${where}: part ${frame.partNumber} arrived damaged twice (ETag ${etag}, MD5 ${md5.toString('hex')})`,
-        );
-      }
-    }
-  };
-
-  /** Creates the multipart upload (once) unless one was given. */
-  const ensureUpload = (): Promise<void> => {
-    if (uploadId !== undefined) return Promise.resolve();
-    creating ??= client
-      .send(
-        new (s3Sdk().CreateMultipartUploadCommand)({
-          Bucket: bucket,
-          Key: key,
-          ...(encrypt ? { ServerSideEncryption: 'AES256' } : {}),
-          ...(opts.metadata !== undefined ? { Metadata: opts.metadata } : {}),
-        }),
-        { abortSignal: cancel.signal },
-      )
-      .then(
-        (res) => {
-          uploadId = res.UploadId;
-          if (uploadId === undefined) throw new StoreError(`${where}: no upload id returned`);
-          debug('created multipart upload', { key, uploadId });
-        },
-        (err: unknown) => {
-          throw cancel.signal.aborted
-            ? err
-            : new StoreError(`${where}: ${describeError(err)}`, { cause: err });
-        },
-      );
-    return creating;
-  };
-
-  /** Stores a one-part stream with one PutObject carrying the final metadata. */
-  const putSingle = async (frame: UploadFrame, metadata: Record<string, string>) => {
-    const md5 = frame.md5 ?? createHash('md5').update(frame.data).digest();
-    const res = await client.send(
-      new (s3Sdk().PutObjectCommand)({
-        Bucket: bucket,
-        Key: key,
-        Body: frame.data,
-        ContentLength: frame.data.length,
-        ContentMD5: md5.toString('base64'),
-        Metadata: metadata,
-        ...(encrypt ? { ServerSideEncryption: 'AES256' as const } : {}),
-      }),
-      { abortSignal: cancel.signal },
-    );
-    const etag = res.ETag;
-    if (
-      etag !== undefined &&
-      /^"?[0-9a-fA-F]{32}"?$/.test(etag) &&
-      etag.replace(/"/g, '').toLowerCase() !== md5.toString('hex')
-    ) {
-      throw new StoreError(
-        `${where}: stored with ETag ${etag}, not the MD5 ${md5.toString('hex')} of the bytes sent`,
-      );
-    }
-    uploadedParts += 1;
-    opts.onPart?.({ partNumber: 1, bytes: frame.data.length, skipped: false });
-    debug('stored single-part object', { key, bytes: frame.data.length });
-    return etag;
-  };
-
-  const fail = (err: unknown) => {
-    if (failure === undefined) failure = err;
-    if (!stream.destroyed) stream.destroy(err as Error);
-  };
-
+  const session = new UploadSession(opts, validateOptions(opts));
   const stream = new Writable({
     objectMode: true,
     highWaterMark: 1,
@@ -242,159 +115,394 @@ export function s3Upload(opts: S3UploadOptions): SinkStage<S3UploadResult> {
       }
     },
     write(frame: UploadFrame, _encoding, callback) {
-      const n = frame.partNumber;
-      if (!Number.isSafeInteger(n) || n < 1 || n > S3_MAX_PARTS) {
-        callback(new UsageError(`${where}: part number ${n} is outside 1–${S3_MAX_PARTS}`));
-        return;
-      }
-      if (lastSeen || completed.has(n)) {
-        callback(new UsageError(`${where}: part ${n} after the last part or twice`));
-        return;
-      }
-      if (!frame.last && frame.data.length < minPartSize) {
-        callback(
-          new UsageError(
-            `${where}: part ${n} has ${frame.data.length} bytes; S3 parts except the last need ≥ ${minPartSize}`,
-          ),
-        );
-        return;
-      }
-      lastSeen = frame.last;
-      bytes += frame.data.length;
-      if (n === 1 && frame.last && uploadId === undefined && frame.uploadedETag === undefined) {
-        single = frame;
-        callback();
-        return;
-      }
-      if (frame.uploadedETag !== undefined) {
-        completed.set(n, { PartNumber: n, ETag: frame.uploadedETag });
-        skippedParts += 1;
-        opts.onPart?.({ partNumber: n, bytes: frame.data.length, skipped: true });
-        callback();
-        return;
-      }
-      const task = ensureUpload()
-        .then(() => uploadPart(frame))
-        .then(
-          () => {
-            running.delete(task);
-            const w = waiting;
-            waiting = undefined;
-            w?.();
-          },
-          (err: unknown) => {
-            running.delete(task);
-            fail(
-              cancel.signal.aborted ||
-                (err instanceof StoreError && err.message.startsWith(`${where}: `))
-                ? err
-                : new StoreError(`${where}: part ${n}: ${describeS3Failure('UploadPart', err)}`, {
-                    cause: err,
-                  }),
-            );
-          },
-        );
-      running.add(task);
-      if (running.size < jobs) callback();
-      else waiting = () => callback();
+      session.write(frame, callback);
     },
     final(callback) {
-      (async () => {
-        while (running.size > 0) await Promise.all([...running]);
-        if (failure !== undefined) throw failure;
-        opts.signal?.throwIfAborted();
-        if (!lastSeen) throw new StoreError(`${where}: the stream ended without a last part`);
-        const metadata = { ...opts.metadata, ...opts.finalMetadata?.({ bytes }) };
-        if (single !== undefined) {
-          const etag = await putSingle(single, metadata);
-          const out: S3UploadResult = {
-            key,
-            uploadId: undefined,
-            etag,
-            bytes,
-            metadata,
-            parts: 1,
-            uploadedParts,
-            skippedParts,
-          };
-          await opts.onComplete?.(out);
-          return out;
-        }
-        const parts = [...completed.values()].sort((a, b) => a.PartNumber! - b.PartNumber!);
-        parts.forEach((p, i) => {
-          if (p.PartNumber !== i + 1) {
-            throw new StoreError(`${where}: part ${i + 1} is missing; not completing the upload`);
-          }
-        });
-        const res = await client.send(
-          new (s3Sdk().CompleteMultipartUploadCommand)({
-            Bucket: bucket,
-            Key: key,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: parts },
-          }),
-          { abortSignal: cancel.signal },
-        );
-        debug('completed multipart upload', { key, uploadId, parts: parts.length, bytes });
-        let etag = res.ETag;
-        if (opts.finalMetadata !== undefined) {
-          // Server-side, pinned to the object just completed; the bytes stay as they are.
-          etag = await copyObject(client, {
-            bucket,
-            key,
-            sourceKey: key,
-            size: bytes,
-            metadata,
-            encrypt,
-            jobs,
-            signal: cancel.signal,
-            ...(res.ETag !== undefined ? { ifMatch: res.ETag } : {}),
-            ...(opts.maxSingleCopy !== undefined ? { maxSingleCopy: opts.maxSingleCopy } : {}),
-          }).catch((err: unknown) => {
-            throw new StoreError(
-              `${where}: completed, but recording its metadata failed: ${describeError(err)}`,
-              { cause: err },
-            );
-          });
-          debug('recorded final metadata', { key, metadata });
-        }
-        const out: S3UploadResult = {
-          key,
-          uploadId: uploadId!,
-          etag,
-          bytes,
-          metadata,
-          parts: parts.length,
-          uploadedParts,
-          skippedParts,
-        };
-        await opts.onComplete?.(out);
-        return out;
-      })().then(
-        (out) => {
-          settle.resolve(out);
-          callback();
-        },
-        (err: unknown) => {
-          settle.reject(err);
-          callback(err as Error);
-        },
-      );
+      session.final(callback);
     },
     destroy(err, callback) {
-      cancel.abort(err ?? new AbortedError('s3 upload destroyed'));
-      waiting = undefined;
-      Promise.allSettled([...running]).then(() => {
-        settle.reject(
-          err ?? failure ?? new AbortedError(`${where}: upload destroyed before completion`),
-        );
-        if (uploadId !== undefined) {
-          debug('multipart upload left open for resume', { key, uploadId, parts: completed.size });
-        }
-        callback(err);
-      });
+      session.destroy(err, callback);
     },
   });
+  session.stream = stream;
   destroyOnAbort(stream, opts.signal);
-  return sinkStage('s3-upload', stream, result);
+  return sinkStage('s3-upload', stream, session.result);
+}
+
+/** The options {@link s3Upload} checks and fills in with defaults. */
+interface UploadSettings {
+  jobs: number;
+  minPartSize: number;
+  encrypt: boolean;
+}
+
+/** Checks the options (UsageError for invalid ones) and applies the defaults. */
+function validateOptions(opts: S3UploadOptions): UploadSettings {
+  requireS3Object('s3Upload', opts);
+  const jobs = opts.jobs ?? 4;
+  if (!(Number.isSafeInteger(jobs) && jobs >= 1)) {
+    throw new UsageError(`s3Upload: jobs must be a positive integer, got ${jobs}`);
+  }
+  const minPartSize = opts.minPartSize ?? S3_MIN_PART_SIZE;
+  if (!(Number.isSafeInteger(minPartSize) && minPartSize >= 0)) {
+    throw new UsageError(`s3Upload: minPartSize must be a non-negative integer`);
+  }
+  return { jobs, minPartSize, encrypt: opts.encrypt ?? true };
+}
+
+/** The MD5 of a frame's bytes: the one a stage before computed, else computed here. */
+function frameMd5(frame: UploadFrame): Buffer {
+  return frame.md5 ?? createHash('md5').update(frame.data).digest();
+}
+
+/** True when `etag` is an MD5 (S3 without SSE-KMS) that is not `md5`: the bytes arrived damaged. */
+function etagContradicts(etag: string, md5: Buffer): boolean {
+  return (
+    /^"?[0-9a-fA-F]{32}"?$/.test(etag) &&
+    etag.replace(/"/g, '').toLowerCase() !== md5.toString('hex')
+  );
+}
+
+/**
+ * One upload while its stream runs: the parts in flight and done, the counters, and
+ * the S3 calls. The Writable in {@link s3Upload} only forwards to it.
+ */
+class UploadSession {
+  readonly result: Promise<S3UploadResult>;
+  /** Set right after construction: the stream this session fails on an upload error. */
+  stream!: Writable;
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly key: string;
+  private readonly where: string;
+  private readonly cancel = new AbortController();
+  private uploadId: string | undefined;
+  private readonly completed = new Map<number, CompletedPart>();
+  private readonly running = new Set<Promise<void>>();
+  private waiting: (() => void) | undefined;
+  private failure: unknown;
+  private bytes = 0;
+  private uploadedParts = 0;
+  private skippedParts = 0;
+  private lastSeen = false;
+  /** Part 1 when it is also the last and no upload exists yet: stored by a PutObject in `final`. */
+  private single: UploadFrame | undefined;
+  private creating: Promise<void> | undefined;
+  private settle!: { resolve: (r: S3UploadResult) => void; reject: (e: unknown) => void };
+
+  constructor(
+    private readonly opts: S3UploadOptions,
+    private readonly settings: UploadSettings,
+  ) {
+    this.client = opts.client;
+    this.bucket = opts.bucket;
+    this.key = opts.key;
+    this.where = `s3://${opts.bucket}/${opts.key}`;
+    this.uploadId = opts.uploadId;
+    this.result = handled(
+      new Promise<S3UploadResult>((resolve, reject) => (this.settle = { resolve, reject })),
+    );
+  }
+
+  /** Takes one frame; `callback` runs once there is room for the next. */
+  write(frame: UploadFrame, callback: (err?: Error) => void): void {
+    const refused = this.refusal(frame);
+    if (refused !== undefined) {
+      callback(refused);
+      return;
+    }
+    const n = frame.partNumber;
+    this.lastSeen = frame.last;
+    this.bytes += frame.data.length;
+    if (n === 1 && frame.last && this.uploadId === undefined && frame.uploadedETag === undefined) {
+      this.single = frame;
+      callback();
+      return;
+    }
+    if (frame.uploadedETag !== undefined) {
+      this.completed.set(n, { PartNumber: n, ETag: frame.uploadedETag });
+      this.skippedParts += 1;
+      this.opts.onPart?.({ partNumber: n, bytes: frame.data.length, skipped: true });
+      callback();
+      return;
+    }
+    this.startPart(frame);
+    if (this.running.size < this.settings.jobs) callback();
+    else this.waiting = () => callback();
+  }
+
+  /** Why a frame cannot be taken (bad number, after the last, too small), or undefined. */
+  private refusal(frame: UploadFrame): UsageError | undefined {
+    const n = frame.partNumber;
+    const { where } = this;
+    if (!Number.isSafeInteger(n) || n < 1 || n > S3_MAX_PARTS) {
+      return new UsageError(`${where}: part number ${n} is outside 1–${S3_MAX_PARTS}`);
+    }
+    if (this.lastSeen || this.completed.has(n)) {
+      return new UsageError(`${where}: part ${n} after the last part or twice`);
+    }
+    const { minPartSize } = this.settings;
+    if (!frame.last && frame.data.length < minPartSize) {
+      return new UsageError(
+        `${where}: part ${n} has ${frame.data.length} bytes; S3 parts except the last need ≥ ${minPartSize}`,
+      );
+    }
+    return undefined;
+  }
+
+  /** Starts one part's upload in the background; a failure destroys the stream. */
+  private startPart(frame: UploadFrame): void {
+    const n = frame.partNumber;
+    const task = this.ensureUpload()
+      .then(() => this.uploadPart(frame))
+      .then(
+        () => {
+          this.running.delete(task);
+          const w = this.waiting;
+          this.waiting = undefined;
+          w?.();
+        },
+        (err: unknown) => {
+          this.running.delete(task);
+          this.fail(
+            this.cancel.signal.aborted ||
+              (err instanceof StoreError && err.message.startsWith(`${this.where}: `))
+              ? err
+              : new StoreError(
+                  `${this.where}: part ${n}: ${describeS3Failure('UploadPart', err)}`,
+                  {
+                    cause: err,
+                  },
+                ),
+          );
+        },
+      );
+    this.running.add(task);
+  }
+
+  /** Uploads one part with its Content-MD5; a damaged arrival is retried once. */
+  private async uploadPart(frame: UploadFrame): Promise<void> {
+    const md5 = frameMd5(frame);
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.client.send(
+        new (s3Sdk().UploadPartCommand)({
+          Bucket: this.bucket,
+          Key: this.key,
+          UploadId: this.uploadId,
+          PartNumber: frame.partNumber,
+          Body: frame.data,
+          ContentLength: frame.data.length,
+          ContentMD5: md5.toString('base64'),
+        }),
+        { abortSignal: this.cancel.signal },
+      );
+      const etag = res.ETag;
+      if (etag === undefined) {
+        throw new StoreError(`${this.where}: part ${frame.partNumber}: no ETag`);
+      }
+      if (!etagContradicts(etag, md5)) {
+        this.completed.set(frame.partNumber, { PartNumber: frame.partNumber, ETag: etag });
+        this.uploadedParts += 1;
+        this.opts.onPart?.({
+          partNumber: frame.partNumber,
+          bytes: frame.data.length,
+          skipped: false,
+        });
+        return;
+      }
+      if (attempt >= 2) {
+        throw new StoreError(
+          `${this.where}: part ${frame.partNumber} arrived damaged twice (ETag ${etag}, MD5 ${md5.toString('hex')})`,
+        );
+      }
+    }
+  }
+
+  /** Creates the multipart upload (once) unless one was given. */
+  private ensureUpload(): Promise<void> {
+    if (this.uploadId !== undefined) return Promise.resolve();
+    this.creating ??= this.client
+      .send(
+        new (s3Sdk().CreateMultipartUploadCommand)({
+          Bucket: this.bucket,
+          Key: this.key,
+          ...(this.settings.encrypt ? { ServerSideEncryption: 'AES256' } : {}),
+          ...(this.opts.metadata !== undefined ? { Metadata: this.opts.metadata } : {}),
+        }),
+        { abortSignal: this.cancel.signal },
+      )
+      .then(
+        (res) => {
+          this.uploadId = res.UploadId;
+          if (this.uploadId === undefined) {
+            throw new StoreError(`${this.where}: no upload id returned`);
+          }
+          debug('created multipart upload', { key: this.key, uploadId: this.uploadId });
+        },
+        (err: unknown) => {
+          throw this.cancel.signal.aborted
+            ? err
+            : new StoreError(`${this.where}: ${describeError(err)}`, { cause: err });
+        },
+      );
+    return this.creating;
+  }
+
+  /** Stores a one-part stream with one PutObject carrying the final metadata. */
+  private async putSingle(
+    frame: UploadFrame,
+    metadata: Record<string, string>,
+  ): Promise<string | undefined> {
+    const md5 = frameMd5(frame);
+    const res = await this.client.send(
+      new (s3Sdk().PutObjectCommand)({
+        Bucket: this.bucket,
+        Key: this.key,
+        Body: frame.data,
+        ContentLength: frame.data.length,
+        ContentMD5: md5.toString('base64'),
+        Metadata: metadata,
+        ...(this.settings.encrypt ? { ServerSideEncryption: 'AES256' as const } : {}),
+      }),
+      { abortSignal: this.cancel.signal },
+    );
+    const etag = res.ETag;
+    if (etag !== undefined && etagContradicts(etag, md5)) {
+      throw new StoreError(
+        `${this.where}: stored with ETag ${etag}, not the MD5 ${md5.toString('hex')} of the bytes sent`,
+      );
+    }
+    this.uploadedParts += 1;
+    this.opts.onPart?.({ partNumber: 1, bytes: frame.data.length, skipped: false });
+    debug('stored single-part object', { key: this.key, bytes: frame.data.length });
+    return etag;
+  }
+
+  /** Records the first failure and destroys the stream with it. */
+  private fail(err: unknown): void {
+    if (this.failure === undefined) this.failure = err;
+    if (!this.stream.destroyed) this.stream.destroy(err as Error);
+  }
+
+  /** The Writable's `final`: completes the object and settles `result`. */
+  final(callback: (err?: Error) => void): void {
+    this.finish().then(
+      (out) => {
+        this.settle.resolve(out);
+        callback();
+      },
+      (err: unknown) => {
+        this.settle.reject(err);
+        callback(err as Error);
+      },
+    );
+  }
+
+  /** Waits for the running parts, then stores the object and runs `onComplete`. */
+  private async finish(): Promise<S3UploadResult> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+    if (this.failure !== undefined) throw this.failure;
+    this.opts.signal?.throwIfAborted();
+    if (!this.lastSeen) throw new StoreError(`${this.where}: the stream ended without a last part`);
+    const metadata = { ...this.opts.metadata, ...this.opts.finalMetadata?.({ bytes: this.bytes }) };
+    const out =
+      this.single !== undefined
+        ? this.outcome(undefined, await this.putSingle(this.single, metadata), metadata, 1)
+        : await this.completeMultipart(metadata);
+    await this.opts.onComplete?.(out);
+    return out;
+  }
+
+  /** Completes the multipart upload, then records the final metadata on it if asked to. */
+  private async completeMultipart(metadata: Record<string, string>): Promise<S3UploadResult> {
+    const parts = [...this.completed.values()].sort((a, b) => a.PartNumber! - b.PartNumber!);
+    parts.forEach((p, i) => {
+      if (p.PartNumber !== i + 1) {
+        throw new StoreError(`${this.where}: part ${i + 1} is missing; not completing the upload`);
+      }
+    });
+    const res = await this.client.send(
+      new (s3Sdk().CompleteMultipartUploadCommand)({
+        Bucket: this.bucket,
+        Key: this.key,
+        UploadId: this.uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+      { abortSignal: this.cancel.signal },
+    );
+    const { key, uploadId, bytes } = this;
+    debug('completed multipart upload', { key, uploadId, parts: parts.length, bytes });
+    const etag =
+      this.opts.finalMetadata !== undefined
+        ? await this.recordFinalMetadata(res.ETag, metadata)
+        : res.ETag;
+    return this.outcome(uploadId!, etag, metadata, parts.length);
+  }
+
+  /** Copies the completed object onto itself with `metadata`; returns the new ETag. */
+  private async recordFinalMetadata(
+    completedETag: string | undefined,
+    metadata: Record<string, string>,
+  ): Promise<string | undefined> {
+    // Server-side, pinned to the object just completed; the bytes stay as they are.
+    const etag = await copyObject(this.client, {
+      bucket: this.bucket,
+      key: this.key,
+      sourceKey: this.key,
+      size: this.bytes,
+      metadata,
+      encrypt: this.settings.encrypt,
+      jobs: this.settings.jobs,
+      signal: this.cancel.signal,
+      ...(completedETag !== undefined ? { ifMatch: completedETag } : {}),
+      ...(this.opts.maxSingleCopy !== undefined ? { maxSingleCopy: this.opts.maxSingleCopy } : {}),
+    }).catch((err: unknown) => {
+      throw new StoreError(
+        `${this.where}: completed, but recording its metadata failed: ${describeError(err)}`,
+        { cause: err },
+      );
+    });
+    debug('recorded final metadata', { key: this.key, metadata });
+    return etag;
+  }
+
+  /** The result of a completed upload. */
+  private outcome(
+    uploadId: string | undefined,
+    etag: string | undefined,
+    metadata: Record<string, string>,
+    parts: number,
+  ): S3UploadResult {
+    return {
+      key: this.key,
+      uploadId,
+      etag,
+      bytes: this.bytes,
+      metadata,
+      parts,
+      uploadedParts: this.uploadedParts,
+      skippedParts: this.skippedParts,
+    };
+  }
+
+  /** The Writable's `destroy`: cancels the running parts and leaves the upload open. */
+  destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.cancel.abort(err ?? new AbortedError('s3 upload destroyed'));
+    this.waiting = undefined;
+    void Promise.allSettled([...this.running]).then(() => {
+      this.settle.reject(
+        err ??
+          this.failure ??
+          new AbortedError(`${this.where}: upload destroyed before completion`),
+      );
+      if (this.uploadId !== undefined) {
+        debug('multipart upload left open for resume', {
+          key: this.key,
+          uploadId: this.uploadId,
+          parts: this.completed.size,
+        });
+      }
+      callback(err);
+    });
+  }
 }

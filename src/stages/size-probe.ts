@@ -24,7 +24,7 @@ import {
 } from '../btrfs/send-stream/constants.js';
 import { createSendCrc } from '../btrfs/send-stream/crc.js';
 import { SendStreamParser } from '../btrfs/send-stream/parser.js';
-import type { CommandEvent } from '../btrfs/send-stream/types.js';
+import type { SendStreamEvent } from '../btrfs/send-stream/types.js';
 import { readU64 } from '../btrfs/send-stream/values.js';
 import { destroyOnAbort, sinkStage, streamDone } from '../streams/stage.js';
 import type { SinkStage, StageOptions } from '../streams/stage.js';
@@ -115,42 +115,9 @@ export interface SizeEstimate {
  * @throws {UsageError} for invalid options.
  */
 export function noDataSizeProbe(opts: NoDataSizeProbeOptions = {}): SinkStage<SizeEstimate> {
-  if (
-    opts.version !== undefined &&
-    !(Number.isInteger(opts.version) && opts.version >= 1 && opts.version <= MAX_STREAM_VERSION)
-  ) {
-    throw new UsageError(`noDataSizeProbe: version must be 1–${MAX_STREAM_VERSION}`);
-  }
-  if (
-    opts.writeSize !== undefined &&
-    !(Number.isSafeInteger(opts.writeSize) && opts.writeSize > 0)
-  ) {
-    throw new UsageError('noDataSizeProbe: writeSize must be a positive integer');
-  }
+  checkProbeOptions(opts);
   let parser: SendStreamParser | undefined;
-  const updates: { size: bigint; pathLength: number }[] = [];
-  let metadataBytes = 0;
-
-  const onCommand = (e: CommandEvent) => {
-    if (e.cmd !== Cmd.UPDATE_EXTENT) {
-      metadataBytes += COMMAND_HEADER_SIZE + e.length;
-      return;
-    }
-    const path = e.attributes!.find((a) => a.type === Attr.PATH);
-    const size = e.attributes!.find((a) => a.type === Attr.SIZE);
-    updates.push({
-      size: size?.value.length === 8 ? readU64(size.value) : 0n,
-      pathLength: path?.value.length ?? 0,
-    });
-  };
-
-  const consume = (chunk: Buffer) => {
-    for (const e of parser!.push(chunk)) {
-      if (e.type === 'header') metadataBytes += STREAM_HEADER_SIZE;
-      else onCommand(e);
-    }
-  };
-
+  const tally = new ExtentTally();
   const stream = new Writable({
     construct(callback) {
       createSendCrc().then(
@@ -163,7 +130,7 @@ export function noDataSizeProbe(opts: NoDataSizeProbeOptions = {}): SinkStage<Si
     },
     write(chunk: Buffer, _encoding, callback) {
       try {
-        consume(chunk);
+        for (const e of parser!.push(chunk)) tally.add(e);
         callback();
       } catch (err) {
         callback(err as Error);
@@ -178,17 +145,57 @@ export function noDataSizeProbe(opts: NoDataSizeProbeOptions = {}): SinkStage<Si
       }
     },
   });
-
   destroyOnAbort(stream, opts.signal);
-  const result = streamDone(stream).then((): SizeEstimate => {
-    const p = parser!;
+  const result = streamDone(stream).then(() => tally.estimate(parser!, opts));
+  return sinkStage('no-data-size-probe', stream, result);
+}
+
+/** UsageError for a `version` or `writeSize` out of range. */
+function checkProbeOptions(opts: NoDataSizeProbeOptions): void {
+  if (
+    opts.version !== undefined &&
+    !(Number.isInteger(opts.version) && opts.version >= 1 && opts.version <= MAX_STREAM_VERSION)
+  ) {
+    throw new UsageError(`noDataSizeProbe: version must be 1–${MAX_STREAM_VERSION}`);
+  }
+  if (
+    opts.writeSize !== undefined &&
+    !(Number.isSafeInteger(opts.writeSize) && opts.writeSize > 0)
+  ) {
+    throw new UsageError('noDataSizeProbe: writeSize must be a positive integer');
+  }
+}
+
+/** What the probed stream holds: its UPDATE_EXTENTs, and the bytes of everything else. */
+class ExtentTally {
+  private readonly updates: { size: bigint; pathLength: number }[] = [];
+  private metadataBytes = 0;
+
+  /** Counts one parser event. */
+  add(e: SendStreamEvent): void {
+    if (e.type === 'header') {
+      this.metadataBytes += STREAM_HEADER_SIZE;
+    } else if (e.cmd !== Cmd.UPDATE_EXTENT) {
+      this.metadataBytes += COMMAND_HEADER_SIZE + e.length;
+    } else {
+      const path = e.attributes!.find((a) => a.type === Attr.PATH);
+      const size = e.attributes!.find((a) => a.type === Attr.SIZE);
+      this.updates.push({
+        size: size?.value.length === 8 ? readU64(size.value) : 0n,
+        pathLength: path?.value.length ?? 0,
+      });
+    }
+  }
+
+  /** The real stream's size: each extent as WRITEs of `writeSize`, with their framing. */
+  estimate(p: SendStreamParser, opts: NoDataSizeProbeOptions): SizeEstimate {
     const version = opts.version ?? p.version;
     const writeSize = opts.writeSize ?? KERNEL_WRITE_SIZE[version]!;
     const dataHeader = version >= 2 ? 2 : TLV_HEADER_SIZE;
     let dataBytes = 0;
     let writes = 0;
     let writeOverheadBytes = 0;
-    for (const u of updates) {
+    for (const u of this.updates) {
       const size = Number(u.size);
       const n = Math.max(1, Math.ceil(size / writeSize));
       dataBytes += size;
@@ -197,16 +204,16 @@ export function noDataSizeProbe(opts: NoDataSizeProbeOptions = {}): SinkStage<Si
         n *
         (COMMAND_HEADER_SIZE + TLV_HEADER_SIZE + u.pathLength + TLV_HEADER_SIZE + 8 + dataHeader);
     }
+    const { metadataBytes } = this;
     return {
       bytes: metadataBytes + dataBytes + writeOverheadBytes,
       dataBytes,
       metadataBytes,
       writeOverheadBytes,
-      extents: updates.length,
+      extents: this.updates.length,
       writes,
       probeBytes: p.offset,
       version,
     };
-  });
-  return sinkStage('no-data-size-probe', stream, result);
+  }
 }

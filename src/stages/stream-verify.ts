@@ -20,8 +20,11 @@ import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
 import { Cmd, MAX_STREAM_VERSION } from '../btrfs/send-stream/constants.js';
 import { createSendCrc } from '../btrfs/send-stream/crc.js';
 import { SendStreamParser } from '../btrfs/send-stream/parser.js';
-import { checkMaxCommandLength, parsingTransform } from '../btrfs/send-stream/parsing-transform.js';
-import { destroyOnAbort, streamDone, transformStage } from '../streams/stage.js';
+import {
+  checkMaxCommandLength,
+  parsingStage,
+  parsingTransform,
+} from '../btrfs/send-stream/parsing-transform.js';
 import type { StageOptions, TransformStage } from '../streams/stage.js';
 
 /** Options of {@link streamVerify}. */
@@ -92,10 +95,5 @@ export function streamVerify(opts: StreamVerifyOptions = {}): TransformStage<Ver
     },
   });
 
-  destroyOnAbort(stream, opts.signal);
-  return transformStage(
-    'stream-verify',
-    stream,
-    streamDone(stream).then(() => summary!),
-  );
+  return parsingStage('stream-verify', stream, opts.signal, () => summary!);
 }

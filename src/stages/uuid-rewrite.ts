@@ -21,7 +21,11 @@ import { Attr, Cmd, commandName } from '../btrfs/send-stream/constants.js';
 import { createSendCrc } from '../btrfs/send-stream/crc.js';
 import type { SendCrc } from '../btrfs/send-stream/crc.js';
 import { SendStreamParser } from '../btrfs/send-stream/parser.js';
-import { checkMaxCommandLength, parsingTransform } from '../btrfs/send-stream/parsing-transform.js';
+import {
+  checkMaxCommandLength,
+  parsingStage,
+  parsingTransform,
+} from '../btrfs/send-stream/parsing-transform.js';
 import { serializeCommand } from '../btrfs/send-stream/serialize.js';
 import type { CommandEvent, SendAttribute } from '../btrfs/send-stream/types.js';
 import {
@@ -32,7 +36,6 @@ import {
   uuidToString,
   writeU64,
 } from '../btrfs/send-stream/values.js';
-import { destroyOnAbort, streamDone, transformStage } from '../streams/stage.js';
 import type { StageOptions, TransformStage } from '../streams/stage.js';
 
 /** The identity a subvolume has (or is given) in a stream. */
@@ -131,6 +134,62 @@ interface Identity {
  * @throws {UsageError} for an invalid UUID or ctransid in the options.
  */
 export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidRewriteResult> {
+  const rewriter = new UuidRewriter(checkOptions(opts));
+  const maxCommandLength = checkMaxCommandLength('uuidRewrite', opts.maxCommandLength);
+  const queue = new ByteQueue();
+  const stream = parsingTransform({
+    setup: async () => {
+      const [parserCrc, serializerCrc] = await Promise.all([createSendCrc(), createSendCrc()]);
+      rewriter.crc = serializerCrc;
+      return new SendStreamParser({
+        crc: parserCrc,
+        verify: 'collected',
+        collect: mayChange,
+        ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
+      });
+    },
+    onChunk(p, chunk, push) {
+      queue.push(chunk);
+      for (const e of p.push(chunk)) {
+        if (e.type !== 'command' || !e.attributes) continue;
+        const replacement = rewriter.rewrite(e);
+        if (!replacement) continue;
+        for (const slice of queue.take(e.offset)) push(slice);
+        queue.drop(e.offset + 10 + e.length);
+        push(replacement);
+        rewriter.summary.rewritten++;
+      }
+      // Hold back a command that may change, or a header not yet complete.
+      const pending = p.pendingCommand;
+      const hold = p.boundary < p.offset && (pending === undefined || mayChange(pending));
+      for (const slice of queue.take(hold ? p.boundary : p.offset)) push(slice);
+    },
+    onEnd(p, push) {
+      for (const slice of queue.take(queue.end)) push(slice);
+      rewriter.summary.bytes = p.offset;
+      rewriter.summary.commands = p.commands;
+    },
+  });
+  return parsingStage('uuid-rewrite', stream, opts.signal, () => rewriter.summary);
+}
+
+/** The commands this stage may change: SUBVOL, SNAPSHOT, CLONE. */
+function mayChange(cmd: number): boolean {
+  return cmd === Cmd.SUBVOL || cmd === Cmd.SNAPSHOT || cmd === Cmd.CLONE;
+}
+
+/** The options of {@link uuidRewrite}, checked and decoded. */
+interface RewriteSettings {
+  target: Identity | undefined;
+  parent: Identity | undefined;
+  /** Old UUID (lower-case string) → identity; grows with what the first command teaches. */
+  mapping: Map<string, Identity>;
+  newName: string | undefined;
+  pinned: Buffer | undefined;
+}
+
+/** Checks and decodes the options; UsageError for an invalid one. */
+function checkOptions(opts: UuidRewriteOptions): RewriteSettings {
   const target = opts.target && toIdentity(opts.target, 'target');
   const parent = opts.parent && toIdentity(opts.parent, 'parent');
   const mapping = new Map<string, Identity>();
@@ -153,128 +212,114 @@ export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidR
     throw new UsageError('uuidRewrite: pinParent must be a UUID');
   }
   const pinned = opts.pinParent === undefined ? undefined : uuidFromString(opts.pinParent);
-  const maxCommandLength = checkMaxCommandLength('uuidRewrite', opts.maxCommandLength);
-  let crc: SendCrc | undefined;
-  const queue = new ByteQueue();
-  const summary: UuidRewriteResult = {
+  return { target, parent, mapping, newName, pinned };
+}
+
+/** The UUID attributes of a SUBVOL, SNAPSHOT or CLONE, checked to be 16 bytes. */
+function commandUuids(e: CommandEvent): { own: SendAttribute; cloneUuid?: SendAttribute } {
+  const attrs = e.attributes!;
+  const isSubvol = e.cmd === Cmd.SUBVOL || e.cmd === Cmd.SNAPSHOT;
+  const own = attrs.find((a) => a.type === (isSubvol ? Attr.UUID : Attr.CLONE_UUID));
+  const cloneUuid =
+    e.cmd === Cmd.SNAPSHOT ? attrs.find((a) => a.type === Attr.CLONE_UUID) : undefined;
+  if (
+    !own ||
+    own.value.length !== 16 ||
+    (e.cmd === Cmd.SNAPSHOT && cloneUuid?.value.length !== 16)
+  ) {
+    throw new StreamCorruptError(
+      `send stream corrupt at byte ${e.offset}: command ${e.index} (${commandName(e.cmd)}) lacks a 16-byte UUID`,
+      { commandIndex: e.index, offset: e.offset },
+    );
+  }
+  return cloneUuid ? { own, cloneUuid } : { own };
+}
+
+/** The mapping and what was rewritten so far; decides each command's new bytes. */
+class UuidRewriter {
+  readonly summary: UuidRewriteResult = {
     bytes: 0,
     commands: 0,
     rewritten: 0,
     clonesRewritten: 0,
     subvolumes: [],
   };
-  let firstSeen = false;
+  /** Set by the stage's setup, before the first command: CRC engine for re-serializing. */
+  crc: SendCrc | undefined;
+  private firstSeen = false;
 
-  const learn = (old: Buffer, identity: Identity | undefined, role: string, index: number) => {
+  constructor(private readonly settings: RewriteSettings) {}
+
+  /** Returns the command's new bytes, or undefined when nothing changes. */
+  rewrite(e: CommandEvent): Buffer | undefined {
+    const attrs = e.attributes!;
+    const isSubvol = e.cmd === Cmd.SUBVOL || e.cmd === Cmd.SNAPSHOT;
+    const { own, cloneUuid } = commandUuids(e);
+    const replace = new Map<number, Buffer>();
+    if (isSubvol && !this.firstSeen) {
+      this.firstSeen = true;
+      this.learnFirst(e, own, cloneUuid, replace);
+    }
+    this.plan(attrs, own, isSubvol ? Attr.CTRANSID : Attr.CLONE_CTRANSID, replace);
+    if (cloneUuid) this.plan(attrs, cloneUuid, Attr.CLONE_CTRANSID, replace);
+    const { pinned } = this.settings;
+    if (pinned && e.cmd === Cmd.SNAPSHOT && !pinned.equals(cloneUuid!.value)) {
+      replace.set(Attr.CLONE_UUID, pinned);
+    }
+    if (isSubvol) this.summary.subvolumes.push(describeSubvolume(e, replace));
+    if (replace.size === 0) return undefined;
+    if (e.cmd === Cmd.CLONE) this.summary.clonesRewritten++;
+    const next = attrs.map((a) => {
+      const value = replace.get(a.type);
+      return value ? { type: a.type, value } : a;
+    });
+    return serializeCommand(e.cmd, next, e.version, this.crc!);
+  }
+
+  /** The first SUBVOL/SNAPSHOT: its UUID maps to `target`, its parent's to `parent`; renamed. */
+  private learnFirst(
+    e: CommandEvent,
+    own: SendAttribute,
+    cloneUuid: SendAttribute | undefined,
+    replace: Map<number, Buffer>,
+  ): void {
+    const { target, parent, newName } = this.settings;
+    this.learn(own.value, target, 'subvolume', e.index);
+    if (cloneUuid) this.learn(cloneUuid.value, parent, 'parent', e.index);
+    const path = e.attributes!.find((a) => a.type === Attr.PATH);
+    if (newName !== undefined && path && readString(path.value) !== newName) {
+      replace.set(Attr.PATH, Buffer.from(newName, 'utf8'));
+    }
+  }
+
+  /** Adds old → identity to the mapping; UsageError when the map says otherwise. */
+  private learn(old: Buffer, identity: Identity | undefined, role: string, index: number): void {
     if (!identity) return;
     const key = uuidToString(old);
-    const known = mapping.get(key);
+    const known = this.settings.mapping.get(key);
     if (known && !sameIdentity(known, identity)) {
       throw new UsageError(
         `uuidRewrite: command ${index} names ${key} as the ${role}, which the map already sends to ` +
           `${uuidToString(known.uuid)}, not ${uuidToString(identity.uuid)}`,
       );
     }
-    mapping.set(key, identity);
-  };
+    this.settings.mapping.set(key, identity);
+  }
 
-  /** Returns the command's new bytes, or undefined when nothing changes. */
-  const rewrite = (e: CommandEvent): Buffer | undefined => {
-    const attrs = e.attributes!;
-    const isSubvol = e.cmd === Cmd.SUBVOL || e.cmd === Cmd.SNAPSHOT;
-    const uuidType = isSubvol ? Attr.UUID : Attr.CLONE_UUID;
-    const transidType = isSubvol ? Attr.CTRANSID : Attr.CLONE_CTRANSID;
-    const own = attrs.find((a) => a.type === uuidType);
-    const cloneUuid =
-      e.cmd === Cmd.SNAPSHOT ? attrs.find((a) => a.type === Attr.CLONE_UUID) : undefined;
-    if (
-      !own ||
-      own.value.length !== 16 ||
-      (e.cmd === Cmd.SNAPSHOT && cloneUuid?.value.length !== 16)
-    ) {
-      throw new StreamCorruptError(
-        `send stream corrupt at byte ${e.offset}: command ${e.index} (${commandName(e.cmd)}) lacks a 16-byte UUID`,
-        { commandIndex: e.index, offset: e.offset },
-      );
-    }
-    const replace = new Map<number, Buffer>();
-    if (isSubvol && !firstSeen) {
-      firstSeen = true;
-      learn(own.value, target, 'subvolume', e.index);
-      if (cloneUuid) learn(cloneUuid.value, parent, 'parent', e.index);
-      const path = attrs.find((a) => a.type === Attr.PATH);
-      if (newName !== undefined && path && readString(path.value) !== newName) {
-        replace.set(Attr.PATH, Buffer.from(newName, 'utf8'));
-      }
-    }
-    const plan = (uuidAttr: SendAttribute, transType: number) => {
-      const to = mapping.get(uuidToString(uuidAttr.value));
-      if (!to) return;
-      if (!to.uuid.equals(uuidAttr.value)) replace.set(uuidAttr.type, to.uuid);
-      const trans = attrs.find((a) => a.type === transType);
-      if (to.ctransid && trans && !to.ctransid.equals(trans.value))
-        replace.set(transType, to.ctransid);
-    };
-    plan(own, transidType);
-    if (cloneUuid) plan(cloneUuid, Attr.CLONE_CTRANSID);
-    if (pinned && e.cmd === Cmd.SNAPSHOT && !pinned.equals(cloneUuid!.value)) {
-      replace.set(Attr.CLONE_UUID, pinned);
-    }
-    if (isSubvol) summary.subvolumes.push(describeSubvolume(e, replace));
-    if (replace.size === 0) return undefined;
-    if (e.cmd === Cmd.CLONE) summary.clonesRewritten++;
-    const next = attrs.map((a) => {
-      const value = replace.get(a.type);
-      return value ? { type: a.type, value } : a;
-    });
-    return serializeCommand(e.cmd, next, e.version, crc!);
-  };
-
-  const stream = parsingTransform({
-    setup: async () => {
-      const [parserCrc, serializerCrc] = await Promise.all([createSendCrc(), createSendCrc()]);
-      crc = serializerCrc;
-      return new SendStreamParser({
-        crc: parserCrc,
-        verify: 'collected',
-        collect: (cmd) => cmd === Cmd.SUBVOL || cmd === Cmd.SNAPSHOT || cmd === Cmd.CLONE,
-        ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
-      });
-    },
-    onChunk(p, chunk, push) {
-      queue.push(chunk);
-      for (const e of p.push(chunk)) {
-        if (e.type !== 'command' || !e.attributes) continue;
-        const replacement = rewrite(e);
-        if (!replacement) continue;
-        for (const slice of queue.take(e.offset)) push(slice);
-        queue.drop(e.offset + 10 + e.length);
-        push(replacement);
-        summary.rewritten++;
-      }
-      // Hold back a command that may change, or a header not yet complete.
-      const pending = p.pendingCommand;
-      const hold =
-        p.boundary < p.offset &&
-        (pending === undefined ||
-          pending === Cmd.SUBVOL ||
-          pending === Cmd.SNAPSHOT ||
-          pending === Cmd.CLONE);
-      for (const slice of queue.take(hold ? p.boundary : p.offset)) push(slice);
-    },
-    onEnd(p, push) {
-      for (const slice of queue.take(queue.end)) push(slice);
-      summary.bytes = p.offset;
-      summary.commands = p.commands;
-    },
-  });
-
-  destroyOnAbort(stream, opts.signal);
-  return transformStage(
-    'uuid-rewrite',
-    stream,
-    streamDone(stream).then(() => summary),
-  );
+  /** Records in `replace` the new UUID and ctransid the mapping gives `uuidAttr`, if any. */
+  private plan(
+    attrs: readonly SendAttribute[],
+    uuidAttr: SendAttribute,
+    transType: number,
+    replace: Map<number, Buffer>,
+  ): void {
+    const to = this.settings.mapping.get(uuidToString(uuidAttr.value));
+    if (!to) return;
+    if (!to.uuid.equals(uuidAttr.value)) replace.set(uuidAttr.type, to.uuid);
+    const trans = attrs.find((a) => a.type === transType);
+    if (to.ctransid && trans && !to.ctransid.equals(trans.value))
+      replace.set(transType, to.ctransid);
+  }
 }
 
 function toIdentity(id: SubvolumeIdentity, what: string): Identity {

@@ -56,11 +56,16 @@ export interface StageOptions {
  * Destroys `stream` with an {@link AbortedError} (its `cause` is the signal's reason) when
  * `signal` aborts; at once (synchronously) when it already has. The listener is removed
  * when the stream closes, so a long-lived signal does not keep finished streams alive.
+ * `message` is the error's message (default `aborted`).
  */
-export function destroyOnAbort(stream: Readable | Writable, signal: AbortSignal | undefined): void {
+export function destroyOnAbort(
+  stream: Readable | Writable,
+  signal: AbortSignal | undefined,
+  message = 'aborted',
+): void {
   if (!signal) return;
   const abort = () => {
-    stream.destroy(new AbortedError('aborted', { cause: signal.reason }));
+    stream.destroy(new AbortedError(message, { cause: signal.reason }));
   };
   if (signal.aborted) {
     abort();

@@ -7,6 +7,8 @@
  */
 import { Transform } from 'node:stream';
 import { UsageError } from '../../errors.js';
+import { destroyOnAbort, streamDone, transformStage } from '../../streams/stage.js';
+import type { TransformStage } from '../../streams/stage.js';
 import type { SendStreamParser } from './parser.js';
 
 /** What a parsing stage supplies to {@link parsingTransform}. */
@@ -50,6 +52,20 @@ export function parsingTransform(hooks: ParsingTransformHooks): Transform {
       }
     },
   });
+}
+
+/**
+ * Makes a parsing Transform a stage named `name`: destroyed when `signal` aborts, its
+ * `result` is `summary()` once the output was read to its end (the hooks' `onEnd` ran).
+ */
+export function parsingStage<R>(
+  name: string,
+  stream: Transform,
+  signal: AbortSignal | undefined,
+  summary: () => R,
+): TransformStage<R> {
+  destroyOnAbort(stream, signal);
+  return transformStage(name, stream, streamDone(stream).then(summary));
 }
 
 /** Validates a stage's `maxCommandLength` option; returns it (undefined: the parser's default). */

@@ -242,6 +242,142 @@ export function decideHostKey(
   return { action: 'refuse', message: hostKeyMessage(target, key, check) };
 }
 
+/** `user@host:port`, as connection messages name a target. */
+function targetLabel(target: SshTarget): string {
+  return `${target.user}@${target.hostName}:${target.port}`;
+}
+
+/**
+ * The ways to authenticate, in order: the agent (unless IdentitiesOnly), then each
+ * usable identity file; `tried` names them for a message. Throws a StoreError when
+ * there is none.
+ */
+async function authMethods(
+  target: SshTarget,
+  agentOption: string | false | undefined,
+): Promise<{ auth: AnyAuthMethod[]; tried: string }> {
+  const auth: AnyAuthMethod[] = [];
+  const agent = agentOption === undefined ? process.env.SSH_AUTH_SOCK : agentOption;
+  if (agent && !target.identitiesOnly) auth.push({ type: 'agent', username: target.user, agent });
+  for (const file of target.identityFiles) {
+    const key = loadIdentity(file, await readIdentityFile(file));
+    if (key) auth.push({ type: 'publickey', username: target.user, key });
+  }
+  if (auth.length === 0) {
+    throw new StoreError(
+      `ssh ${targetLabel(target)}: no usable credentials (no ssh-agent, no identity file among ${target.identityFiles.join(', ') || '~/.ssh/id_ed25519, id_ecdsa, id_rsa'}); use -i <file> or ssh-add`,
+    );
+  }
+  const tried = [
+    ...(auth.some((a) => a.type === 'agent') ? ['ssh-agent'] : []),
+    ...target.identityFiles,
+  ].join(', ');
+  return { auth, tried };
+}
+
+/** The keepalive options with their defaults; UsageError for a bad count. */
+function keepaliveSettings(opts: SshConnectOptions): {
+  keepaliveInterval: number;
+  keepaliveCountMax: number;
+} {
+  const keepaliveInterval = opts.keepaliveInterval ?? 15_000;
+  const keepaliveCountMax = opts.keepaliveCountMax ?? 4;
+  if (!(Number.isSafeInteger(keepaliveCountMax) && keepaliveCountMax >= 0)) {
+    throw new UsageError(`ssh: keepaliveCountMax must be a whole number, got ${keepaliveCountMax}`);
+  }
+  return { keepaliveInterval, keepaliveCountMax };
+}
+
+/**
+ * ssh2's `hostVerifier`: accepts a known key, appends an unknown host's key with
+ * accept-new, refuses otherwise. Why it refused is kept in `error` (ssh2 reports
+ * only a generic handshake failure).
+ */
+class HostVerifier {
+  error: HostKeyError | undefined;
+
+  constructor(
+    private readonly target: SshTarget,
+    private readonly known: readonly KnownHostEntry[],
+    private readonly acceptNew: boolean,
+  ) {}
+
+  verify(key: Buffer, verify: (ok: boolean) => void): void {
+    const decision = decideHostKey(this.target, this.known, key, this.acceptNew);
+    if (decision.action === 'accept') return verify(true);
+    if (decision.action === 'add') {
+      this.add(decision.file, key).then(
+        () => verify(true),
+        (err: unknown) => {
+          this.error = new HostKeyError(
+            `cannot add host key to ${decision.file}: ${describeError(err)}`,
+            { cause: err },
+          );
+          verify(false);
+        },
+      );
+      return;
+    }
+    this.error = new HostKeyError(decision.message);
+    verify(false);
+  }
+
+  /** Appends the host's key to `file` (accept-new) and warns that it did. */
+  private async add(file: string, key: Buffer): Promise<void> {
+    const name = this.target.knownHostName;
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await appendFile(file, knownHostsLine(name, key), { mode: 0o600 });
+    warn(
+      'SSH_HOST_KEY_ADDED',
+      `permanently added ${name} (${keyTypeOf(key)} ${fingerprint(key)}) to ${file}`,
+    );
+  }
+}
+
+/** The error a failed handshake rejects with: the host key's, authentication's, or the socket's. */
+function connectError(
+  target: SshTarget,
+  err: Error & { level?: string },
+  hostKeyError: HostKeyError | undefined,
+  tried: string,
+): Error {
+  if (hostKeyError) return hostKeyError;
+  const label = targetLabel(target);
+  if (err.level === 'client-authentication') {
+    return new StoreError(
+      `ssh ${label}: authentication failed (tried ${tried}); use -i <file>, ssh-add, or check authorized_keys`,
+      { cause: err },
+    );
+  }
+  return new StoreError(`ssh ${label}: ${describeError(err)}`, { cause: err });
+}
+
+/** Connects `client`; resolves when ready, rejects with `failure(err)` or when `signal` aborts. */
+function handshake(
+  client: ssh2.Client,
+  config: ConnectConfig,
+  signal: AbortSignal | undefined,
+  failure: (err: Error & { level?: string }) => Error,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      client.end();
+      reject(new AbortedError('ssh connect aborted', { cause: signal?.reason }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    client.once('ready', () => {
+      signal?.removeEventListener('abort', onAbort);
+      debug('ssh connected', { target: `${config.username}@${config.host}:${config.port}` });
+      resolve();
+    });
+    client.once('error', (err: Error & { level?: string }) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(failure(err));
+    });
+    client.connect(config);
+  });
+}
+
 /**
  * An authenticated SSH connection. Contract: `connect` resolves only after the
  * host key was verified and authentication succeeded; `exec` opens one exec
@@ -270,110 +406,34 @@ export class SshConnection {
     opts.signal?.throwIfAborted();
     const target = await resolveSshTarget(opts);
     const known = await readKnownHosts(target.knownHostsFiles);
-    const auth: AnyAuthMethod[] = [];
-    const agent = opts.agent === undefined ? process.env.SSH_AUTH_SOCK : opts.agent;
-    if (agent && !target.identitiesOnly) auth.push({ type: 'agent', username: target.user, agent });
-    for (const file of target.identityFiles) {
-      const key = loadIdentity(file, await readIdentityFile(file));
-      if (key) auth.push({ type: 'publickey', username: target.user, key });
-    }
-    const label = `${target.user}@${target.hostName}:${target.port}`;
-    if (auth.length === 0) {
-      throw new StoreError(
-        `ssh ${label}: no usable credentials (no ssh-agent, no identity file among ${target.identityFiles.join(', ') || '~/.ssh/id_ed25519, id_ecdsa, id_rsa'}); use -i <file> or ssh-add`,
-      );
-    }
-    const tried = [
-      ...(auth.some((a) => a.type === 'agent') ? ['ssh-agent'] : []),
-      ...target.identityFiles,
-    ].join(', ');
-    const keepaliveInterval = opts.keepaliveInterval ?? 15_000;
-    const keepaliveCountMax = opts.keepaliveCountMax ?? 4;
-    if (!(Number.isSafeInteger(keepaliveCountMax) && keepaliveCountMax >= 0)) {
-      throw new UsageError(
-        `ssh: keepaliveCountMax must be a whole number, got ${keepaliveCountMax}`,
-      );
-    }
+    const { auth, tried } = await authMethods(target, opts.agent);
+    const keepalive = keepaliveSettings(opts);
     const client = new ssh2.Client();
     const conn = new SshConnection(target, client);
-    let hostKeyError: HostKeyError | undefined;
-    const hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
-      const decision = decideHostKey(target, known, key, opts.acceptNewHostKey ?? false);
-      if (decision.action === 'accept') return verify(true);
-      if (decision.action === 'add') {
-        const file = decision.file;
-        mkdir(dirname(file), { recursive: true, mode: 0o700 })
-          .then(() => appendFile(file, knownHostsLine(target.knownHostName, key), { mode: 0o600 }))
-          .then(
-            () => {
-              warn(
-                'SSH_HOST_KEY_ADDED',
-                `permanently added ${target.knownHostName} (${keyTypeOf(key)} ${fingerprint(key)}) to ${file}`,
-              );
-              verify(true);
-            },
-            (err: unknown) => {
-              hostKeyError = new HostKeyError(
-                `cannot add host key to ${file}: ${describeError(err)}`,
-                {
-                  cause: err,
-                },
-              );
-              verify(false);
-            },
-          );
-        return;
-      }
-      hostKeyError = new HostKeyError(decision.message);
-      verify(false);
-    };
+    const verifier = new HostVerifier(target, known, opts.acceptNewHostKey ?? false);
     const config: ConnectConfig = {
       host: target.hostName,
       port: target.port,
       username: target.user,
       authHandler: auth,
-      hostVerifier,
+      hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => verifier.verify(key, verify),
       algorithms: {
         serverHostKey: preferredHostKeyAlgorithms(known, target.knownHostName) as NonNullable<
           ConnectConfig['algorithms']
         >['serverHostKey'],
       },
       readyTimeout: opts.readyTimeout ?? 20_000,
-      keepaliveInterval,
-      keepaliveCountMax,
+      ...keepalive,
     };
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        client.end();
-        reject(new AbortedError('ssh connect aborted', { cause: opts.signal?.reason }));
-      };
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      client.once('ready', () => {
-        opts.signal?.removeEventListener('abort', onAbort);
-        debug('ssh connected', { target: label });
-        resolve();
-      });
-      client.once('error', (err: Error & { level?: string }) => {
-        opts.signal?.removeEventListener('abort', onAbort);
-        if (hostKeyError) return reject(hostKeyError);
-        if (err.level === 'client-authentication') {
-          return reject(
-            new StoreError(
-              `ssh ${label}: authentication failed (tried ${tried}); use -i <file>, ssh-add, or check authorized_keys`,
-              { cause: err },
-            ),
-          );
-        }
-        reject(new StoreError(`ssh ${label}: ${describeError(err)}`, { cause: err }));
-      });
-      client.connect(config);
-    });
+    await handshake(client, config, opts.signal, (err) =>
+      connectError(target, err, verifier.error, tried),
+    );
     client.on('error', (err: Error & { level?: string }) => {
       debug('ssh connection error', { error: describeError(err) });
       // ssh2 drops the connection after the last unanswered keepalive.
       conn.#dropReason ??=
         err.level === 'client-timeout'
-          ? `no answer to SSH keepalives for ${(keepaliveInterval * (keepaliveCountMax + 1)) / 1000} s (keepalive limit)`
+          ? `no answer to SSH keepalives for ${(keepalive.keepaliveInterval * (keepalive.keepaliveCountMax + 1)) / 1000} s (keepalive limit)`
           : describeError(err);
     });
     return conn;
