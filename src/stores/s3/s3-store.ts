@@ -48,7 +48,14 @@ import { mapLimit } from '../../streams/highland-adapter.js';
 import { sourceStage } from '../../streams/stage.js';
 import type { SourceStage } from '../../streams/stage.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
-import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
+import type {
+  Partial,
+  ReceiveOptions,
+  ReceiveStages,
+  Store,
+  StoreOpOptions,
+  StoreRole,
+} from '../store.js';
 import type { S3Location } from '../uri.js';
 import { createS3Client } from '../../s3/s3-client.js';
 import type { S3ClientOptions } from '../../s3/s3-client.js';
@@ -402,7 +409,7 @@ export class S3Store implements Store {
   async receive(
     to: Volume,
     from: Volume | null,
-    opts: StoreOpOptions = {},
+    opts: ReceiveOptions = {},
   ): Promise<ReceiveStages> {
     const signal = opts.signal;
     const sig = signal ? { signal } : {};
@@ -430,6 +437,7 @@ export class S3Store implements Store {
     }
     signal?.throwIfAborted();
     let skipped = { parts: 0, bytes: 0 };
+    let stored = 0;
     // Hashes every byte stored, the parts a resume skips included (they are still read).
     const digest = streamDigest(sig);
     const sink = s3Upload({
@@ -455,6 +463,7 @@ export class S3Store implements Store {
         : {}),
       onPart: (p) => {
         if (p.skipped) skipped = { parts: skipped.parts + 1, bytes: skipped.bytes + p.bytes };
+        opts.onStored?.((stored += p.bytes));
       },
       onComplete: async (r) => {
         if (open && skipped.parts > 0) {
@@ -546,6 +555,36 @@ export class S3Store implements Store {
     }
     this.#byEdge.delete(edgeKey(diff.to, diff.from));
     debug('moved diff to trash', { key: stored.key, trash: target });
+    const moved = { key: this.uriOf(stored.key), trash: this.uriOf(target), size: stored.size };
+    this.trashed.push({
+      ...moved,
+      removedSizeInfo: await this.#dropStaleSizeInfo(stored.path, opts),
+    });
+  }
+
+  /** What {@link deleteDiff} moved to trash/, in order (S3 URIs), for the CLI to report. */
+  readonly trashed: {
+    key: string;
+    trash: string;
+    size: number;
+    /** The `.bs` removed because no diff of its snapshot is left, or null. */
+    removedSizeInfo: string | null;
+  }[] = [];
+
+  /** Deletes `path`'s `.bs` once no stored diff of `path` is left; returns its URI if it did. */
+  async #dropStaleSizeInfo(path: string, opts: StoreOpOptions): Promise<string | null> {
+    if ([...this.#byEdge.values()].some((d) => d.path === path)) return null;
+    const key = sizeInfoKey(this.location.prefix, path);
+    try {
+      if ((await this.#getText(key, opts.signal)) === undefined) return null;
+      await this.client.send(
+        new (s3Sdk().DeleteObjectCommand)({ Bucket: this.#bucket, Key: key }),
+        opts.signal ? { abortSignal: opts.signal } : {},
+      );
+    } catch (err) {
+      this.#wrap(`removing the stale size record ${this.uriOf(key)}`, err);
+    }
+    return this.uriOf(key);
   }
 
   /**
