@@ -66,6 +66,8 @@ export interface SyncOptions {
   onTransferStart?: (transfer: Transfer, index: number, count: number) => void;
   /** Progress of the running transfer (throttled). */
   onProgress?: (transfer: Transfer, progress: Progress) => void;
+  /** Bytes of the running transfer the destination acknowledged as stored, where it can tell (S3). */
+  onStored?: (transfer: Transfer, bytes: number) => void;
   /** Called after each transfer succeeded. */
   onTransferDone?: (done: TransferDone) => void;
   /** Called after each delete of a snapshot. */
@@ -296,7 +298,10 @@ export async function transfer(
   source: Store,
   dest: Store,
   t: Transfer,
-  opts: Pick<SyncOptions, 'signal' | 'onProgress' | 'noFuse' | 'compressedData' | 'bwLimit'> = {},
+  opts: Pick<
+    SyncOptions,
+    'signal' | 'onProgress' | 'onStored' | 'noFuse' | 'compressedData' | 'bwLimit'
+  > = {},
 ): Promise<TransferDone> {
   const sig = opts.signal ? { signal: opts.signal } : {};
   const started = process.hrtime.bigint();
@@ -308,6 +313,7 @@ export async function transfer(
   const receive = await dest.receive(t.to, t.from, {
     ...sig,
     trustedSource: source.kind === 'btrfs',
+    ...(opts.onStored ? { onStored: (b: number) => opts.onStored?.(t, b) } : {}),
   });
   const fused = skipsNoOpStages(source, dest, opts);
   let bytes = 0;

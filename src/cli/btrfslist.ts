@@ -3,6 +3,7 @@ import { isRoot } from '../btrfs/exec.js';
 import { btrfsList, formatBtrfsList } from '../btrfslist.js';
 import { NotRootError } from '../errors.js';
 import { defaultIo } from './io.js';
+import { jsonLine } from './json-events.js';
 import type { CliIo } from './io.js';
 import { reportError } from './report-error.js';
 import { parseOrExit, simpleProgram } from './simple-program.js';
@@ -18,7 +19,11 @@ export async function btrfslistMain(
     io,
   )
     .argument('<dir>', 'a directory on the btrfs filesystem')
-    .option('--json', 'print JSON for scripts', false);
+    .option(
+      '--json',
+      'print one JSON line for scripts (schema/buttersink-json.schema.json, event btrfslist)',
+      false,
+    );
   const early = parseOrExit(program, argv);
   if (early !== undefined) return early;
   const dir = program.processedArgs[0] as string;
@@ -27,7 +32,7 @@ export async function btrfslistMain(
     const listing = await btrfsList(dir);
     io.stdout.write(
       program.opts<{ json: boolean }>().json
-        ? JSON.stringify(listing, null, 2) + '\n'
+        ? jsonLine({ event: 'btrfslist', ...listing })
         : formatBtrfsList(listing),
     );
     return 0;

@@ -3,7 +3,8 @@
  * (list, verify, sync) with its stores opened for their roles, the logger set,
  * and signals wired. The hidden `--server` entry goes to the server.
  */
-import { UsageError } from '../errors.js';
+import { RemoteError, UsageError } from '../errors.js';
+import type { LocationProblem } from '../errors.js';
 import { consoleLogger, debug, setLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { serverMain } from '../server/server-main.js';
@@ -17,6 +18,7 @@ import { parseButtersinkArgs, storeOptionsOf } from './config.js';
 import type { ButtersinkConfig } from './config.js';
 import { defaultIo, version } from './io.js';
 import type { CliIo } from './io.js';
+import { errorEvent, jsonLine } from './json-events.js';
 import { runList } from './list.js';
 import { reportError } from './report-error.js';
 import { runSync } from './sync.js';
@@ -53,11 +55,18 @@ export async function buttersinkMain(
   const stores: Store[] = [];
   try {
     const srcArg = config.command === 'sync' ? config.src : undefined;
-    return await withAbort(
+    let failure: { err: unknown } | undefined;
+    const code = await withAbort(
       io,
       (signal) => runCommand(io, config, stores, signal),
-      (err) => reportError(io, 'buttersink', err, { srcArg, verbose: flags.verbose }),
+      (err) => {
+        failure = { err };
+        const reported = reportError(io, 'buttersink', err, { srcArg, verbose: flags.verbose });
+        return exitStatusOf(err, reported);
+      },
     );
+    if (flags.json && failure) io.stdout.write(jsonLine(errorEvent(failure.err, code, srcArg)));
+    return code;
   } finally {
     await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
     setLogger(previous);
@@ -86,7 +95,7 @@ async function runCommand(
   const dstLoc = parseLocation(config.dst);
   if (config.command !== 'sync') {
     const store = open(dstLoc, 'inspect');
-    if (config.command === 'verify') return runVerify(io, store, flags.quiet, signal);
+    if (config.command === 'verify') return runVerify(io, store, flags, signal);
     return runList(io, store, flags, signal);
   }
   const srcLoc = parseLocation(config.src);
@@ -98,4 +107,25 @@ async function runCommand(
   const source = open(srcLoc, 'source');
   const dest = open(dstLoc, 'dest');
   return runSync(io, flags, source, dest, signal);
+}
+
+/** The location problems a remote server reports by code, as a local store throws them. */
+const LOCATION_PROBLEMS: ReadonlySet<string> = new Set<LocationProblem>([
+  'NO_SUCH_DIRECTORY',
+  'NOT_A_DIRECTORY',
+  'SNAPSHOT_NOT_FOUND',
+  'SNAPSHOT_AS_DIRECTORY',
+  'READ_WRITE_SUBVOLUME',
+  'EMPTY_SOURCE',
+]);
+
+/**
+ * The exit status of `err`, given the one {@link reportError} chose: a location
+ * problem the remote server reported over SSH (a missing remote directory)
+ * exits 2, as the same problem with a local directory does.
+ */
+export function exitStatusOf(err: unknown, reported: number): number {
+  const remote = (err as { remoteCode?: unknown } | null)?.remoteCode;
+  const isLocation = err instanceof RemoteError && typeof remote === 'string';
+  return isLocation && LOCATION_PROBLEMS.has(remote) ? 2 : reported;
 }

@@ -51,6 +51,10 @@ export interface ButtersinkFlags {
   ageIdentity: string[];
   /** `--bwlimit`: bytes per second (undefined or 0: no limit). */
   bwlimit?: number;
+  /** `--json`: NDJSON events on stdout instead of text (see src/cli/json-events.ts). */
+  json: boolean;
+  /** `--plan-format`: how `-n` prints the plan. */
+  planFormat: 'text' | 'dot';
 }
 
 /**
@@ -91,6 +95,11 @@ export function parseButtersinkArgs(argv: readonly string[], version: string): P
   const [first, second] = program.processedArgs as [string | undefined, string | undefined];
   if (first === undefined) {
     out.stderr += `buttersink: missing <dst> (see buttersink --help)\n`;
+    return { ok: false, exitCode: 2, ...out };
+  }
+  const outputProblem = outputFlagsProblem(flags, second !== undefined);
+  if (outputProblem !== undefined) {
+    out.stderr += `buttersink: ${outputProblem}\n`;
     return { ok: false, exitCode: 2, ...out };
   }
   if (second !== undefined) {
@@ -166,6 +175,7 @@ function buttersinkProgram(version: string): Command {
   addS3Flags(program);
   addSshFlags(program);
   addArchiveFlags(program);
+  addOutputFlags(program);
   return program
     .version(version, '-V, --version', 'display version')
     .addHelpText('after', LOCATIONS_HELP)
@@ -347,4 +357,28 @@ function archiveOptionsOf(
     ...(passphraseFile !== undefined ? { passphraseFile } : {}),
     identityFiles: o.ageIdentity,
   };
+}
+
+/** The flags that choose the form of stdout: `--json`, `--plan-format`. */
+function addOutputFlags(program: Command): void {
+  program
+    .option(
+      '--json',
+      'print NDJSON events on stdout (listing; sync: plan, transfers, summary) instead of text; schema/buttersink-json.schema.json',
+      false,
+    )
+    .addOption(
+      new Option('--plan-format <format>', 'with -n: print the plan as text, or as Graphviz DOT')
+        .choices(['text', 'dot'])
+        .default('text'),
+    );
+}
+
+/** Why the output flags do not go together, or undefined when they do. */
+function outputFlagsProblem(flags: ButtersinkFlags, isSync: boolean): string | undefined {
+  if (flags.planFormat !== 'dot') return undefined;
+  if (!isSync) return '--plan-format dot prints the plan of a sync: give <src> and <dst>';
+  if (!flags.dryRun) return '--plan-format dot prints the plan only: add -n (dry run)';
+  if (flags.json) return '--plan-format dot and --json both choose stdout: give one';
+  return undefined;
 }

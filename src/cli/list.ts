@@ -3,6 +3,7 @@ import { warn } from '../log.js';
 import { S3Store } from '../stores/s3/s3-store.js';
 import type { Store } from '../stores/store.js';
 import type { CliIo } from './io.js';
+import { jsonLine, listingEvent, partialActions } from './json-events.js';
 import { diffListing, volumeListing } from './render.js';
 import type { InScope } from './render.js';
 
@@ -11,6 +12,8 @@ export interface ListOptions {
   delete: boolean;
   dryRun: boolean;
   quiet: number;
+  /** One `listing` event on stdout instead of text. */
+  json: boolean;
 }
 
 /**
@@ -25,6 +28,10 @@ export async function runList(
 ): Promise<number> {
   const lock = opts.delete && !opts.dryRun ? await store.lock?.({ signal }) : undefined;
   try {
+    if (opts.json) {
+      await listJson(io, store, opts, signal);
+      return 0;
+    }
     await listSnapshots(io, store, signal);
     await listPartials(io, store, opts, signal);
     return 0;
@@ -40,6 +47,14 @@ export async function runList(
  * S3 prefix holding nothing, or a path with nothing at it, gets a warning.
  */
 async function listSnapshots(io: CliIo, store: Store, signal: AbortSignal): Promise<void> {
+  const { view, inScope } = await viewInScope(store, signal);
+  const listing = view.kind === 's3' ? diffListing(view, inScope) : volumeListing(view, inScope);
+  io.stdout.write(listing.text);
+  warnNothingAtPath(store, view.volumes.length, listing.count);
+}
+
+/** The store's view and what of it the location names, warning about an empty S3 prefix. */
+async function viewInScope(store: Store, signal: AbortSignal) {
   const view = await store.view('dest', { signal });
   const only = store.location.snapshot;
   const inScope: InScope = (path) =>
@@ -47,13 +62,35 @@ async function listSnapshots(io: CliIo, store: Store, signal: AbortSignal): Prom
   if (view.volumes.length === 0 && store instanceof S3Store) {
     warn('S3_EMPTY_PREFIX', await store.describeEmpty({ signal }));
   }
-  const listing = view.kind === 's3' ? diffListing(view, inScope) : volumeListing(view, inScope);
-  io.stdout.write(listing.text);
-  if (listing.count === 0 && only !== undefined && view.volumes.length > 0) {
+  return { view, inScope };
+}
+
+/** Warns when a location naming one snapshot shows nothing although the store holds some. */
+function warnNothingAtPath(store: Store, held: number, shown: number): void {
+  const only = store.location.snapshot;
+  if (shown === 0 && only !== undefined && held > 0) {
     warn(
       'NOTHING_AT_PATH',
       `${store.location.uri}: nothing at this path (no snapshot ${only}, nor any below it)`,
     );
+  }
+}
+
+/** The listing as one `listing` event (warnings on stderr as in text); -d deletes partials after. */
+async function listJson(
+  io: CliIo,
+  store: Store,
+  opts: ListOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const { view, inScope } = await viewInScope(store, signal);
+  const partials = await store.listPartials({ signal });
+  const event = listingEvent(store.location.uri, view, inScope, partialActions(partials, opts));
+  io.stdout.write(jsonLine(event));
+  const shown = event.kind === 's3' ? event.diffs.length : event.snapshots.length;
+  warnNothingAtPath(store, view.volumes.length, shown);
+  if (opts.delete && !opts.dryRun && partials.length > 0) {
+    await store.deletePartials(partials, { signal });
   }
 }
 

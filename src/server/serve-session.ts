@@ -233,11 +233,16 @@ async function session(
   if (hello.kind !== 'json') throw new ProtocolError('client sent data before its hello');
   parseClientHello(hello.message);
   const root = await realpath(opts.root).catch((err: NodeJS.ErrnoException) => {
-    const why = err.code === 'ENOENT' ? 'no such directory' : describeError(err);
-    throw new ServerRefusal('NOT_FOUND', `${opts.root.replace(/(.)\/+$/, '$1')}: ${why}`);
+    // The codes a local btrfs store's LocationError has: the client exits 2 for both alike.
+    const missing = err.code === 'ENOENT';
+    const why = missing ? 'no such directory' : describeError(err);
+    throw new ServerRefusal(
+      missing ? 'NO_SUCH_DIRECTORY' : 'NOT_FOUND',
+      `${opts.root.replace(/(.)\/+$/, '$1')}: ${why}`,
+    );
   });
   if (!(await stat(root)).isDirectory()) {
-    throw new ServerRefusal('NOT_FOUND', `served directory ${opts.root} is not a directory`);
+    throw new ServerRefusal('NOT_A_DIRECTORY', `served directory ${opts.root} is not a directory`);
   }
   const ctx: Context = {
     reader,

@@ -49,6 +49,12 @@ export interface ReceiveOptions extends StoreOpOptions {
    * runs it through the receive guard. Default false.
    */
   trustedSource?: boolean;
+  /**
+   * Called with the running total of bytes the store has acknowledged as
+   * stored (S3: parts confirmed, those a resume skips included), for honest
+   * progress. Stores that cannot tell never call it.
+   */
+  onStored?: (bytes: number) => void;
 }
 
 /** The stages that receive one diff, ending in the sink; transforms run first, in order. */

@@ -1,40 +1,71 @@
 /**
- * The one line of progress a command redraws in place on a terminal (the
- * sync's transfer line, checksumdir's scan line). On anything that is not a
- * TTY it writes nothing at all, so logs and pipes stay clean.
+ * The lines of progress a command redraws in place on a terminal (the sync's
+ * overall and transfer lines, checksumdir's scan line). On anything that is not
+ * a TTY it writes nothing at all, so logs and pipes stay clean.
+ *
+ * The drawing is log-update's (cursor moves, erasing, wrapping to the
+ * terminal's width so a long line never scrolls the display, several lines at
+ * once), not hand-written escape codes. It runs with `showCursor: true`: hiding
+ * the cursor would make log-update install exit and signal hooks (restore-cursor)
+ * beside the CLI's own SIGINT/SIGTERM handling.
  */
+import { createLogUpdate } from 'log-update';
 
 /** Where a status line draws: a stream that may be a terminal. */
 export interface StatusOutput {
   write(text: string): unknown;
   readonly isTTY?: boolean;
+  /** The terminal's size, when known (log-update wraps and clips to it; default 80 × 24). */
+  readonly columns?: number;
+  readonly rows?: number;
 }
 
-/** A line redrawn in place. */
+/** A block of lines redrawn in place. */
 export interface StatusLine {
   /** True when `out` is a TTY: otherwise {@link draw} and {@link clear} do nothing. */
   readonly enabled: boolean;
-  /** Replaces the line's text (carriage return, erase to end of line, `text`). */
+  /** Replaces what was drawn with `text` (one line, or several separated by `\n`). */
   draw(text: string): void;
-  /** Erases the line if anything was drawn. Idempotent; a later `draw` draws again. */
+  /** Erases what was drawn, if anything. Idempotent; a later `draw` draws again. */
   clear(): void;
 }
 
 /** A status line on `out`, enabled only when `out` is a TTY. */
 export function statusLine(out: StatusOutput | undefined): StatusLine {
   const enabled = out?.isTTY === true;
+  if (!enabled) return { enabled, draw: () => undefined, clear: () => undefined };
+  const render = createLogUpdate(sized(out!) as unknown as NodeJS.WritableStream, {
+    showCursor: true,
+  });
   let drawn = false;
   return {
     enabled,
     draw(text) {
-      if (!enabled) return;
-      out!.write(`\r\x1b[K${text}`);
+      render(text);
       drawn = true;
     },
     clear() {
-      if (!enabled || !drawn) return;
-      out!.write('\r\x1b[K');
+      if (!drawn) return;
+      render.clear();
       drawn = false;
+    },
+  };
+}
+
+/**
+ * `out` as log-update sees it, with a size of 80 × 24 where the terminal says
+ * 0 × 0 (a pty nobody sized: `script`, `ssh -t` from a script, serial
+ * consoles), where log-update would otherwise draw nothing at all.
+ */
+function sized(out: StatusOutput): StatusOutput {
+  return {
+    isTTY: true,
+    write: (text) => out.write(text),
+    get columns() {
+      return out.columns || 80;
+    },
+    get rows() {
+      return out.rows || 24;
     },
   };
 }

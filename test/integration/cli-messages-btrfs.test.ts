@@ -79,14 +79,31 @@ describe('CLI messages: local btrfs', { skip }, () => {
     assert.equal(r.stderr.match(/read-write/g)?.length, 1, r.stderr);
   });
 
-  it('a read-write subvolume given as a source directory: a warning, not a silent no-op', async () => {
+  it('a read-write subvolume given as a source directory: nothing to send, said in one line (exit 2)', async () => {
     const r = await runCli(['-n', `${live}/`, `${dst}/`]);
-    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.exitCode, 2, r.stderr);
     assert.match(
       r.stderr,
-      /^buttersink: warning: .*\/live\/: a read-write subvolume with no snapshots in it \(make snapshots with btrfs subvolume snapshot -r\)$/,
+      /^buttersink: .*\/live\/: no read-only snapshots here; nothing to send \(make snapshots with btrfs subvolume snapshot -r, or check the path\)$/,
     );
     oneLine(r.stderr);
+  });
+
+  it('an empty source directory says why nothing happens (exit 2), and -d deletes nothing', async () => {
+    const empty = join(A.mnt, 'empty');
+    const kept = join(A.mnt, 'kept');
+    await Promise.all([mkdir(empty), mkdir(kept)]);
+    await subvolume(join(empty, 'rw'));
+    await snapshot(join(snaps, '2024-01-01'), join(kept, 'old'));
+    const r = await runCli(['-d', `${empty}/`, `${kept}/`]);
+    assert.equal(r.exitCode, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^buttersink: .*\/empty\/: no read-only snapshots here, only read-write subvolume\(s\) rw; nothing to send \(make snapshots with btrfs subvolume snapshot -r, or check the path\)$/,
+    );
+    oneLine(r.stderr);
+    assert.equal(r.stdout, '', 'no plan, no "nothing to do"');
+    assert.deepEqual(await readdir(kept), ['old'], 'nothing deleted');
   });
 
   it('a read-write subvolume named as the source is called read-write, not missing (exit 2)', async () => {

@@ -9,8 +9,9 @@ import { mkdir, mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { deleteSubvolume } from '../../src/btrfs/subvolume.js';
 import { createS3Client } from '../../src/s3/s3-client.js';
 import { createBtrfs, makeTree, snapshot, subvolume } from '../fixtures/btrfs-fs.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
@@ -150,5 +151,39 @@ describe('CLI messages: S3', { skip }, () => {
       /^2 snapshot\(s\), \d+\.\d (KiB|MiB) transferred in \d+\.\d s$/,
     );
     assert.deepEqual((await readdir(dst)).sort(), ['s1', 's2']);
+  });
+
+  // Last: it deletes a source snapshot.
+  it('-d says which diff it moved to trash/ (key and size) and removes the stale .bs', async () => {
+    const up = await s3(['-q', `${snaps}/`, 's3://bkt/del/']);
+    assert.equal(up.exitCode, 0, up.stderr);
+    await deleteSubvolume(join(snaps, 's2'));
+    const r = await s3(['-q', '-d', `${snaps}/`, 's3://bkt/del/']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const keys = async (prefix: string) =>
+      (
+        (await client.send(new ListObjectsV2Command({ Bucket: 'bkt', Prefix: prefix }))).Contents ??
+        []
+      )
+        .map((o) => `${o.Key} ${o.Size}`)
+        .sort();
+    const trashed = await keys('trash/del/');
+    assert.equal(trashed.length, 1, trashed.join());
+    const [key, size] = trashed[0]!.slice('trash/'.length).split(' ');
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^moved s3://bkt/${key} \\((${size} B|[\\d.]+ KiB)\\) to s3://bkt/trash/${key}; removed s3://bkt/del/s2\\.bs \\(no diff of it left\\)$`,
+        'm',
+      ),
+    );
+    assert.match(r.stdout.trim().split('\n').at(-1) ?? '', /, 1 diff\(s\) moved to trash\/$/);
+    assert.doesNotMatch(r.stdout, /nothing to do/);
+    const left = await keys('del/');
+    assert.ok(!left.some((k) => k.startsWith('del/s2')), left.join());
+    assert.ok(
+      left.some((k) => k.startsWith('del/s1.bs')),
+      'the .bs of a snapshot still stored stays',
+    );
   });
 });

@@ -48,9 +48,11 @@ describe('CLI messages: SSH', { skip }, () => {
     await sshd?.stop();
   });
 
-  it('a missing remote directory: "ssh://host/path: no such directory"', async () => {
+  it('a missing remote directory: "ssh://host/path: no such directory", exit 2 as a local one', async () => {
+    const local = await runCli(['/nonexistent/dir/']);
+    assert.equal(local.exitCode, 2, local.stderr);
     const r = await ssh([`ssh://${sshd.alias}/nonexistent/dir/`]);
-    assert.equal(r.exitCode, 1, r.stderr);
+    assert.equal(r.exitCode, local.exitCode, r.stderr);
     assert.match(r.stderr, /^buttersink: ssh:\/\/bstest\/nonexistent\/dir: no such directory$/);
     assert.doesNotMatch(r.stderr, /ENOENT|realpath/);
     oneLine(r.stderr);

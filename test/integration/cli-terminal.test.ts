@@ -1,7 +1,7 @@
 /**
  * What the CLI draws, as a user sees it: on a terminal (a real pseudo-terminal,
- * from util-linux `script`) the progress line is redrawn in place while the
- * transfer runs; into a pipe or a file (cron, logs) nothing but plain lines,
+ * from util-linux `script`) the progress display is redrawn in place while the
+ * transfer runs, with an overall line when several snapshots are sent; into a pipe or a file (cron, logs) nothing but plain lines,
  * no carriage return and no escape sequence.
  */
 import assert from 'node:assert/strict';
@@ -21,9 +21,12 @@ const MiB = 1024 * 1024;
 /** Shell-quotes one argument for `script -c`. */
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** A progress redraw: carriage return, erase to end of line, then the text. */
+/**
+ * A redraw in place (log-update): erase the line drawn (ESC [2K), cursor up
+ * (ESC [1A) and again, back to column 1 (ESC [G), then the new text.
+ */
 // eslint-disable-next-line no-control-regex
-const REDRAW = /\r\x1b\[K([^\r\n\x1b]+)/g;
+const REDRAW = /\x1b\[2K(?:\x1b\[1A\x1b\[2K)+\x1b\[G([^\x1b]+)/g;
 
 describe('the CLI on a terminal and off it', { skip }, () => {
   let A: BtrfsFs;
@@ -40,6 +43,8 @@ describe('the CLI on a terminal and off it', { skip }, () => {
     await mkdir(snaps);
     await makeTree(live, 0, { bigMiB: 400 });
     await snapshot(live, join(snaps, 's0'));
+    await makeTree(live, 1, { bigMiB: 400 });
+    await snapshot(live, join(snaps, 's1'));
   });
   after(async () => {
     await Promise.all([A?.cleanup(), B?.cleanup()]);
@@ -75,6 +80,15 @@ describe('the CLI on a terminal and off it', { skip }, () => {
     assert.ok(
       whilePart.some((line) => /s0/.test(line) && /\d/.test(line)),
       `the progress line names the snapshot and a figure: ${JSON.stringify(whilePart.slice(0, 5))}`,
+    );
+    // Two snapshots to send: an overall line under it (the pty turns \n into \r\n).
+    assert.ok(
+      whilePart.some((text) =>
+        /^ {2}s0 \(1 of 2\): [\d.]+ \S+ of [\d.]+ \S+ at .*\r?\n {2}overall: 0 of 2 snapshots done, [\d.]+ \S+ of [\d.]+ \S+\r?\n/.test(
+          text,
+        ),
+      ),
+      `an overall line under the transfer line: ${JSON.stringify(whilePart.slice(0, 5))}`,
     );
   });
 

@@ -171,8 +171,9 @@ export class BtrfsStore implements Store {
   /**
    * No silent no-ops: refuses a named snapshot that is a read-write subvolume,
    * and a directory URI that is itself one read-only snapshot (nothing below it
-   * to list); warns once about the read-write subvolumes a listing leaves out,
-   * and about a source directory that is a read-write subvolume without snapshots.
+   * to list), and a source directory with no read-only snapshots (EMPTY_SOURCE,
+   * exit 2, as an empty S3 source); warns once about the read-write subvolumes a
+   * listing leaves out.
    */
   async #explainListing(
     role: StoreRole,
@@ -196,14 +197,18 @@ export class BtrfsStore implements Store {
           `${dir}/: a read-only snapshot, not a directory of snapshots; drop the trailing '/' to name this one snapshot (${dir})`,
         );
       }
-      // A fresh filesystem's top level is one too: only worth saying of a source.
-      if (role === 'source' && readWrite.length === 0) {
-        warn('NO_SNAPSHOTS', `${dir}/: a read-write subvolume with no snapshots in it (${hint})`);
-      }
+    }
+    const names = readWrite.slice(0, 3).join(', ') + (readWrite.length > 3 ? ', …' : '');
+    // Nothing to send is a mistake to say (and -d would empty the destination), as for S3.
+    if (role === 'source' && snapshots === 0 && snapshot === undefined) {
+      const rw = readWrite.length > 0 ? `, only read-write subvolume(s) ${names}` : '';
+      throw new LocationError(
+        'EMPTY_SOURCE',
+        `${dir}/: no read-only snapshots here${rw}; nothing to send (${hint}, or check the path)`,
+      );
     }
     // Naming one snapshot leaves the others out on purpose.
     if (readWrite.length === 0 || snapshot !== undefined) return;
-    const names = readWrite.slice(0, 3).join(', ') + (readWrite.length > 3 ? ', …' : '');
     warn(
       'READ_WRITE_IGNORED',
       `${dir}: ignoring ${readWrite.length} read-write subvolume(s) ${names} (${hint})`,

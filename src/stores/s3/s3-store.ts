@@ -49,8 +49,14 @@ import { mapLimit } from '../../streams/highland-adapter.js';
 import { sourceStage } from '../../streams/stage.js';
 import type { SourceStage } from '../../streams/stage.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
-import type { Partial, ReceiveStages, Store, StoreOpOptions, StoreRole } from '../store.js';
-import type { ReceiveOptions } from '../store.js';
+import type {
+  Partial,
+  ReceiveOptions,
+  ReceiveStages,
+  Store,
+  StoreOpOptions,
+  StoreRole,
+} from '../store.js';
 import type { S3Location } from '../uri.js';
 import { createS3Client } from '../../s3/s3-client.js';
 import type { S3ClientOptions } from '../../s3/s3-client.js';
@@ -449,6 +455,7 @@ export class S3Store implements Store {
     const { open, partSize } = await this.#resumable(key, sig);
     opts.signal?.throwIfAborted();
     const skipped = { parts: 0, bytes: 0 };
+    let stored = 0;
     // Hashes every byte stored, the parts a resume skips included (they are still read).
     const digest = streamDigest(sig);
     const sink = s3Upload({
@@ -473,6 +480,7 @@ export class S3Store implements Store {
         ? { maxSingleCopy: this.#opts.maxSingleCopy }
         : {}),
       onPart: (p) => {
+        opts.onStored?.((stored += p.bytes));
         if (!p.skipped) return;
         skipped.parts += 1;
         skipped.bytes += p.bytes;
@@ -642,6 +650,36 @@ export class S3Store implements Store {
     }
     this.#byEdge.delete(edgeKey(diff.to, diff.from));
     debug('moved diff to trash', { key: stored.key, trash: target });
+    const moved = { key: this.uriOf(stored.key), trash: this.uriOf(target), size: stored.size };
+    this.trashed.push({
+      ...moved,
+      removedSizeInfo: await this.#dropStaleSizeInfo(stored.path, opts),
+    });
+  }
+
+  /** What {@link deleteDiff} moved to trash/, in order (S3 URIs), for the CLI to report. */
+  readonly trashed: {
+    key: string;
+    trash: string;
+    size: number;
+    /** The `.bs` removed because no diff of its snapshot is left, or null. */
+    removedSizeInfo: string | null;
+  }[] = [];
+
+  /** Deletes `path`'s `.bs` once no stored diff of `path` is left; returns its URI if it did. */
+  async #dropStaleSizeInfo(path: string, opts: StoreOpOptions): Promise<string | null> {
+    if ([...this.#byEdge.values()].some((d) => d.path === path)) return null;
+    const key = sizeInfoKey(this.location.prefix, path);
+    try {
+      if ((await this.#getText(key, opts.signal)) === undefined) return null;
+      await this.client.send(
+        new (s3Sdk().DeleteObjectCommand)({ Bucket: this.#bucket, Key: key }),
+        opts.signal ? { abortSignal: opts.signal } : {},
+      );
+    } catch (err) {
+      this.#wrap(`removing the stale size record ${this.uriOf(key)}`, err);
+    }
+    return this.uriOf(key);
   }
 
   /**

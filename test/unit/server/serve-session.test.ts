@@ -184,7 +184,7 @@ describe('serveSession', () => {
     await s.next();
     await s.writer.json({ type: 'hello', version: 1 });
     const m = (await s.next()) as Record<string, unknown>;
-    assert.equal(m.code, 'NOT_FOUND');
+    assert.equal(m.code, 'NO_SUCH_DIRECTORY', 'the code of a local LocationError');
     assert.match(String(m.message), /missing/);
   });
 });

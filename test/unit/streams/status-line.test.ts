@@ -4,20 +4,40 @@ import { statusLine } from '../../../src/streams/status-line.js';
 
 function output(isTTY: boolean) {
   const written: string[] = [];
-  return { written, out: { isTTY, write: (t: string) => written.push(t) } };
+  return { written, out: { isTTY, columns: 80, write: (t: string) => written.push(t) } };
 }
 
+/** What a terminal would show: escape sequences removed. */
+// eslint-disable-next-line no-control-regex
+const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+
 describe('statusLine', () => {
-  it('redraws in place and clears once on a TTY', () => {
+  it('draws, redraws over what it drew (erasing it first) and clears once on a TTY', () => {
     const { written, out } = output(true);
     const line = statusLine(out);
     assert.equal(line.enabled, true);
     line.clear();
-    line.draw('a: 1.0 KiB');
-    line.draw('a: 2.0 KiB');
+    assert.deepEqual(written, [], 'nothing to clear before the first draw');
+    line.draw('a: 1.0 KiB\noverall: 1 of 2');
+    line.draw('a: 2.0 KiB\noverall: 1 of 2');
     line.clear();
     line.clear();
-    assert.deepEqual(written, ['\r\x1b[Ka: 1.0 KiB', '\r\x1b[Ka: 2.0 KiB', '\r\x1b[K']);
+    assert.equal(written.length, 3, JSON.stringify(written));
+    assert.equal(plain(written[0]!), 'a: 1.0 KiB\noverall: 1 of 2\n');
+    // The redraw first erases both lines drawn (erase line, cursor up), then writes the new text.
+    // eslint-disable-next-line no-control-regex
+    assert.match(written[1]!, /^(\x1b\[\?2026h)?\x1b\[2K\x1b\[1A\x1b\[2K\x1b\[1A\x1b\[2K/);
+    assert.equal(plain(written[1]!), 'a: 2.0 KiB\noverall: 1 of 2\n');
+    assert.equal(plain(written[2]!), '', 'clearing only erases');
+    // eslint-disable-next-line no-control-regex
+    assert.match(written[2]!, /\x1b\[2K/);
+  });
+
+  it('draws on a terminal that reports no size (0 × 0, as under script), as if 80 × 24', () => {
+    const written: string[] = [];
+    const line = statusLine({ isTTY: true, columns: 0, rows: 0, write: (t) => written.push(t) });
+    line.draw('x: 1 B');
+    assert.equal(plain(written.join('')), 'x: 1 B\n');
   });
 
   it('writes nothing to what is not a TTY', () => {
