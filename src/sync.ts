@@ -34,6 +34,7 @@ import { uuidRewrite } from './stages/uuid-rewrite.js';
 import { runPipeline } from './streams/pipeline.js';
 import { progressTap } from './streams/progress-tap.js';
 import type { Progress } from './streams/progress-tap.js';
+import { fusedTransfer } from './stores/btrfs/fused-transfer.js';
 import type { Store } from './stores/store.js';
 
 /** Options of {@link sync}. */
@@ -261,12 +262,15 @@ export async function transfer(
   const elapsed = () => Number(process.hrtime.bigint() - started) / 1e9;
   const copied = await dest.copyFrom?.(source, t.to, t.from, sig);
   if (copied !== undefined) return { transfer: t, bytes: copied, seconds: elapsed() };
+  const fused = skipsNoOpStages(source, dest, opts);
+  // Every stage a no-op: `btrfs send` straight into `btrfs receive` (OS pipe), when exact.
+  const joined = fused ? await fusedTransfer(source, dest, t, opts) : undefined;
+  if (joined) return { transfer: t, bytes: joined.bytes, seconds: elapsed(), fused };
   // Only this machine's own `btrfs send` is trusted; every other stream is guarded.
   const receive = await dest.receive(t.to, t.from, {
     ...sig,
     trustedSource: source.kind === 'btrfs',
   });
-  const fused = skipsNoOpStages(source, dest, opts);
   let bytes = 0;
   try {
     await runPipeline(
