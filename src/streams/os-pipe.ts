@@ -160,10 +160,13 @@ function sampleCount(
   const pollMs = opts.pollMs ?? 200;
   let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
+  let reading = false;
+  let stopped = false;
   let every = pollMs;
   let reported = started;
   const sample = (n: number | undefined) => {
-    if (timer === undefined) return;
+    reading = false;
+    if (stopped) return;
     const now = performance.now();
     if (n !== undefined && n > bytes) bytes = n;
     if (now - reported >= pollMs && bytes > 0) {
@@ -173,10 +176,12 @@ function sampleCount(
     timer = setTimeout(tick, every);
   };
   const tick = () => {
+    timer = undefined;
+    reading = true;
     readCount(pid)
       .then(sample)
       .catch((err: unknown) => {
-        timer = undefined;
+        stopped = true;
         onError(err);
       });
   };
@@ -185,10 +190,15 @@ function sampleCount(
     bytes: () => bytes,
     hurry: () => {
       every = Math.min(every, 10);
+      // Sample now rather than at the end of the pause already begun.
+      if (!reading && !stopped) {
+        clearTimeout(timer);
+        tick();
+      }
     },
     stop: () => {
+      stopped = true;
       clearTimeout(timer);
-      timer = undefined;
     },
   };
 }
