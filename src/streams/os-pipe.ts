@@ -21,7 +21,9 @@
  * Completion and teardown: resolves once both processes exited successfully.
  * When either fails, or `signal` aborts, the other is killed; the call
  * settles only after both have been reaped, rejecting with the first failure
- * that is not a consequence of a kill of ours (or an AbortedError).
+ * that is not a consequence of a kill of ours (or an AbortedError), and not a
+ * source's broken pipe (see {@link JoinOptions.brokenPipe}) while the sink
+ * failed by itself.
  */
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -50,6 +52,11 @@ export interface JoinOptions {
   onProgress?: (progress: Progress) => void;
   /** Milliseconds between two samples of the sink's read count. Default 200. */
   pollMs?: number;
+  /**
+   * True for a source failure caused by the sink's end (killed by SIGPIPE):
+   * never the root cause while the sink failed too. Default: none is.
+   */
+  brokenPipe?: (err: unknown) => boolean;
 }
 
 /** What a successful {@link joinProcesses} returns. */
@@ -103,6 +110,7 @@ async function watchJoined(
 ): Promise<JoinResult> {
   const started = performance.now();
   const failures: unknown[] = [];
+  let brokenPipe: unknown;
   const killed = new Set<JoinedProcess>();
   const stop = (p: JoinedProcess) => {
     if (killed.has(p)) return;
@@ -122,7 +130,13 @@ async function watchJoined(
   });
   const watch = (p: JoinedProcess, other: JoinedProcess) =>
     p.done.catch((err: unknown) => {
-      if (!killed.has(p)) failures.push(err);
+      if (killed.has(p)) return;
+      // Killed by SIGPIPE: the sink has gone already, and its own failure says why.
+      if (p === source && opts.brokenPipe?.(err)) {
+        brokenPipe = err;
+        return;
+      }
+      failures.push(err);
       stop(other);
     });
   await Promise.all([watch(source, sink).then(() => sampler.hurry()), watch(sink, source)]).finally(
@@ -132,6 +146,7 @@ async function watchJoined(
     },
   );
   if (failures.length > 0) throw failures[0];
+  if (brokenPipe !== undefined) throw brokenPipe;
   const elapsedMs = performance.now() - started;
   opts.onProgress?.(progressReport(sampler.bytes(), elapsedMs, opts.total, true));
   return { bytes: sampler.bytes(), elapsedMs };

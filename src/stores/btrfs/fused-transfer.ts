@@ -56,6 +56,10 @@ export async function fusedTransfer(
         ...sig,
         ...(t.size > 0 ? { total: t.size } : {}),
         onProgress: (p) => opts.onProgress?.(t, p),
+        // A receiver that died (disk full) breaks the sender's pipe: its error says why.
+        brokenPipe: (err) =>
+          err instanceof CommandError &&
+          (err.cause as { signal?: unknown } | undefined)?.signal === 'SIGPIPE',
       },
     );
     await receive.commit();

@@ -107,6 +107,18 @@ describe('joinProcesses', () => {
     assert.equal(alive(srcPid), false);
   });
 
+  it('a sink that fails and breaks the source’s pipe is the root cause, not the SIGPIPE', async () => {
+    await assert.rejects(
+      joinProcesses(
+        () => sh(`exec head -c ${1024 * MiB} /dev/zero`),
+        (stdin) => sh('head -c 1 > /dev/null; exit 5', stdin),
+        // head reports the broken pipe by exit code 1 (btrfs send is killed by SIGPIPE).
+        { brokenPipe: (err) => /zero: (1|SIGPIPE)$/.test((err as Error).message) },
+      ),
+      /: 5$/,
+    );
+  });
+
   it('an abort kills both and rejects with an AbortedError', async () => {
     const ac = new AbortController();
     const pids: (number | undefined)[] = [];
