@@ -38,6 +38,7 @@ import { uuidRewrite } from './stages/uuid-rewrite.js';
 import { runPipeline } from './streams/pipeline.js';
 import { progressTap } from './streams/progress-tap.js';
 import type { Progress } from './streams/progress-tap.js';
+import { fusedTransfer } from './stores/btrfs/fused-transfer.js';
 import type { Store } from './stores/store.js';
 import { compressedDataFor } from './stores/compressed-data.js';
 import { DryRunStore } from './stores/wrappers/dry-run-store.js';
@@ -309,13 +310,21 @@ export async function transfer(
   const copied = await dest.copyFrom?.(source, t.to, t.from, sig);
   if (copied !== undefined) return { transfer: t, bytes: copied, seconds: elapsed() };
   const compressedData = await compressedDataFor(source, dest, opts);
+  const fused = skipsNoOpStages(source, dest, opts);
+  // Every stage a no-op: `btrfs send` straight into `btrfs receive` (OS pipe), when exact.
+  let joined;
+  try {
+    joined = fused ? await fusedTransfer(source, dest, t, { ...opts, compressedData }) : undefined;
+  } catch (err) {
+    throw new TransferError(t.to.path, err);
+  }
+  if (joined) return { transfer: t, bytes: joined.bytes, seconds: elapsed(), fused };
   // Only this machine's own `btrfs send` is trusted; every other stream is guarded.
   const receive = await dest.receive(t.to, t.from, {
     ...sig,
     trustedSource: source.kind === 'btrfs',
     ...(opts.onStored ? { onStored: (b: number) => opts.onStored?.(t, b) } : {}),
   });
-  const fused = skipsNoOpStages(source, dest, opts);
   let bytes = 0;
   try {
     await runPipeline(

@@ -92,8 +92,12 @@ export async function runBtrfs(
 
 /** Options of {@link spawnBtrfs}. */
 export interface SpawnBtrfsOptions {
-  /** `'pipe'` to write the child's stdin (btrfs receive). Default `'ignore'`. */
-  stdin?: 'pipe' | 'ignore';
+  /**
+   * `'pipe'` to write the child's stdin (btrfs receive). Default `'ignore'`. A
+   * Readable backed by a file descriptor (another child's stdout) is handed to
+   * the child as its stdin directly: this process reads none of its bytes.
+   */
+  stdin?: 'pipe' | 'ignore' | Readable;
   /** `'pipe'` to read the child's stdout (btrfs send). Default `'ignore'`. */
   stdout?: 'pipe' | 'ignore';
   /** Aborting kills the child (SIGTERM); {@link BtrfsChild.done} rejects with {@link AbortedError}. */

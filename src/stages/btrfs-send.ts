@@ -17,12 +17,16 @@
  * stderr. Destroying the stream (or aborting `signal`) sends SIGTERM to the
  * child (relayed by `sudo`, SIGKILL after 5 s) and waits until it has been
  * reaped before the stream emits `close`.
+ *
+ * Where no stage needs to look at the bytes, {@link spawnBtrfsSend} starts the
+ * same command with its stdout handed on unread (see `streams/os-pipe.ts`).
  */
 import { Readable } from 'node:stream';
 import { AbortedError, UsageError } from '../errors.js';
 import { btrfsCommandLine, spawnBtrfs } from '../btrfs/exec.js';
 import type { BtrfsChild } from '../btrfs/exec.js';
 import type { SourceStage, StageOptions } from '../streams/stage.js';
+import { killAndReap } from './btrfs-child.js';
 
 /** Options of {@link btrfsSend}. */
 export interface BtrfsSendOptions extends StageOptions {
@@ -77,12 +81,8 @@ export function btrfsSendArgs(opts: BtrfsSendOptions): string[] {
   ];
 }
 
-/**
- * Streams `btrfs send` of `opts.path`. The child starts on the first read, so
- * an unconsumed stage spawns nothing. Requires root.
- * Throws UsageError on invalid options.
- */
-export function btrfsSend(opts: BtrfsSendOptions): BtrfsSendStage {
+/** Throws UsageError when `opts` are invalid for {@link btrfsSend}. */
+function checkSendOptions(opts: BtrfsSendOptions): void {
   if (typeof opts.path !== 'string' || opts.path === '') {
     throw new UsageError('btrfsSend: path must be a non-empty string');
   }
@@ -102,80 +102,72 @@ export function btrfsSend(opts: BtrfsSendOptions): BtrfsSendStage {
   if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 1)) {
     throw new UsageError('btrfsSend: chunkSize must be a positive integer');
   }
-  const args = btrfsSendArgs(opts);
-  const signal = opts.signal;
-  let child: BtrfsChild | undefined;
-  let bytes = 0;
+}
 
-  const start = () => {
-    if (signal?.aborted) {
-      stream.destroy(new AbortedError('btrfs send aborted', { cause: signal.reason }));
+/**
+ * Starts `btrfs send` as {@link btrfsSend} would, its stdout a pipe nobody has
+ * read yet: for a caller that hands that pipe to another process in the same
+ * tick (`streams/os-pipe.ts`). The caller stops and reaps the child.
+ * Throws UsageError on invalid options.
+ */
+export function spawnBtrfsSend(opts: Omit<BtrfsSendOptions, 'chunkSize' | 'signal'>): BtrfsChild {
+  checkSendOptions(opts);
+  return spawnBtrfs(btrfsSendArgs(opts), { stdout: 'pipe' });
+}
+
+/**
+ * Moves the child's stdout into `stream` (pausing it on backpressure, gathering
+ * to `chunkSize` when given) and ends `stream` once the child exited 0 and its
+ * stdout was drained, or destroys it with the child's error.
+ */
+function pump(
+  c: BtrfsChild,
+  stream: Readable,
+  chunkSize: number | undefined,
+  count: (n: number) => void,
+): void {
+  const out = c.stdout;
+  if (!out) throw new Error('btrfs send spawned without stdout');
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const flush = (): boolean => {
+    if (heldBytes === 0) return true;
+    const chunk = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
+    held = [];
+    heldBytes = 0;
+    return stream.push(chunk);
+  };
+  out.on('data', (chunk: Buffer) => {
+    count(chunk.length);
+    if (chunkSize === undefined) {
+      if (!stream.push(chunk)) out.pause();
       return;
     }
-    const c = spawnBtrfs(args, { stdout: 'pipe' });
-    child = c;
-    const out = c.stdout;
-    if (!out) throw new Error('btrfs send spawned without stdout');
-    let held: Buffer[] = [];
-    let heldBytes = 0;
-    const flush = (): boolean => {
-      if (heldBytes === 0) return true;
-      const chunk = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
-      held = [];
-      heldBytes = 0;
-      return stream.push(chunk);
-    };
-    out.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (chunkSize === undefined) {
-        if (!stream.push(chunk)) out.pause();
-        return;
-      }
-      held.push(chunk);
-      heldBytes += chunk.length;
-      if (heldBytes >= chunkSize && !flush()) out.pause();
-    });
-    const drained = new Promise<void>((resolve, reject) => {
-      out.once('end', resolve);
-      out.once('error', reject);
-      out.once('close', resolve);
-    });
-    Promise.all([c.done, drained]).then(
-      () => {
-        if (stream.destroyed) return;
-        flush();
-        stream.push(null);
-      },
-      (err: unknown) => stream.destroy(err as Error),
-    );
-  };
-
-  const stream = new Readable({
-    highWaterMark: chunkSize ?? READ_AHEAD,
-    read() {
-      if (!child) start();
-      else child.stdout?.resume();
-    },
-    destroy(err, callback) {
-      const c = child;
-      if (!c) {
-        callback(err);
-        return;
-      }
-      // Kill before closing stdout, and report `close` only once the child is reaped.
-      c.kill('SIGTERM');
-      c.stdout?.destroy();
-      c.done.then(
-        () => callback(err),
-        () => callback(err),
-      );
-    },
+    held.push(chunk);
+    heldBytes += chunk.length;
+    if (heldBytes >= chunkSize && !flush()) out.pause();
   });
+  const drained = new Promise<void>((resolve, reject) => {
+    out.once('end', resolve);
+    out.once('error', reject);
+    out.once('close', resolve);
+  });
+  Promise.all([c.done, drained]).then(
+    () => {
+      if (stream.destroyed) return;
+      flush();
+      stream.push(null);
+    },
+    (err: unknown) => stream.destroy(err as Error),
+  );
+}
 
-  const onAbort = () =>
-    stream.destroy(new AbortedError('btrfs send aborted', { cause: signal?.reason }));
-  signal?.addEventListener('abort', onAbort, { once: true });
-
+/** Resolves with the byte count once `stream` ended; rejects when it errored or closed first. */
+function sendResult(
+  stream: Readable,
+  bytes: () => number,
+  onClose: () => void,
+): Promise<BtrfsSendResult> {
   const result = new Promise<BtrfsSendResult>((resolve, reject) => {
     let ended = false;
     stream.once('end', () => {
@@ -183,12 +175,54 @@ export function btrfsSend(opts: BtrfsSendOptions): BtrfsSendStage {
     });
     stream.once('error', reject);
     stream.once('close', () => {
-      signal?.removeEventListener('abort', onAbort);
-      if (ended) resolve({ bytes });
+      onClose();
+      if (ended) resolve({ bytes: bytes() });
       else reject(new AbortedError('btrfs send was destroyed before its end'));
     });
   });
   result.catch(() => undefined);
+  return result;
+}
+
+/**
+ * Streams `btrfs send` of `opts.path`. The child starts on the first read, so
+ * an unconsumed stage spawns nothing. Requires root.
+ * Throws UsageError on invalid options.
+ */
+export function btrfsSend(opts: BtrfsSendOptions): BtrfsSendStage {
+  checkSendOptions(opts);
+  const args = btrfsSendArgs(opts);
+  const signal = opts.signal;
+  let child: BtrfsChild | undefined;
+  let bytes = 0;
+  const aborted = () => new AbortedError('btrfs send aborted', { cause: signal?.reason });
+
+  const stream = new Readable({
+    highWaterMark: opts.chunkSize ?? READ_AHEAD,
+    read() {
+      if (child) {
+        child.stdout?.resume();
+      } else if (signal?.aborted) {
+        stream.destroy(aborted());
+      } else {
+        child = spawnBtrfs(args, { stdout: 'pipe' });
+        pump(child, stream, opts.chunkSize, (n) => (bytes += n));
+      }
+    },
+    destroy(err, callback) {
+      // Kill before closing stdout, and report `close` only once the child is reaped.
+      if (!child) callback(err);
+      else void killAndReap(child, child.stdout, true).then(() => callback(err));
+    },
+  });
+
+  const onAbort = () => stream.destroy(aborted());
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const result = sendResult(
+    stream,
+    () => bytes,
+    () => signal?.removeEventListener('abort', onAbort),
+  );
   if (signal?.aborted) onAbort();
 
   return {

@@ -27,7 +27,7 @@ export { commitSink } from './commit-sink.js';
 export type { ByteCounterOptions, ByteCounterStage } from './byte-counter.js';
 export { byteCounter, isByteCounter } from './byte-counter.js';
 export type { Progress, ProgressTapOptions } from './progress-tap.js';
-export { progressTap } from './progress-tap.js';
+export { progressReport, progressTap } from './progress-tap.js';
 export type { HashAlgorithm, HashTapOptions } from './hash-tap.js';
 export { hashTap } from './hash-tap.js';
 export type {
@@ -40,3 +40,5 @@ export type {
 export { chunker, growingPartSize } from './chunker.js';
 export type { LimitOptions, LimitTask } from './highland-adapter.js';
 export { forEachLimit, mapLimit } from './highland-adapter.js';
+export type { JoinOptions, JoinResult, JoinedProcess } from './os-pipe.js';
+export { joinProcesses, readCount } from './os-pipe.js';

@@ -41,6 +41,23 @@ export interface ProgressTapOptions extends StageOptions {
   highWaterMark?: number;
 }
 
+/** The {@link Progress} of `bytes` moved in `elapsedMs`, towards `total` when known. */
+export function progressReport(
+  bytes: number,
+  elapsedMs: number,
+  total: number | undefined,
+  done: boolean,
+): Progress {
+  const rate = elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0;
+  const p: Progress = { bytes, rate, elapsedMs, done };
+  if (total !== undefined) {
+    p.total = total;
+    if (done) p.etaMs = 0;
+    else if (rate > 0) p.etaMs = (Math.max(0, total - bytes) * 1000) / rate;
+  }
+  return p;
+}
+
 /**
  * A tap that calls `onProgress` at most every `intervalMs` while bytes flow, and exactly
  * once with `done: true` after the last byte (also for an empty stream). Its result is
@@ -63,17 +80,8 @@ export function progressTap(opts: ProgressTapOptions): TransformStage<Progress> 
   let bytes = 0;
   let start = -1;
   let last = 0;
-  const report = (now: number, done: boolean): Progress => {
-    const elapsedMs = start < 0 ? 0 : now - start;
-    const rate = elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0;
-    const p: Progress = { bytes, rate, elapsedMs, done };
-    if (total !== undefined) {
-      p.total = total;
-      if (done) p.etaMs = 0;
-      else if (rate > 0) p.etaMs = (Math.max(0, total - bytes) * 1000) / rate;
-    }
-    return p;
-  };
+  const report = (now: number, done: boolean): Progress =>
+    progressReport(bytes, start < 0 ? 0 : now - start, total, done);
 
   return tapStage({
     ...opts,

@@ -26,6 +26,7 @@ import { runCli, startCli } from '../fixtures/cli.js';
 import { pidsWithCommandLine } from '../fixtures/sshd.js';
 import { waitFor } from '../fixtures/wait-for.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
+import { ownReadBytes } from '../fixtures/own-io.js';
 import { treeDigest } from '../fixtures/tree-digest.js';
 
 const { skip } = integrationPrereqs({ root: true, btrfs: true });
@@ -96,8 +97,17 @@ function isAlive(pid: number): boolean {
   }
 }
 
-// Both transfer paths: without the no-op stages (the default here) and with every stage.
+// Both transfer paths: fused (the default here: `btrfs send` straight into `btrfs
+// receive` by an OS pipe, received in place under a `.NAME.receiving` marker) and
+// the stage pipeline (received as NAME.part, renamed when committed).
 for (const noFuse of [false, true]) {
+  /** What a killed or failed transfer of `name` leaves: the .part, or the marked subvolume. */
+  const partialOf = (name: string) => (noFuse ? `${name}.part` : name);
+  /** True when `dir` holds only what a failed transfer of `name` may leave. */
+  const onlyPartial = (entries: readonly string[], name: string) =>
+    entries.every((e) =>
+      noFuse ? e === `${name}.part` : e === name || e === `.${name}.receiving`,
+    );
   describe(`btrfs → btrfs sync${noFuse ? ' (BUTTERSINK_NO_FUSE=1)' : ''}`, { skip }, () => {
     let A: BtrfsFs;
     let B: BtrfsFs;
@@ -222,42 +232,77 @@ for (const noFuse of [false, true]) {
       await assertSameSnapshot(join(snaps, '2024-01-03'), join(one, '2024-01-03'));
     });
 
-    it('SIGKILL mid-receive leaves no snapshot under its final name; -d cleans the .part; the rerun completes', async () => {
+    it('no stream byte passes through this process on the fused path (and all of them otherwise)', async () => {
+      const bigSnaps = join(A.mnt, 'big-snaps');
+      const dst = join(C.mnt, 'through-node');
+      await mkdir(dst);
+      const size = 400 << 20;
+      let last: { bytes: number; done: boolean } | undefined;
+      const before = ownReadBytes();
+      try {
+        const report = await sync(store(bigSnaps), store(dst), {
+          estimate: true,
+          onProgress: (_t, p) => (last = p),
+        });
+        const through = ownReadBytes() - before;
+        if (noFuse) assert.ok(through >= size, `read ${through} bytes`);
+        else assert.ok(through < size / 20, `this process read ${through} of ${size} bytes`);
+        const t = report.transferred[0]!;
+        assert.ok(t.bytes >= size && t.bytes < size * 1.1, `counted ${t.bytes} bytes`);
+        assert.equal(last?.done, true);
+        assert.equal(last?.bytes, t.bytes, 'the final progress report carries the count');
+        assert.deepEqual(await readdir(dst), ['huge']);
+        await assertSameSnapshot(join(bigSnaps, 'huge'), join(dst, 'huge'));
+      } finally {
+        // Room on C for the tests after this one.
+        const { deleteSubvolume } = await import('../../src/btrfs/subvolume.js');
+        await deleteSubvolume(join(dst, 'huge')).catch(() => undefined);
+      }
+    });
+
+    it('SIGKILL mid-receive leaves no snapshot under its final name; -d cleans the partial; the rerun completes', async () => {
       const bigSnaps = join(A.mnt, 'big-snaps');
       const dst = join(B.mnt, 'kill-target');
       await mkdir(dst);
       const child = startCli(['-e', `${bigSnaps}/`, `${dst}/`]);
-      const partial = join(dst, 'huge.part');
+      const partial = join(dst, partialOf('huge'));
       await waitFor(() => fileSize(join(partial, 'big')) > 0, {
-        what: 'the receive to write data into huge.part',
+        what: `the receive to write data into ${partialOf('huge')}`,
         deadlineMs: 60_000,
       });
       child.kill('SIGKILL');
       await child;
-      // The orphaned btrfs send/receive die on their broken pipes; -d must not race them.
+      // The orphaned btrfs send/receive die on their broken pipes (fused: run to their
+      // end, nothing breaks their pipe); -d must not race them.
       await waitFor(() => btrfsChildrenOf(bigSnaps, dst).length === 0, {
         what: 'the orphaned btrfs send/receive to exit',
+        deadlineMs: 120_000,
       });
-      assert.equal(existsSync(join(dst, 'huge')), false, 'nothing under the final name');
+      if (noFuse)
+        assert.equal(existsSync(join(dst, 'huge')), false, 'nothing under the final name');
+      else assert.ok(existsSync(join(dst, '.huge.receiving')), 'the marker stays');
 
       const listing = await runCli([`${dst}/`]);
       assert.equal(listing.exitCode, 0, listing.stderr);
       assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
-      assert.match(listing.stdout, /partial: .*huge\.part/);
+      const listed = new RegExp(`partial: .*${partialOf('huge').replace('.', '\\.')}\\b`);
+      assert.match(listing.stdout, listed);
       const dry = await runCli(['-d', '-n', `${dst}/`]);
       assert.equal(dry.exitCode, 0, dry.stderr);
-      assert.match(dry.stdout, /partial: .*huge\.part \(would delete\)/);
+      assert.match(dry.stdout, /partial: .* \(would delete\)/);
       assert.equal(existsSync(partial), true, '-n keeps the partial');
       const clean = await runCli(['-d', `${dst}/`]);
       assert.equal(clean.exitCode, 0, clean.stderr);
       assert.equal(existsSync(partial), false, '-d removed the partial');
+      assert.deepEqual(await readdir(dst), [], '-d removed the marker too');
 
-      const rerun = await runCli(['-q', `${bigSnaps}/`, `${dst}/`]);
+      // The deleted partial (all 400 MiB when fused) is freed in the background.
+      const rerun = await runCli(['-q', '--no-space-check', `${bigSnaps}/`, `${dst}/`]);
       assert.equal(rerun.exitCode, 0, rerun.stderr);
       await assertSameSnapshot(join(bigSnaps, 'huge'), join(dst, 'huge'));
     });
 
-    it('a full destination disk fails with a one-line error and leaves only a .part', async () => {
+    it('a full destination disk fails with a one-line error and leaves only a partial', async () => {
       const small = await createBtrfs({ size: 256 << 20 });
       try {
         // Past the check before sending: this is about a disk filling up mid-stream.
@@ -271,7 +316,8 @@ for (const noFuse of [false, true]) {
         assert.equal(r.exitCode, 1);
         assert.match(r.stderr, /^buttersink: huge: .*(No space left|space)/m);
         assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-        assert.equal(existsSync(join(small.mnt, 'huge')), false);
+        if (noFuse) assert.equal(existsSync(join(small.mnt, 'huge')), false);
+        assert.ok(onlyPartial(await readdir(small.mnt), 'huge'), 'only the partial');
         const listing = await runCli([`${small.mnt}/`]);
         assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
       } finally {
@@ -280,7 +326,7 @@ for (const noFuse of [false, true]) {
     });
 
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-      it(`${sig} mid-transfer: non-zero exit, no btrfs send/receive left, only a .part`, async () => {
+      it(`${sig} mid-transfer: non-zero exit, no btrfs send/receive left, only a partial`, async () => {
         const src = join(A.mnt, 'big-snaps');
         const dst = join(C.mnt, `${sig.toLowerCase()}-target`);
         await mkdir(dst);
@@ -290,7 +336,7 @@ for (const noFuse of [false, true]) {
           () => {
             const tree = descendants(child.pid!);
             const names = tree.map((p) => p.cmdline).join('\n');
-            return fileSize(join(dst, 'huge.part', 'big')) > 0 &&
+            return fileSize(join(dst, partialOf('huge'), 'big')) > 0 &&
               names.includes('btrfs send') &&
               names.includes('btrfs receive')
               ? tree
@@ -322,12 +368,11 @@ for (const noFuse of [false, true]) {
         const left = running.filter((p) => isAlive(p.pid));
         assert.deepEqual(left, [], 'no child process outlives the CLI');
         assert.deepEqual(btrfsChildrenOf(src, dst), [], 'nothing else works on these paths');
-        // Only the .part, or nothing: never a snapshot under its final name.
+        // Only the partial, or nothing: never a snapshot under its final name.
         const there = await readdir(dst);
-        assert.ok(
-          there.length === 0 || (there.length === 1 && there[0] === 'huge.part'),
-          there.join(', '),
-        );
+        assert.ok(onlyPartial(there, 'huge'), there.join(', '));
+        const listing = await runCli([`${dst}/`]);
+        assert.match(listing.stdout, /^TOTAL: 0 snapshot/m);
         // The killed run's .part (up to 400 MiB on this 1 GiB filesystem, more the faster
         // the transfer) counts as used until the rerun replaces it: not this test's subject.
         const rerun = await runCli(['-q', '--no-space-check', `${src}/`, `${dst}/`]);

@@ -11,6 +11,12 @@
  * named `*.part`: never listed as a snapshot, removed by `deletePartials`.
  * Measured diff sizes are appended to `<snapshot>.bs` beside the snapshot.
  *
+ * Fused receive (this machine's own `btrfs send` piped straight into `btrfs
+ * receive`, see `fused-transfer.ts`): nothing rewrites the stream's name, so
+ * the snapshot is received in place, under a marker `.<name>.receiving` (see
+ * `receiving-marker.ts`) written before and removed only after the same
+ * checks. A marked subvolume is a partial exactly like a `*.part`.
+ *
  * Lock: `lock()` takes `<dir>/.buttersink.lock` (see `lock.ts`); `sync` holds
  * it while it changes this store. Partials are only deleted under the lock
  * (this store's own, or taken just for the deletion), so a run never deletes
@@ -20,6 +26,7 @@
  */
 import { lstat, mkdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
 import {
   LocationError,
   NotBtrfsError,
@@ -27,19 +34,21 @@ import {
   UnsafePathError,
   describeError,
 } from '../../errors.js';
+import type { BtrfsChild } from '../../btrfs/exec.js';
 import { isSubvolume, requireBtrfs } from '../../btrfs/mountinfo.js';
 import { qgroupSizes } from '../../btrfs/qgroup.js';
 import { localStreamSupportWith } from '../../btrfs/send-capabilities.js';
 import type { StreamSupport } from '../../btrfs/send-capabilities.js';
 import { listFilesystemSubvolumes, listSubvolumes } from '../../btrfs/subvolume-list.js';
+import type { SubvolumeInfo } from '../../btrfs/subvolume-list.js';
 import { subvolumeShow } from '../../btrfs/subvolume-show.js';
 import { deleteSubvolume, getReadOnly } from '../../btrfs/subvolume.js';
 import { debug, warn } from '../../log.js';
 import { formatBytes } from '../../format.js';
 import type { DiffOffer, StoreView } from '../../planner/plan-input.js';
 import type { Volume } from '../../planner/volume.js';
-import { btrfsReceive } from '../../stages/btrfs-receive.js';
-import { btrfsSend } from '../../stages/btrfs-send.js';
+import { btrfsReceive, receiveFailure, spawnBtrfsReceive } from '../../stages/btrfs-receive.js';
+import { btrfsSend, spawnBtrfsSend } from '../../stages/btrfs-send.js';
 import { cloneToWrite } from '../../stages/clone-to-write.js';
 import { receiveGuard } from '../../stages/receive-guard.js';
 import { countBytes, noDataSizeProbe } from '../../stages/size-probe.js';
@@ -52,6 +61,13 @@ import { acquireFileLock, joinFileLock } from '../lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
+import {
+  markedName,
+  markedPaths,
+  markerPath,
+  removeMarker,
+  writeMarker,
+} from './receiving-marker.js';
 import type {
   MeasureOptions,
   Partial,
@@ -147,10 +163,11 @@ export class BtrfsStore implements Store {
       sync: false,
       ...(signal ? { signal } : {}),
     });
+    const marked = await this.#marked(subs);
     const volumes: Volume[] = [];
     const readWrite: string[] = [];
     for (const s of subs) {
-      if (isPartialPath(s.path)) continue;
+      if (isPartialPath(s.path) || marked.has(s.path)) continue;
       if (!s.readOnly) readWrite.push(s.path);
       if (!s.readOnly || s.uuid === undefined) continue;
       const q = sizes.get(s.id);
@@ -284,9 +301,24 @@ export class BtrfsStore implements Store {
   }
 
   send(to: Volume, from: Volume | null, opts: SendOptions = {}): SourceStage<unknown> {
-    const compressed =
-      opts.compressedData === true && this.#opts.proto !== 1 && this.#opts.compressedData !== false;
     return btrfsSend({
+      ...this.#sendSpec(to, from, opts.compressedData),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+  }
+
+  /**
+   * What `btrfs send` sends `to` (from `from`) with: compressed extents
+   * (protocol 2) when asked and these options allow, else `--proto` if given.
+   */
+  #sendSpec(
+    to: Volume,
+    from: Volume | null,
+    compressedData: boolean | undefined,
+  ): { path: string; parent?: string; proto?: 1 | 2; compressedData?: boolean } {
+    const compressed =
+      compressedData === true && this.#opts.proto !== 1 && this.#opts.compressedData !== false;
+    return {
       path: this.pathOf(to),
       ...(from ? { parent: this.pathOf(from) } : {}),
       ...(compressed
@@ -294,8 +326,7 @@ export class BtrfsStore implements Store {
         : this.#opts.proto
           ? { proto: this.#opts.proto }
           : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    };
   }
 
   /** What this machine can do with protocol 2, less what the options turned off. */
@@ -338,6 +369,7 @@ export class BtrfsStore implements Store {
     const parent = from ? await this.#exactParent(from, sig) : undefined;
     if (!opts.trustedSource) await this.#warnKnownTarget(to, sig);
     await mkdir(parentDir, { recursive: true });
+    await this.#clearMarked(final, signal);
     if (await exists(final)) {
       throw new StoreError(
         `${final} already exists and is not snapshot ${to.uuid}; move it away first`,
@@ -353,17 +385,7 @@ export class BtrfsStore implements Store {
       ...sig,
       name: 'btrfs-receive',
       commit: async (received) => {
-        const show = await subvolumeShow(received.path, sig);
-        if (show.receivedUuid !== to.uuid || !show.readOnly) {
-          throw new StoreError(
-            `received ${received.path} has received UUID ${show.receivedUuid ?? 'none'}, expected ${to.uuid}; left as partial`,
-          );
-        }
-        if (parent && show.parentUuid !== parent.ownUuid) {
-          throw new StoreError(
-            `received ${received.path} was built on ${show.parentUuid ?? 'no parent'}, not on ${parent.path}; left as partial`,
-          );
-        }
+        await checkReceived(received.path, to, parent, sig);
         await rename(received.path, final);
         return { path: final };
       },
@@ -450,8 +472,14 @@ export class BtrfsStore implements Store {
     from: Volume,
     sig: { signal?: AbortSignal },
   ): Promise<{ path: string; ownUuid: string; clonesExact: boolean }> {
-    const here = (await listSubvolumes(this.location.dir, sig)).filter(
-      (s) => s.readOnly && !isPartialPath(s.path) && (s.receivedUuid ?? s.uuid) === from.uuid,
+    const subs = await listSubvolumes(this.location.dir, sig);
+    const marked = await this.#marked(subs);
+    const here = subs.filter(
+      (s) =>
+        s.readOnly &&
+        !isPartialPath(s.path) &&
+        !marked.has(s.path) &&
+        (s.receivedUuid ?? s.uuid) === from.uuid,
     );
     const copy = here[0];
     if (!copy?.uuid) {
@@ -490,7 +518,7 @@ export class BtrfsStore implements Store {
     for (const t of transfers) {
       // Unsafe paths are refused per transfer by `receive` (#receivePath).
       const final = join(this.location.dir, t.to.path);
-      if (await lexists(final)) {
+      if ((await lexists(final)) && !(await lexists(markerPath(final)))) {
         problems.push({
           code: 'NAME_CLASH',
           message: `${final} already exists and is not snapshot ${t.to.uuid}; move it away first`,
@@ -544,7 +572,27 @@ export class BtrfsStore implements Store {
       this.location.dir,
       opts.signal ? { signal: opts.signal } : {},
     );
-    return subs.filter((s) => isPartialPath(s.path)).map((s) => ({ where: s.absPath }));
+    const marked = await this.#marked(subs);
+    const partials = subs.filter((s) => isPartialPath(s.path) || marked.has(s.path));
+    // A marker whose subvolume was never created is a partial of its own.
+    const paths = new Set(subs.map((s) => s.path));
+    const orphans = [...marked].filter((m) => !paths.has(m));
+    return [
+      ...partials.map((s) => ({ where: s.absPath })),
+      ...orphans.map((m) => ({ where: markerPath(join(this.location.dir, m)) })),
+    ];
+  }
+
+  /** Store-relative paths of the subvolumes (existing or not) a receiving marker marks. */
+  async #marked(subs: readonly SubvolumeInfo[]): Promise<Set<string>> {
+    return markedPaths(this.location.dir, ['.', ...subs.map((s) => dirname(s.path))]);
+  }
+
+  /** Removes the marked partial at `final` (subvolume, then marker), if there is one. */
+  async #clearMarked(final: string, signal?: AbortSignal): Promise<void> {
+    if (!(await lexists(markerPath(final)))) return;
+    debug('removing earlier partial before receiving', { final });
+    await this.#locked(() => this.#removePartial(final, signal), signal);
   }
 
   async deletePartials(partials: readonly Partial[], opts: StoreOpOptions = {}): Promise<void> {
@@ -552,6 +600,60 @@ export class BtrfsStore implements Store {
     await this.#locked(async () => {
       for (const p of partials) await this.#removePartial(p.where, opts.signal);
     }, opts.signal);
+  }
+
+  /**
+   * Starts `btrfs send` of `to` (incremental from `from`) with its stdout a
+   * pipe nobody has read yet, for `joinProcesses` (see `fused-transfer.ts`).
+   */
+  spawnSend(to: Volume, from: Volume | null, opts: { compressedData?: boolean } = {}): BtrfsChild {
+    return spawnBtrfsSend(this.#sendSpec(to, from, opts.compressedData));
+  }
+
+  /**
+   * Prepares receiving `to` in place from this machine's own `btrfs send`
+   * (see the module header): clears an earlier marked partial, checks the name
+   * is free and writes the marker. Undefined (nothing written) when it cannot
+   * be exact: for an incremental, `btrfs receive` finds the parent (and clone
+   * sources) by received UUID, so the copy here must be the one subvolume on
+   * the filesystem with `from`'s UUID as received UUID.
+   */
+  async fusedReceive(
+    to: Volume,
+    from: Volume | null,
+    opts: StoreOpOptions = {},
+  ): Promise<FusedReceive | undefined> {
+    const signal = opts.signal;
+    const sig = signal ? { signal } : {};
+    const final = await this.#receivePath(to);
+    const parent = from ? await this.#exactParent(from, sig) : undefined;
+    if (parent && !parent.clonesExact) return undefined;
+    await mkdir(dirname(final), { recursive: true });
+    const realDir = (await requireBtrfs(dirname(final))).realPath;
+    await this.#clearMarked(final, signal);
+    if (await lexists(final)) {
+      throw new StoreError(
+        `${final} already exists and is not snapshot ${to.uuid}; move it away first`,
+      );
+    }
+    signal?.throwIfAborted();
+    await writeMarker(final, to.uuid);
+    const target = join(realDir, basename(final));
+    let child: BtrfsChild | undefined;
+    let name: string | undefined;
+    return {
+      where: final,
+      spawn: (stdin) => (child = spawnBtrfsReceive(realDir, stdin, (n) => (name = n))),
+      commit: async () => {
+        if (name !== basename(final)) {
+          throw new StoreError(`btrfs receive created ${name ?? 'nothing'}, not ${final}`);
+        }
+        await checkReceived(final, to, parent, sig);
+        await removeMarker(final);
+      },
+      failure: async (cause) =>
+        receiveFailure(child, realDir, cause, (await lexists(target)) ? target : undefined),
+    };
   }
 
   /**
@@ -615,8 +717,18 @@ export class BtrfsStore implements Store {
     }
   }
 
-  /** Deletes a partial subvolume (or a leftover plain directory) named `*.part`. */
+  /**
+   * Deletes a partial: a subvolume (or a leftover plain directory) named
+   * `*.part`; a marked subvolume, then its marker; a marker without subvolume.
+   */
   async #removePartial(path: string, signal?: AbortSignal): Promise<void> {
+    const markerOnly = markedName(basename(path)) !== undefined && !(await isSubvolume(path));
+    if (markerOnly || (await lexists(markerPath(path)))) {
+      const marked = markerOnly ? join(dirname(path), markedName(basename(path))!) : path;
+      if (await lexists(marked)) await deleteSubvolume(marked, signal ? { signal } : {});
+      await removeMarker(marked);
+      return;
+    }
     if (
       !basename(path).endsWith(PARTIAL_SUFFIX) &&
       !isPartialPath(relative(this.location.dir, path))
@@ -634,6 +746,45 @@ export class BtrfsStore implements Store {
   }
 
   async close(): Promise<void> {}
+}
+
+/** A receive in place prepared by {@link BtrfsStore.fusedReceive}. */
+export interface FusedReceive {
+  /** Absolute path the snapshot is received at. */
+  readonly where: string;
+  /** Starts `btrfs receive` reading `stdin`, another process's stdout, directly. */
+  spawn(stdin: Readable): BtrfsChild;
+  /**
+   * Once sender and receiver exited 0: checks the subvolume (read-only,
+   * received UUID, parent) and removes the marker; a failed check leaves it.
+   */
+  commit(): Promise<void>;
+  /** The error to report for a receiver that failed with `cause`. */
+  failure(cause: unknown): Promise<Error>;
+}
+
+/**
+ * The checks before a received subvolume at `path` becomes `to`: read-only
+ * with `to`'s UUID as received UUID (btrbk's rule of a complete receive) and,
+ * for an incremental, built on the exact parent copy.
+ */
+async function checkReceived(
+  path: string,
+  to: Volume,
+  parent: { path: string; ownUuid: string } | undefined,
+  sig: { signal?: AbortSignal },
+): Promise<void> {
+  const show = await subvolumeShow(path, sig);
+  if (show.receivedUuid !== to.uuid || !show.readOnly) {
+    throw new StoreError(
+      `received ${path} has received UUID ${show.receivedUuid ?? 'none'}, expected ${to.uuid}; left as partial`,
+    );
+  }
+  if (parent && show.parentUuid !== parent.ownUuid) {
+    throw new StoreError(
+      `received ${path} was built on ${show.parentUuid ?? 'no parent'}, not on ${parent.path}; left as partial`,
+    );
+  }
 }
 
 /** True when something is at `path`, a dangling symlink included. */
