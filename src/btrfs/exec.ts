@@ -245,6 +245,15 @@ export function programFailure(
       { cause: facts.cause },
     );
   }
+  return new CommandError(
+    failedLine(command, facts),
+    { command, exitCode: facts.exitCode, stderr: facts.stderr },
+    { cause: facts.cause },
+  );
+}
+
+/** `<command> failed (exit code 1): <last stderr lines>`: how a command ended, in one line. */
+function failedLine(command: string, facts: BtrfsFailureFacts): string {
   const last = lastLines(facts.stderr, 3);
   const how =
     facts.exitCode !== undefined
@@ -252,11 +261,7 @@ export function programFailure(
       : facts.signal
         ? `killed by ${facts.signal}`
         : (facts.spawnCode ?? 'failed');
-  return new CommandError(
-    `${command} failed (${how})${last ? ': ' + last.replace(/\n/g, ' / ') : ''}`,
-    { command, exitCode: facts.exitCode, stderr: facts.stderr },
-    { cause: facts.cause },
-  );
+  return `${command} failed (${how})${last ? ': ' + last.replace(/\n/g, ' / ') : ''}`;
 }
 
 /** Reads `stream` to its end, calling `onLine` per line when given. Never rejects. */
@@ -308,15 +313,8 @@ export function btrfsFailure(args: readonly string[], facts: BtrfsFailureFacts):
     );
   }
   const stderr = facts.stderr;
-  const last = lastLines(stderr, 3);
-  const how =
-    facts.exitCode !== undefined
-      ? `exit code ${facts.exitCode}`
-      : facts.signal
-        ? `killed by ${facts.signal}`
-        : (facts.spawnCode ?? 'failed');
   const cmdErr = new CommandError(
-    `${command} failed (${how})${last ? ': ' + last.replace(/\n/g, ' / ') : ''}`,
+    failedLine(command, facts),
     { command, exitCode: facts.exitCode, stderr },
     { cause: facts.cause },
   );

@@ -81,6 +81,22 @@ export interface StoreLock {
   release(): Promise<void>;
 }
 
+/**
+ * `lock` as a store hands it out: releasing it first calls `forget` (the store
+ * drops its reference, so it may lock again), then gives the lock back.
+ */
+export function forgettingLock(lock: StoreLock, forget: () => void): StoreLock {
+  return {
+    where: lock.where,
+    holder: lock.holder,
+    signal: lock.signal,
+    release: async () => {
+      forget();
+      await lock.release();
+    },
+  };
+}
+
 /** Another run holds the lock of a store. Nothing was changed. */
 export class LockedError extends StoreError {
   override readonly code = 'LOCKED';

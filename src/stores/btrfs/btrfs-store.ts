@@ -57,7 +57,7 @@ import { uuidRewrite } from '../../stages/uuid-rewrite.js';
 import { commitSink } from '../../streams/commit-sink.js';
 import { runPipeline } from '../../streams/pipeline.js';
 import type { SourceStage, TransformStage } from '../../streams/stage.js';
-import { acquireFileLock, joinFileLock } from '../lock.js';
+import { acquireFileLock, forgettingLock, joinFileLock } from '../lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
@@ -670,15 +670,9 @@ export class BtrfsStore implements Store {
       label: dir.endsWith('/') ? dir : `${dir}/`,
     });
     this.#lock = lock;
-    return {
-      where: lock.where,
-      holder: lock.holder,
-      signal: lock.signal,
-      release: async () => {
-        if (this.#lock === lock) this.#lock = undefined;
-        await lock.release();
-      },
-    };
+    return forgettingLock(lock, () => {
+      if (this.#lock === lock) this.#lock = undefined;
+    });
   }
 
   /**

@@ -40,6 +40,7 @@ import {
 import type { SinkStage, SourceStage, TransformStage } from '../../streams/stage.js';
 import type { StreamSupport } from '../../btrfs/send-capabilities.js';
 import { streamVersionGate } from '../../stages/stream-version-gate.js';
+import { forgettingLock } from '../lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 import type {
   Partial,
@@ -407,15 +408,9 @@ export class SshStore implements Store {
       command: opts.command ?? process.argv.slice(1).join(' '),
     });
     this.#runLock = lock;
-    return {
-      where: lock.where,
-      holder: lock.holder,
-      signal: lock.signal,
-      release: async () => {
-        if (this.#runLock === lock) this.#runLock = undefined;
-        await lock.release();
-      },
-    };
+    return forgettingLock(lock, () => {
+      if (this.#runLock === lock) this.#runLock = undefined;
+    });
   }
 
   /**
