@@ -45,8 +45,11 @@ export const scopes = {
     mutate: ['src/stages/receive-guard.ts', 'src/server/safe-path.ts', 'src/stores/no-follow.ts'],
     tests: [
       'test/unit/stages/receive-guard.test.ts',
+      'test/unit/stages/receive-guard-parent.test.ts',
       'test/unit/server/safe-path.test.ts',
+      'test/unit/server/safe-path-edges.test.ts',
       'test/unit/stores/no-follow.test.ts',
+      'test/unit/stores/no-follow-fds.test.ts',
     ],
   },
   commit: {
