@@ -19,7 +19,10 @@ export default {
       'node --import tsx --test-reporter=./scripts/mutate-bail-reporter.mjs scripts/mutate-tests.mjs',
   },
   coverageAnalysis: 'off',
-  mutate: names.flatMap((n) => scopes[n].mutate),
+  // MUTATE_ONLY=file,file: a sample of the scope's files (bench/MUTATION.md says so).
+  mutate: process.env.MUTATE_ONLY
+    ? process.env.MUTATE_ONLY.split(',')
+    : names.flatMap((n) => scopes[n].mutate),
   ignorePatterns: ['dist', 'reports', '.stryker-tmp', 'bench'],
   // 2 cores shared with other work: one mutant at a time unless told otherwise.
   concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 1),

@@ -8,6 +8,8 @@
 // uncovered mutants from that file, so they are tested again while killed and
 // timed-out ones are reused as long as their source text is unchanged.
 // `--force` retests everything; `--report` only rewrites bench/MUTATION.md.
+// MUTATE_ONLY=src/a.ts,src/b.ts mutates only those files of the scope (a
+// sample, noted in MUTATION.md).
 //
 // Usage: node scripts/mutate-all.mjs [--force] [--report] [scope…]
 //   (npm run mutate:all -- …); default: every scope, or $MUTATE_SCOPE.
@@ -66,6 +68,7 @@ if (!reportOnly) {
       started: started.toISOString().slice(0, 16).replace('T', ' '),
       minutes: ((Date.now() - started.getTime()) / 60_000).toFixed(1),
       load: `${loadBefore} → ${load()}`,
+      ...(process.env.MUTATE_ONLY ? { only: process.env.MUTATE_ONLY.split(',') } : {}),
     };
     writeFileSync(runOf(scope), JSON.stringify(run));
   }
@@ -144,6 +147,12 @@ function render() {
         ? `Run ${run.started} UTC, ${run.minutes} min, load average (1/5/15 min) ${run.load}.`
         : 'Run by hand (`npm run mutate`), not by mutate-all: time and load not recorded.',
       '',
+      ...(run?.only
+        ? [
+            `**Sample**: only ${run.only.map((m) => `\`${m}\``).join(', ')} of the scope were mutated in this run (MUTATE_ONLY).`,
+            '',
+          ]
+        : []),
       `Mutated: ${scopes[scope].mutate.map((m) => `\`${m}\``).join(', ')}. Tests: ${scopes[
         scope
       ].tests

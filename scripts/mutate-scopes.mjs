@@ -74,6 +74,12 @@ export const scopes = {
           'BtrfsStore leaves a stream whose received UUID is not the announced one as .part, never under its name',
         ],
       },
+      {
+        file: 'test/integration/btrfs-commit.test.ts',
+        names: [
+          'BtrfsStore commits untrusted full and incremental streams under their names, on the parent they were built on',
+        ],
+      },
     ],
   },
   codec: {

@@ -152,6 +152,21 @@ describe('commitSink', () => {
     assert.equal(commits, 0);
   });
 
+  it('an inner error while no write is pending destroys the wrapper with it at once', async () => {
+    const inner = innerSink();
+    let commits = 0;
+    const sink = commitSink(inner.stage, { commit: async () => commits++ });
+    sink.stream.on('error', () => {});
+    sink.stream.write(Buffer.from('ab'));
+    await new Promise((r) => setImmediate(r));
+    const boom = new Error('receiver died while idle');
+    inner.stream.destroy(boom);
+    await closed(sink.stream);
+    assert.equal(sink.stream.errored, boom);
+    await assert.rejects(sink.result, (e) => e === boom);
+    assert.equal(commits, 0);
+  });
+
   it('rejects with the inner result error and never commits', async () => {
     const bad = deferred<string>();
     const inner = innerSink({ result: bad.promise });
