@@ -93,7 +93,7 @@ function count(mutants) {
 const row = (name, c) =>
   `| ${name} | ${c.mutants} | ${c.killed} | ${c.survived} | ${c.timeout} | ${c.noCoverage} | ${c.errors} | ${c.score} |`;
 
-/** The reason a surviving mutant is equivalent, if scripts/mutate-equivalent.mjs lists it. */
+/** How scripts/mutate-equivalent.mjs explains a surviving mutant, if it lists it. */
 function equivalentReason(file, m) {
   const hit = equivalent.find(
     (e) =>
@@ -102,7 +102,8 @@ function equivalentReason(file, m) {
       e.mutator === m.mutatorName &&
       (e.replacement === undefined || (m.replacement ?? '').startsWith(e.replacement)),
   );
-  return hit?.reason;
+  if (!hit) return undefined;
+  return hit.open ? `*not killed yet*: ${hit.reason}` : `*equivalent*: ${hit.reason}`;
 }
 
 function render() {
@@ -116,8 +117,8 @@ function render() {
     '(killed + timeout + survived + no coverage), as Stryker computes it; "timeout": the tests',
     'did not finish within the limit (a hang the mutant caused; also more likely under load),',
     'counted as detected; "errors": mutants that do not compile or crash at load (not counted).',
-    'Survivors that cannot change behaviour are marked',
-    '*equivalent* with the reason (scripts/mutate-equivalent.mjs); they still count as survived.',
+    'Survivors are explained from scripts/mutate-equivalent.mjs: *equivalent* (cannot change',
+    'behaviour) or *not killed yet* (what a test would need). Either way they are counted as survived.',
     '',
     `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, concurrency ${process.env.MUTATE_CONCURRENCY ?? 1}.`,
     '',
@@ -187,7 +188,7 @@ function render() {
       details.push(
         `- ${name}:${m.location.start.line}:${m.location.start.column} ${m.mutatorName}` +
           `${m.status === 'NoCoverage' ? ' (no coverage)' : ''} → \`${repl.replace(/`/g, "'")}\`` +
-          (why ? ` — *equivalent*: ${why}` : ''),
+          (why ? ` — ${why}` : ''),
       );
     }
     details.push('');
