@@ -16,6 +16,7 @@ describe('resolveInside edges', () => {
     root = join(base, 'root');
     await mkdir(join(root, 'a'), { recursive: true });
     await writeFile(join(root, 'a', 'snap.bs'), 'x');
+    await symlink('/etc', join(root, 'a', 'lnk'));
     await symlink(root, join(base, 'root-link'));
   });
   after(async () => rm(base, { recursive: true, force: true }));
@@ -43,6 +44,22 @@ describe('resolveInside edges', () => {
         assert.ok(err instanceof ServerRefusal);
         assert.equal(err.wireCode, 'PATH');
         assert.match(err.message, /outside the served directory/);
+        return true;
+      },
+    );
+  });
+
+  it('names the component that is a symlink or not a directory, deep in the path', async () => {
+    await assert.rejects(resolveInside(root, 'a/lnk/x', { mustExist: false }), (err: unknown) => {
+      assert.ok(err instanceof ServerRefusal);
+      assert.match(err.message, /: a\/lnk is a symlink$/);
+      return true;
+    });
+    await assert.rejects(
+      resolveInside(root, 'a/snap.bs/x', { mustExist: false }),
+      (err: unknown) => {
+        assert.ok(err instanceof ServerRefusal);
+        assert.match(err.message, /: a\/snap\.bs is not a directory$/);
         return true;
       },
     );

@@ -1,7 +1,7 @@
 // The no-follow helpers close what they open, also when they refuse.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -15,6 +15,21 @@ async function openPaths(): Promise<string[]> {
 }
 
 describe('no-follow file helpers: descriptors', () => {
+  it('a refused symlink keeps the ELOOP as its cause', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bs-nofollow-cause-'));
+    try {
+      const link = join(dir, 'snap.bs');
+      await symlink('/etc/hostname', link);
+      await assert.rejects(readNoFollow(link), (err: unknown) => {
+        assert.ok(err instanceof NoFollowError);
+        assert.equal((err.cause as NodeJS.ErrnoException).code, 'ELOOP');
+        return true;
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('leave no descriptor open after reading, appending, or refusing a FIFO or a directory', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'bs-nofollow-fds-'));
     try {
