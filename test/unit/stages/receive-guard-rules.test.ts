@@ -33,8 +33,9 @@ const BAD_PATHS: [string, RegExp][] = [
   ['a/', /has a '' component/],
   ['.', /has a '\.' component/],
   ['a/./b', /has a '\.' component/],
-  ['a\0b', /contains NUL/],
-  ['/etc/x', /is absolute/],
+  ['a\0b', /"a\\u0000b" contains NUL/],
+  ['\0a', /contains NUL/],
+  ['/etc/x', /"\/etc\/x" is absolute/],
 ];
 
 describe('receiveGuard rules, part by part', () => {
