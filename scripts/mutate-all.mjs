@@ -120,7 +120,7 @@ function render() {
     'Survivors are explained from scripts/mutate-equivalent.mjs: *equivalent* (cannot change',
     'behaviour) or *not killed yet* (what a test would need). Either way they are counted as survived.',
     '',
-    `Machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, concurrency ${process.env.MUTATE_CONCURRENCY ?? 1}.`,
+    `Written ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, concurrency ${process.env.MUTATE_CONCURRENCY ?? 1}.`,
     '',
   ];
   const summary = [
@@ -145,7 +145,7 @@ function render() {
     details.push(`## ${scope}: ${scopes[scope].what}`, '');
     details.push(
       run
-        ? `Run ${run.started} UTC, ${run.minutes} min, load average (1/5/15 min) ${run.load}.`
+        ? `Last run ${run.started} UTC, ${run.minutes} min, load average (1/5/15 min) ${run.load}; incremental: killed and timed-out results of earlier runs on unchanged code are reused, survivors retested.`
         : 'Run by hand (`npm run mutate`), not by mutate-all: time and load not recorded.',
       '',
       ...(run?.only
