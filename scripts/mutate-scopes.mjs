@@ -89,6 +89,7 @@ export const scopes = {
     tests: [
       'test/unit/btrfs/send-stream/byte-queue.test.ts',
       'test/unit/btrfs/send-stream/values.test.ts',
+      'test/unit/btrfs/send-stream/values-edges.test.ts',
       'test/unit/btrfs/send-stream/serialize.test.ts',
       'test/unit/btrfs/send-stream/parser.test.ts',
       'test/unit/stages/stream-verify.test.ts',
