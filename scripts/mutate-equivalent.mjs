@@ -1,0 +1,145 @@
+// Surviving mutants that cannot change behaviour, with the reason; read by
+// scripts/mutate-all.mjs to mark them in bench/MUTATION.md. They still count
+// as survived in the score. `open: true` marks a survivor that CAN change
+// behaviour but has no test yet, with what such a test needs. Match: file, line, mutator and, when given, the
+// start of the replacement text. A line that moves needs its entry moved.
+
+const CRC_EMPTY =
+  'the length test only skips a call: feeding 0 bytes leaves the CRC state unchanged in both engines';
+
+const PARENT_CHECK =
+  'the parent check after btrfs receive: only a receive that btrfs built on another subvolume than the pinned parent copy fails it, which needs a stream whose clone UUID points elsewhere on the destination filesystem (not constructed yet; the guard and -C pinning stop it before)';
+
+/** @type {{ file: string, line: number, mutator: string, replacement?: string, reason: string, open?: boolean }[]} */
+export const equivalent = [
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 111,
+    mutator: 'ObjectLiteral',
+    reason:
+      'the result object gets both fields assigned when the stream ends, before anyone can read it',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 118,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason:
+      'p.streams > 1 holds only from a second header on, and that header is the first event it is true for',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 118,
+    mutator: 'EqualityOperator',
+    reason:
+      'a second stream is then refused at its first command (END at the latest, by the one-subvolume or first checks) instead of at its header: refused either way, only the 17 header bytes may pass before the error',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 149,
+    mutator: 'Regex',
+    reason:
+      'trailing slashes left on the parent root only double a slash in the looked-up path, which lstat ignores',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 152,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      "StreamTree never looks up '' (the root is a directory from the start), so the root branch is not reached",
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 172,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      'the guard parser collects attributes for every command, so the list is never undefined here',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 223,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason:
+      'a SUBVOL is only accepted with no announced parent, and a SUBVOL without CLONE_UUID (all the kernel sends) then compares undefined to undefined; only a hand-made SUBVOL carrying a CLONE_UUID would be refused, i.e. stricter',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 249,
+    mutator: 'ArrayDeclaration',
+    reason:
+      'a root command then resolves one made-up name below the root: absent in any tree, so nothing is refused or recorded differently',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 259,
+    mutator: 'ConditionalExpression',
+    reason:
+      'MKSOCK then falls through to MKDIR and is recorded as a directory instead of a plain entry: neither is a symlink, and the guard refuses only symlinks on the way (a path through a non-directory fails in the receiver)',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 303,
+    mutator: 'ConditionalExpression',
+    reason: 'an empty default case: any case label in its place changes nothing',
+  },
+  {
+    file: 'src/server/safe-path.ts',
+    line: 14,
+    mutator: 'ConditionalExpression',
+    reason:
+      "redundant terms: '' passes the other tests too, '..' is covered by startsWith('..'), and path.relative never returns an absolute path on POSIX",
+  },
+  {
+    file: 'src/server/safe-path.ts',
+    line: 14,
+    mutator: 'MethodExpression',
+    replacement: 'rel.endsWith(sep)',
+    reason: 'path.relative never returns a path starting or ending with / on POSIX',
+  },
+  {
+    file: 'src/streams/commit-sink.ts',
+    line: 73,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason: 'destroy() on an already destroyed stream is a no-op in Node',
+  },
+  {
+    file: 'src/stores/btrfs/btrfs-store.ts',
+    line: 321,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason: PARENT_CHECK,
+    open: true,
+  },
+  {
+    file: 'src/stores/btrfs/btrfs-store.ts',
+    line: 321,
+    mutator: 'BlockStatement',
+    reason: PARENT_CHECK,
+    open: true,
+  },
+  {
+    file: 'src/stores/btrfs/btrfs-store.ts',
+    line: 323,
+    mutator: 'LogicalOperator',
+    reason: 'only the wording of the refusal of the parent check above (same open test)',
+    open: true,
+  },
+  {
+    file: 'src/btrfs/send-stream/crc.ts',
+    line: 47,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason: CRC_EMPTY,
+  },
+  {
+    file: 'src/btrfs/send-stream/crc.ts',
+    line: 74,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason: CRC_EMPTY,
+  },
+];
