@@ -392,29 +392,19 @@ export class SendStreamParser {
     }
     const pieces = this.#payloadPieces;
     const payload = this.#payloadView ?? (pieces ? Buffer.concat(pieces, this.#length) : undefined);
-    // One object literal per command (a spread of a base object costs ~3× here).
-    const event: CommandEvent =
-      this.#collecting && payload
-        ? {
-            type: 'command',
-            index,
-            offset,
-            cmd: this.#cmd,
-            length: this.#length,
-            crc: this.#storedCrc,
-            version: this.#version,
-            payload,
-            attributes: parseAttributes(payload, this.#version, index, offset),
-          }
-        : {
-            type: 'command',
-            index,
-            offset,
-            cmd: this.#cmd,
-            length: this.#length,
-            crc: this.#storedCrc,
-            version: this.#version,
-          };
+    // One object literal per command, one shape for all (a spread of a base object costs ~3× here).
+    const collected = this.#collecting && payload !== undefined;
+    const event: CommandEvent = {
+      type: 'command',
+      index,
+      offset,
+      cmd: this.#cmd,
+      length: this.#length,
+      crc: this.#storedCrc,
+      version: this.#version,
+      payload: collected ? payload : undefined,
+      attributes: collected ? parseAttributes(payload, this.#version, index, offset) : undefined,
+    };
     events.push(event);
     this.#payloadPieces = undefined;
     this.#payloadView = undefined;

@@ -38,12 +38,13 @@ export interface CommandEvent {
   /** Version of the stream the command belongs to. */
   readonly version: number;
   /**
-   * The payload and its attributes, present only when the parser was asked to
+   * The payload and its attributes, undefined unless the parser was asked to
    * collect this command. Views into the input where the command lay in one
-   * chunk, else one copy of the command's payload.
+   * chunk, else one copy of the command's payload. (Always present as keys, so
+   * every command event has one shape.)
    */
-  readonly payload?: Buffer;
-  readonly attributes?: readonly SendAttribute[];
+  readonly payload: Buffer | undefined;
+  readonly attributes: readonly SendAttribute[] | undefined;
 }
 
 /** Anything the parser emits. */
