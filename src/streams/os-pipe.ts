@@ -15,8 +15,12 @@
  * Progress and byte count: the kernel counts what every process reads
  * (`rchar` in `/proc/<pid>/io`); the sink's count is sampled every `pollMs`
  * (every 10 ms once the source has exited, so the last sample is close to the
- * end) and reported through `onProgress` as a progress tap would. The count is
- * the sink's: the stream plus the few KiB it reads of other files.
+ * end) and reported through `onProgress` as a progress tap would. When the
+ * source ends first (as a stream's reader outlives its writer), the final
+ * count is the sink's whole count as the kernel adds it to this process's own
+ * when it reaps the sink (see {@link reapedReadCount}), so a stream too short
+ * for any sample is counted too. Either way it is the stream plus the few KiB
+ * the sink reads of other files (and of any other child reaped meanwhile).
  *
  * Completion and teardown: resolves once both processes exited successfully.
  * When either fails, or `signal` aborts, the other is killed; the call
@@ -25,6 +29,7 @@
  * source's broken pipe (see {@link JoinOptions.brokenPipe}) while the sink
  * failed by itself.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
@@ -64,6 +69,33 @@ export interface JoinResult {
   /** Bytes the sink process read (see the module header). */
   bytes: number;
   elapsedMs: number;
+}
+
+/** The `rchar:` figure of a `/proc/…/io` text. */
+function rcharOf(text: string): number {
+  const m = /^rchar:\s*(\d+)$/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * What this process's reaped children (and exited threads) have read:
+ * `/proc/self/io` counts those besides its live threads' own reads, which
+ * `/proc/self/task/<tid>/io` give. Undefined where /proc cannot be read.
+ */
+export function reapedReadCount(): number | undefined {
+  try {
+    let threads = 0;
+    for (const tid of readdirSync('/proc/self/task')) {
+      try {
+        threads += rcharOf(readFileSync(`/proc/self/task/${tid}/io`, 'latin1'));
+      } catch {
+        // The thread exited: its reads moved into the process's total.
+      }
+    }
+    return rcharOf(readFileSync('/proc/self/io', 'latin1')) - threads;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Bytes process `pid` has read so far (`rchar`), or undefined when it is gone. */
@@ -139,17 +171,30 @@ async function watchJoined(
       failures.push(err);
       stop(other);
     });
-  await Promise.all([watch(source, sink).then(() => sampler.hurry()), watch(sink, source)]).finally(
-    () => {
-      opts.signal?.removeEventListener('abort', onAbort);
-      sampler.stop();
-    },
-  );
+  // Reaped children's reads once the source is reaped and the sink still runs (see the header).
+  let reapedBefore: number | undefined;
+  let sinkEnded = false;
+  const sourceEnded = () => {
+    if (!sinkEnded) reapedBefore = reapedReadCount();
+    sampler.hurry();
+  };
+  const sinkWatched = watch(sink, source).then(() => {
+    sinkEnded = true;
+  });
+  await Promise.all([watch(source, sink).then(sourceEnded), sinkWatched]).finally(() => {
+    opts.signal?.removeEventListener('abort', onAbort);
+    sampler.stop();
+  });
   if (failures.length > 0) throw failures[0];
   if (brokenPipe !== undefined) throw brokenPipe;
   const elapsedMs = performance.now() - started;
-  opts.onProgress?.(progressReport(sampler.bytes(), elapsedMs, opts.total, true));
-  return { bytes: sampler.bytes(), elapsedMs };
+  // The sink reaped after the source: its reads, the last ones included, are in this process's count.
+  const reapedAfter = reapedReadCount();
+  const reaped =
+    reapedBefore !== undefined && reapedAfter !== undefined ? reapedAfter - reapedBefore : 0;
+  const bytes = Math.max(sampler.bytes(), reaped);
+  opts.onProgress?.(progressReport(bytes, elapsedMs, opts.total, true));
+  return { bytes, elapsedMs };
 }
 
 /** What {@link sampleCount} returns. */
