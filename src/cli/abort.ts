@@ -7,7 +7,8 @@ import type { CliIo } from './io.js';
  * Runs one command with the process's signals wired to an AbortController;
  * returns the exit code. A run stopped by SIGINT or SIGTERM exits 128 + the
  * signal's number (130, 143), as shells and rsync do, once `fn` has settled
- * (children killed, the running receive left as `*.part`); `onError` reports
+ * (children killed, the running receive left as a partial: `*.part`, a
+ * `.<name>.receiving` marker, or an open S3 upload); `onError` reports
  * what `fn` threw and chooses the code otherwise. A second signal exits at once.
  */
 export async function withAbort(
@@ -20,7 +21,9 @@ export async function withAbort(
   const onSignal = (name: NodeJS.Signals) => {
     if (stoppedBy !== undefined) process.exit(signalExitCode(name));
     stoppedBy = name;
-    io.stderr.write(`\nbuttersink: ${name}: stopping (partial transfers are left as *.part)\n`);
+    io.stderr.write(
+      `\nbuttersink: ${name}: stopping (the transfer under way is left as a partial that never looks complete; the next run replaces or resumes it)\n`,
+    );
     controller.abort(new AbortedError(`interrupted by ${name}`));
   };
   process.on('SIGINT', onSignal);

@@ -190,23 +190,34 @@ describe('CLI exit status when stopped by a signal', { skip }, () => {
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const) {
-    it(`${signal} mid-transfer exits ${code} after leaving only a .part`, async () => {
+    it(`${signal} mid-transfer exits ${code} after leaving only a partial (a .part, or a marked in-place receive)`, async () => {
       const dst = join(A.mnt, `${signal}-target`);
       await mkdir(dst);
       const child = startCli(['-e', `${bigSnaps}/`, `${dst}/`]);
-      await waitFor('the receive started', () => existsSync(join(dst, 'huge.part')));
+      // The unfused path receives into huge.part; the fused one in place under a marker.
+      const marker = join(dst, '.huge.receiving');
+      await waitFor(
+        'the receive started',
+        () => existsSync(join(dst, 'huge.part')) || existsSync(join(dst, 'huge')),
+      );
       child.kill(signal);
       const r = await child;
       assert.equal(r.exitCode, code, String(r.stderr));
       assert.match(
         String(r.stderr),
         new RegExp(
-          `^buttersink: ${signal}: stopping \\(partial transfers are left as \\*\\.part\\)$`,
+          `^buttersink: ${signal}: stopping \\(the transfer under way is left as a partial that never looks complete; the next run replaces or resumes it\\)$`,
           'm',
         ),
       );
       assert.doesNotMatch(String(r.stderr), /\n\s+at /, 'no stack trace');
-      assert.equal(existsSync(join(dst, 'huge')), false, 'nothing under the final name');
+      assert.ok(
+        !existsSync(join(dst, 'huge')) || existsSync(marker),
+        'nothing under the final name unless marked as receiving',
+      );
+      const listed = await runCli([`${dst}/`]);
+      assert.match(listed.stdout, /^TOTAL: 0 snapshot\(s\)$/m, 'no snapshot listed');
+      assert.match(listed.stdout, /^partial: \S*\/huge(\.part)?$/m, 'listed as a partial');
     });
   }
 });
