@@ -65,8 +65,9 @@ describe('the CLI on a terminal and off it', { skip }, () => {
     child.stdout.on('data', (d: Buffer) => {
       const text = d.toString('utf8');
       out += text;
-      // A redraw seen while the receive is still under its `.part` name: mid-transfer.
-      if (existsSync(join(dst, 's0.part'))) {
+      // A redraw seen while the receive is still partial: under its `.part` name, or
+      // (the fused local path) in place under its `.s0.receiving` marker: mid-transfer.
+      if (existsSync(join(dst, 's0.part')) || existsSync(join(dst, '.s0.receiving'))) {
         for (const m of text.matchAll(REDRAW)) whilePart.push(m[1]!);
       }
     });
@@ -75,7 +76,7 @@ describe('the CLI on a terminal and off it', { skip }, () => {
     assert.ok(existsSync(join(dst, 's0')), 'the snapshot arrived');
     assert.ok(
       whilePart.length > 0,
-      `a progress line was drawn while s0.part existed; output: ${JSON.stringify(out.slice(0, 2000))}`,
+      `a progress line was drawn while s0 was partial; output: ${JSON.stringify(out.slice(0, 2000))}`,
     );
     assert.ok(
       whilePart.some((line) => /s0/.test(line) && /\d/.test(line)),

@@ -199,7 +199,10 @@ describe(
     });
 
     it('a stored diff whose header version byte was changed 1 → 2: restore fails naming the key before END, --verify reports it', async (t) => {
-      await sync(btrfsStore(snaps), s3Store(`s3://${BUCKET}/flip/`, moto.endpoint));
+      // A v1 stream (the default is protocol 2 where both sides can) to flip to 2.
+      await sync(btrfsStore(snaps), s3Store(`s3://${BUCKET}/flip/`, moto.endpoint), {
+        compressedData: false,
+      });
       const k = key('flip', 's1', 's0');
       const bytes = await objectBytes(client, k);
       assert.equal(bytes.readUInt32LE(13), 1, 'a v1 stream');
@@ -356,8 +359,12 @@ describe(
       t.diagnostic(resumed.message);
 
       const stored = await objectBytes(client, k);
-      const fresh = (await execa('btrfs', ['send', '-q', snap], { encoding: 'buffer' }))
-        .stdout as Uint8Array;
+      // sync() sends compressed data (protocol 2) by default where both sides can.
+      const fresh = (
+        await execa('btrfs', ['send', '-q', '--proto', '2', '--compressed-data', snap], {
+          encoding: 'buffer',
+        })
+      ).stdout as Uint8Array;
       assert.equal(sha(stored), sha(fresh), 'stored object = a fresh btrfs send');
       const meta = await metadataOf(client, k);
       assert.equal(
@@ -365,7 +372,7 @@ describe(
         sha(stored),
         'digest of the whole stream, skipped parts included',
       );
-      assert.equal(meta[META_STREAM_VERSION], '1');
+      assert.equal(meta[META_STREAM_VERSION], '2', 'compressed data (protocol 2) by default');
       await proxy.close();
     });
 

@@ -121,11 +121,8 @@ describe('guards between a send stream and a committed snapshot', { skip }, () =
     );
     assert.equal(existsSync(join(dest, 'a')), false, 'nothing under the final name');
 
-    // Without the no-op stages btrfs receive itself rejects the bad CRC; still nothing complete.
-    const fusedDest = join(fs.mnt, 'corrupt-sync-fused');
-    await mkdir(fusedDest);
-    await assert.rejects(sync(sendingBytes(store(snaps), bad), store(fusedDest)), /crc|corrupt/i);
-    assert.equal(existsSync(join(fusedDest, 'a')), false, 'nothing under the final name (fused)');
+    // (The fused local path takes no bytes from send(): it joins this machine's own
+    // btrfs send to btrfs receive, which checks every CRC itself; see fused-kill.test.ts.)
 
     // The same bytes unflipped go through: the failure was the flipped byte.
     const good = join(fs.mnt, 'good-sync');
