@@ -15,12 +15,13 @@
  * Progress and byte count: the kernel counts what every process reads
  * (`rchar` in `/proc/<pid>/io`); the sink's count is sampled every `pollMs`
  * (every 10 ms once the source has exited, so the last sample is close to the
- * end) and reported through `onProgress` as a progress tap would. When the
- * source ends first (as a stream's reader outlives its writer), the final
- * count is the sink's whole count as the kernel adds it to this process's own
- * when it reaps the sink (see {@link reapedReadCount}), so a stream too short
- * for any sample is counted too. Either way it is the stream plus the few KiB
- * the sink reads of other files (and of any other child reaped meanwhile).
+ * end) and reported through `onProgress` as a progress tap would. The final
+ * count is what both processes read, as the kernel adds it to this process's
+ * own count when it reaps them (see {@link reapedReadCount}), so a stream too
+ * short for any sample is counted too: the stream, plus the few KiB they read
+ * of other files, plus whatever the source itself read (`btrfs send` reads no
+ * file data through read(): the kernel sends it), plus any other child of this
+ * process reaped meanwhile.
  *
  * Completion and teardown: resolves once both processes exited successfully.
  * When either fails, or `signal` aborts, the other is killed; the call
@@ -118,6 +119,7 @@ export async function joinProcesses(
   opts: JoinOptions = {},
 ): Promise<JoinResult> {
   opts.signal?.throwIfAborted();
+  const reapedBefore = reapedReadCount();
   const source = startSource();
   let sink: JoinedProcess;
   try {
@@ -131,7 +133,7 @@ export async function joinProcesses(
     // Only the two children hold the pipe now: its EOF comes when the source exits.
     source.stdout?.destroy();
   }
-  return watchJoined(source, sink, opts);
+  return watchJoined(source, sink, opts, reapedBefore);
 }
 
 /** Waits for both processes, killing the other when one fails; samples progress meanwhile. */
@@ -139,6 +141,7 @@ async function watchJoined(
   source: JoinedProcess,
   sink: JoinedProcess,
   opts: JoinOptions,
+  reapedBefore: number | undefined,
 ): Promise<JoinResult> {
   const started = performance.now();
   const failures: unknown[] = [];
@@ -171,24 +174,16 @@ async function watchJoined(
       failures.push(err);
       stop(other);
     });
-  // Reaped children's reads once the source is reaped and the sink still runs (see the header).
-  let reapedBefore: number | undefined;
-  let sinkEnded = false;
-  const sourceEnded = () => {
-    if (!sinkEnded) reapedBefore = reapedReadCount();
-    sampler.hurry();
-  };
-  const sinkWatched = watch(sink, source).then(() => {
-    sinkEnded = true;
-  });
-  await Promise.all([watch(source, sink).then(sourceEnded), sinkWatched]).finally(() => {
-    opts.signal?.removeEventListener('abort', onAbort);
-    sampler.stop();
-  });
+  await Promise.all([watch(source, sink).then(() => sampler.hurry()), watch(sink, source)]).finally(
+    () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      sampler.stop();
+    },
+  );
   if (failures.length > 0) throw failures[0];
   if (brokenPipe !== undefined) throw brokenPipe;
   const elapsedMs = performance.now() - started;
-  // The sink reaped after the source: its reads, the last ones included, are in this process's count.
+  // Both reaped: what they read, the last bytes included, is in this process's count now.
   const reapedAfter = reapedReadCount();
   const reaped =
     reapedBefore !== undefined && reapedAfter !== undefined ? reapedAfter - reapedBefore : 0;
