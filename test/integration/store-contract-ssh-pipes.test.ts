@@ -4,11 +4,8 @@
  * checkout's server (`serveSession`) in-process over a pair of streams, on a
  * loop-mounted btrfs. Needs root for btrfs, not sshd.
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Duplex, PassThrough } from 'node:stream';
 import { after, before } from 'node:test';
-import { execa } from 'execa';
 import { setLogger } from '../../src/log.js';
 import { serveSession } from '../../src/server/serve-session.js';
 import type { SshConnection } from '../../src/stores/ssh/ssh-connection.js';
@@ -18,11 +15,11 @@ import type { SshLocation } from '../../src/stores/uri.js';
 import { isServerMode } from '../../src/wire/protocol.js';
 import { btrfsSnapshots } from '../contract/btrfs-snapshots.js';
 import type { BtrfsSnapshots } from '../contract/btrfs-snapshots.js';
+import { remoteBtrfsCases } from '../contract/remote-btrfs-cases.js';
 import { describeStoreContract } from '../contract/store-contract.js';
 import { createBtrfs } from '../fixtures/btrfs-fs.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
-import { treeDigest } from '../fixtures/tree-digest.js';
 
 const { skip } = integrationPrereqs({ root: true, btrfs: true });
 
@@ -106,7 +103,6 @@ function pipeConnection(): SshConnection {
 let src: BtrfsSnapshots | undefined;
 let remote: BtrfsFs | undefined;
 let restoreLogger: (() => void) | undefined;
-let n = 0;
 if (!skip) {
   before(async () => {
     const prev = setLogger({ warn: () => undefined, debug: () => undefined });
@@ -121,15 +117,6 @@ if (!skip) {
   });
 }
 
-async function removeSubvolumes(dir: string): Promise<void> {
-  for (const name of await readdir(dir)) {
-    if ((await stat(join(dir, name))).ino === 256) {
-      await execa('btrfs', ['property', 'set', '-f', join(dir, name), 'ro', 'false']);
-      await execa('btrfs', ['subvolume', 'delete', join(dir, name)]);
-    }
-  }
-}
-
 const open = (dir: string) =>
   new SshStore(parseLocation(`ssh://in-process${dir}/`) as SshLocation, {
     connect: async () => pipeConnection(),
@@ -137,21 +124,6 @@ const open = (dir: string) =>
 
 describeStoreContract(
   'ssh (server in-process over pipes)',
-  async () => {
-    // The server refuses a second subvolume with a UUID already on the
-    // filesystem: the previous case's snapshots go first.
-    if (n > 0) await removeSubvolumes(join(remote!.mnt, `case-${n - 1}`));
-    const dir = join(remote!.mnt, `case-${n++}`);
-    await mkdir(dir);
-    const other = open(dir);
-    return {
-      store: open(dir),
-      full: src!.full,
-      incremental: src!.incremental,
-      expectedContent: (s) => src!.digest(s),
-      storedContent: (s) => treeDigest(join(dir, s.volume.path)),
-      other: () => other,
-    };
-  },
+  remoteBtrfsCases(open, () => ({ remote: remote!, src: src! })),
   { skip },
 );
