@@ -65,14 +65,14 @@ describe('upload progress counts bytes stored', { skip }, () => {
       assert.ok(done && done.bytes > 10 * MiB, `a diff of several parts: ${done?.bytes}`);
       const values = stored.map((s) => s.stored);
       assert.ok(values.length >= 3, `one report per part: ${values.join()}`);
-      for (const [i, v] of values.entries()) {
-        const step = v - (values[i - 1] ?? 0);
-        const last = i === values.length - 1;
-        assert.ok(
-          last ? step > 0 && step <= 5 * MiB : step === 5 * MiB,
-          `part ${i + 1}: ${step} bytes`,
-        );
-      }
+      // Parts are acknowledged in the order they finish: with 2 jobs the short last part
+      // may land before a full one, so every step is one whole part except one short one.
+      const steps = values.map((v, i) => v - (values[i - 1] ?? 0));
+      const short = steps.filter((step) => step !== 5 * MiB);
+      assert.ok(
+        short.length <= 1 && short.every((step) => step > 0 && step < 5 * MiB),
+        `one step per part: ${steps.join()}`,
+      );
       assert.equal(values.at(-1), done.bytes, 'all of it stored at the end');
       assert.ok(
         stored.every((s) => s.stored <= Math.max(s.sent, done.bytes)),
