@@ -107,7 +107,7 @@ export const scopes = {
   rewrite: {
     what: 'uuid-rewrite stage',
     mutate: ['src/stages/uuid-rewrite.ts'],
-    tests: ['test/unit/stages/uuid-rewrite.test.ts'],
+    tests: ['test/unit/stages/uuid-rewrite.test.ts', 'test/unit/stages/uuid-rewrite-pin.test.ts'],
   },
   planner: {
     what: 'planner: diff graph, plan search, cost model, estimates, retention (not perf.test.ts: timing)',
