@@ -29,14 +29,15 @@ function runsTable(p: ScenarioProfile): string[] {
   const rows = p.runs.map((r) => {
     const all = cpuOf(r.processes);
     const node = cpuOf(r.processes, (x) => program(x) === 'node');
-    const perGiB = p.bytes ? `${s2(((all.user + all.sys) * GiB) / p.bytes)} s` : '—';
+    const per = (c: { user: number; sys: number }) => s2(((c.user + c.sys) * GiB) / p.bytes!);
+    const perGiB = p.bytes ? `${per(all)} s (Node ${per(node)} s)` : '—';
     const ratio = base ? `${s2(base.seconds / r.seconds)}×` : '—';
     const label = r.what ? `${r.label} (${r.what})` : r.label;
     const failed = r.exitCode === undefined ? '' : ` (exit ${r.exitCode})`;
     return `| ${cell(label)}${failed} | ${s2(r.seconds)} s | ${s2(all.user)} + ${s2(all.sys)} s | ${s2(node.user)} + ${s2(node.sys)} s | ${perGiB} | ${ratio} |`;
   });
   return [
-    '| run | wall | CPU user + sys, all processes | of which Node processes | CPU per GiB of stream | ratio at this time (baseline wall / this wall) |',
+    '| run | wall | CPU user + sys, all processes | of which Node processes | CPU per GiB of stream (of which Node) | ratio at this time (baseline wall / this wall) |',
     '|---|---|---|---|---|---|',
     ...rows,
   ];
@@ -86,6 +87,38 @@ function processTable(runs: ProfiledRun[]): string[] {
   ];
 }
 
+/** One sentence: the gap in wall time and CPU, who spends the extra CPU, and the floors. */
+export function gapLine(ours: ProfiledRun, base: ProfiledRun, runs: ProfiledRun[]): string {
+  const o = cpuOf(ours.processes);
+  const b = cpuOf(base.processes);
+  const byProgram = new Map<string, number>();
+  for (const [sign, run] of [
+    [1, ours],
+    [-1, base],
+  ] as const) {
+    for (const p of run.processes) {
+      const n = program(p);
+      byProgram.set(n, (byProgram.get(n) ?? 0) + sign * (p.userSeconds + p.sysSeconds));
+    }
+  }
+  const extra = [...byProgram]
+    .filter(([, d]) => Math.abs(d) >= 0.05)
+    .sort((x, y) => y[1] - x[1])
+    .map(([n, d]) => `${n} ${d >= 0 ? '+' : ''}${s2(d)} s`)
+    .join(', ');
+  const floors = runs
+    .filter((r) => r !== ours && r !== base && r.exitCode === undefined)
+    .map((r) => `${r.label} ${s2(r.seconds)} s (${s2(base.seconds / r.seconds)}×)`)
+    .join('; ');
+  const dWall = ours.seconds - base.seconds;
+  const dCpu = o.user + o.sys - b.user - b.sys;
+  return (
+    `In these runs buttersink took ${s2(ours.seconds)} s against the baseline's ${s2(base.seconds)} s (${dWall >= 0 ? '+' : ''}${s2(dWall)} s wall) and ${dCpu >= 0 ? '+' : ''}${s2(dCpu)} s CPU` +
+    (extra ? ` (by program: ${extra})` : '') +
+    `.${floors ? ` Design floors: ${floors}.` : ''}`
+  );
+}
+
 /** One Node process's CPU profile: self time by module, and the top functions. */
 function nodeSection(n: NodeProfile): string[] {
   const s = n.summary;
@@ -120,6 +153,7 @@ export function renderProfile(p: ScenarioProfile, run: string): string[] {
     `Goals: ${verdicts || 'none'}. Profiled in the run of ${run}: each command below ran once more, after the scenario's reset, with BSD process accounting (user and system CPU of every process, from the kernel's record at its exit; processes that ran across the run, such as sshd or moto_server, by the difference of their /proc counters).`,
     '',
   ];
+  if (ours && base) lines.push(gapLine(ours, base, p.runs), '');
   if (p.runs.length) lines.push(...runsTable(p), '');
   if (ours && base) lines.push('CPU by program:', '', ...programTable(ours, base), '');
   if (p.runs.length) lines.push('Per process:', '', ...processTable(p.runs), '');

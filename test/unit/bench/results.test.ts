@@ -59,6 +59,7 @@ const profile: ScenarioProfile = {
         { path: 'bash › btrfs', count: 2, userSeconds: 0.1, sysSeconds: 2.3, elapsedSeconds: 2 },
       ],
     },
+    { label: 'CLI start-up + plain', what: 'a floor', seconds: 2.5, processes: [] },
     { label: 'Node pass-through', what: 'a floor', seconds: 2.5, processes: [], exitCode: 1 },
   ],
   node: [
@@ -126,13 +127,21 @@ describe('bench RESULTS.md rendering', () => {
     const part = md.slice(md.indexOf('## Profiles (goals not met)'));
     assert.ok(part.includes('### buttersink full sync'));
     assert.ok(part.includes('Goals: ≥ 0.97×: measured 0.60×, not met.'));
+    // The failed floor (exit 1) is no floor.
+    assert.ok(
+      part.includes(
+        "In these runs buttersink took 3.50 s against the baseline's 2.00 s (+1.50 s wall) and +2.20 s CPU (by program: node +2.00 s, btrfs +0.20 s). Design floors: CLI start-up + plain 2.50 s (0.80×).\n",
+      ),
+    );
     // 4.6 s CPU for 1 GiB; ratio 2 / 3.5.
     assert.ok(
-      part.includes('| buttersink | 3.50 s | 1.70 + 2.90 s | 1.50 + 0.50 s | 4.60 s | 0.57× |'),
+      part.includes(
+        '| buttersink | 3.50 s | 1.70 + 2.90 s | 1.50 + 0.50 s | 4.60 s (Node 2.00 s) | 0.57× |',
+      ),
     );
     assert.ok(
       part.includes(
-        '| baseline (the plain design) | 2.00 s | 0.10 + 2.30 s | 0.00 + 0.00 s | 2.40 s | 1.00× |',
+        '| baseline (the plain design) | 2.00 s | 0.10 + 2.30 s | 0.00 + 0.00 s | 2.40 s (Node 0.00 s) | 1.00× |',
       ),
     );
     assert.ok(part.includes('| Node pass-through (a floor) (exit 1) | 2.50 s |'));
