@@ -7,6 +7,7 @@
  * never in tests.
  */
 import { execa } from 'execa';
+import type { Goal } from './goals.js';
 
 /** One timed run of a shell command. */
 export interface Run {
@@ -46,6 +47,8 @@ export interface Scenario {
   reset?: string;
   /** How many project/baseline pairs. Default 5. */
   pairs?: number;
+  /** Issue 12's goals for it; when absent, bench/goals.ts finds them by group and name. */
+  goals?: Goal[];
 }
 
 /** The outcome of a scenario. */

@@ -12,6 +12,11 @@
  * guard`) runs only those groups: pipe, sync, probe, guard, checksumdir, s3,
  * ssh, compress, rerun, planner; their sections replace the stored ones, the others stay as
  * their last run left them (and say when that was). A full run rewrites all.
+ *
+ * Each scenario with a goal of issue 12 (bench/goals.ts) gets a verdict; one
+ * whose goal is not met is profiled right after its pairs (bench/profile.ts:
+ * CPU per process, Node CPU profiles, design floors). `BENCH_PROFILE=1`
+ * profiles every scenario with a goal, `BENCH_PROFILE=0` none.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -28,15 +33,22 @@ import { scenarios as sshScenarios } from './ssh.js';
 import { rerunScenarios } from './rerun.js';
 import { compressScenarios } from './compressed.js';
 import { writeResults } from './results.js';
-import type { Section } from './results.js';
+import type { RowGoals, Section } from './results.js';
 import { formatRow, median, runMeasuredScenario, runScenario, timeChild } from './harness.js';
 import type { Scenario, ScenarioResult } from './harness.js';
+import { anyUnmet, evaluate, goalsFor } from './goals.js';
+import { profileScenario } from './profile.js';
+import type { ScenarioProfile } from './profile.js';
+import { floorsFor } from './profile-floors.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const BASE = '/dev/shm/buttersink-bench';
 const MiB = 1 << 20;
 const sh = (cmd: string) => execa('bash', ['-o', 'pipefail', '-c', cmd]);
 const pairs = Number(process.env.BENCH_PAIRS ?? 5);
+/** Which scenarios with goals are profiled: those with a goal not met (default), all, none. */
+const profileMode =
+  process.env.BENCH_PROFILE === '1' ? 'all' : process.env.BENCH_PROFILE === '0' ? 'none' : 'unmet';
 const GROUPS = [
   'pipe',
   'sync',
@@ -106,11 +118,54 @@ async function main(): Promise<void> {
   let failure: unknown;
   /** The group being measured: on a failure, the one whose figures are incomplete. */
   let current: Group | undefined;
+  const goalRows: { group: Group; row: RowGoals }[] = [];
+  const profiles: { group: Group; profile: ScenarioProfile }[] = [];
+  const node = process.execPath;
+  const bs = `${node} ${REPO}dist/bin/buttersink.js`;
+  /**
+   * Runs a shell scenario, holds it to its goals and, when one is not met
+   * (or BENCH_PROFILE=1), profiles it while its servers still run.
+   */
+  const measure = async (group: Group, sc: Scenario) => {
+    console.error(`running: ${sc.name}`);
+    const result = await runScenario({ ...sc, pairs });
+    const row = results.filter((r) => r.group === group).length;
+    push(group, result);
+    const goals = sc.goals ?? goalsFor(group, sc.name, sc.project);
+    if (goals.length === 0) return;
+    const verdicts = goals.map((g) => evaluate(g, result));
+    goalRows.push({ group, row: { row, scenario: sc.name, verdicts } });
+    if (profileMode === 'none' || (profileMode === 'unmet' && !anyUnmet(verdicts))) return;
+    const ctx = {
+      group,
+      name: sc.name,
+      project: sc.project,
+      baseline: sc.baseline,
+      node,
+      repo: REPO,
+      cli: bs,
+    };
+    const { floors, notes: why } = floorsFor(
+      sc.reset === undefined ? ctx : { ...ctx, reset: sc.reset },
+    );
+    const profile = await profileScenario(
+      {
+        name: sc.name,
+        project: sc.project,
+        baseline: sc.baseline,
+        verdicts,
+        floors,
+        ...(sc.bytes === undefined ? {} : { bytes: sc.bytes }),
+        ...(sc.reset === undefined ? {} : { reset: sc.reset }),
+      },
+      { node, repo: REPO, base: join(BASE, 'profile') },
+    );
+    profile.notes.unshift(...why);
+    profiles.push({ group, profile });
+  };
   try {
     const src = await mountImage('src', '4G');
     const dst = await mountImage('dst', '6G');
-    const node = process.execPath;
-    const bs = `${node} ${REPO}dist/bin/buttersink.js`;
 
     // Data: 640 MiB of incompressible files; s2 adds 128 MiB and rewrites 16 MiB.
     console.error('creating data…');
@@ -164,8 +219,7 @@ async function main(): Promise<void> {
     for (const { group, ...sc } of scenarios) {
       if (!selected(group)) continue;
       current = group;
-      console.error(`running: ${sc.name}`);
-      push(group, await runScenario({ ...sc, pairs }));
+      await measure(group, sc);
     }
 
     // The probe as the sync engine runs it (in-process) vs the original's
@@ -269,10 +323,7 @@ async function main(): Promise<void> {
         pairs,
       });
       try {
-        for (const sc of s3.scenarios) {
-          console.error(`running: ${sc.name}`);
-          push('s3', await runScenario({ ...sc, pairs }));
-        }
+        for (const sc of s3.scenarios) await measure('s3', sc);
       } finally {
         await s3.stop();
       }
@@ -283,8 +334,7 @@ async function main(): Promise<void> {
       current = 'ssh';
       const sshDst = await mountImage('sshdst', '2G');
       for (const sc of await sshScenarios({ src, dst: sshDst, node, repo: REPO, fullBytes })) {
-        console.error(`running: ${sc.name}`);
-        push('ssh', await runScenario({ ...sc, pairs }));
+        await measure('ssh', sc);
       }
     }
     // Compressible data: compressed send data, S3 archives (own images).
@@ -292,10 +342,7 @@ async function main(): Promise<void> {
       current = 'compress';
       const comp = await compressScenarios({ bs, mount: mountImage });
       try {
-        for (const sc of comp.scenarios) {
-          console.error(`running: ${sc.name}`);
-          push('compress', await runScenario({ ...sc, pairs }));
-        }
+        for (const sc of comp.scenarios) await measure('compress', sc);
         note('compress', ...(await comp.notes()));
       } finally {
         await comp.stop();
@@ -305,10 +352,7 @@ async function main(): Promise<void> {
     if (selected('rerun')) {
       current = 'rerun';
       const root = await mountImage('rerun', '3G');
-      for (const sc of await rerunScenarios({ root, bs })) {
-        console.error(`running: ${sc.name}`);
-        push('rerun', await runScenario({ ...sc, pairs }));
-      }
+      for (const sc of await rerunScenarios({ root, bs })) await measure('rerun', sc);
     }
   } catch (err) {
     failure = err;
@@ -338,15 +382,25 @@ async function main(): Promise<void> {
     );
   }
 
-  const sections: Section[] = GROUPS.filter(selected).map((group) => ({
-    group,
-    run: started,
-    machine: host,
-    pairs,
-    rows: results.filter((r) => r.group === group).map(formatRow),
-    extra: group === 'planner' ? ['| planner | time |', '|---|---|', ...plannerLines] : [],
-    notes: notes.filter((n) => n.group === group).map((n) => n.text),
-  }));
+  const sections: Section[] = GROUPS.filter(selected).map((group) => {
+    const goals = goalRows.filter((g) => g.group === group).map((g) => g.row);
+    return {
+      group,
+      run: started,
+      machine: host,
+      pairs,
+      rows: results.filter((r) => r.group === group).map(formatRow),
+      extra: group === 'planner' ? ['| planner | time |', '|---|---|', ...plannerLines] : [],
+      notes: notes.filter((n) => n.group === group).map((n) => n.text),
+      // Only groups with goals carry goal columns and profiles.
+      ...(goals.length === 0
+        ? {}
+        : {
+            goals,
+            profiles: profiles.filter((p) => p.group === group).map((p) => p.profile),
+          }),
+    };
+  });
   const md = await writeResults(join(REPO, 'bench'), sections, { started, machine: host });
   console.log(md);
   if (failure !== undefined) throw failure;
