@@ -42,7 +42,8 @@ import type { ScenarioProfile } from './profile.js';
 import { floorsFor } from './profile-floors.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const BASE = '/dev/shm/buttersink-bench';
+/** Where the images live; `BENCH_DIR` moves it (two benches at once must not share it). */
+const BASE = process.env.BENCH_DIR ?? '/dev/shm/buttersink-bench';
 const MiB = 1 << 20;
 const sh = (cmd: string) => execa('bash', ['-o', 'pipefail', '-c', cmd]);
 const pairs = Number(process.env.BENCH_PAIRS ?? 5);
