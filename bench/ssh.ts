@@ -1,8 +1,10 @@
 /**
- * Benchmark scenario for the SSH store: btrfs → ssh://127.0.0.1 → btrfs,
+ * Benchmark scenarios for the SSH store: btrfs → ssh://127.0.0.1 → btrfs,
  * `buttersink <snap> ssh://…/dir/` (remote side: `buttersink --server --mode a`,
  * no sudo since we are root) vs `btrfs send <snap> | ssh host btrfs receive dir`,
- * same snapshot, same sshd, same run. An sshd of its own (Debian's
+ * same snapshot, same sshd, same run: one row with the built-in transport
+ * (ssh2), one with the OpenSSH client (`--ssh-program`, the same ssh config as
+ * the baseline). An sshd of its own (Debian's
  * /usr/sbin/sshd, throw-away keys) listens on 127.0.0.1; it is killed at exit.
  *
  * `scenarios(ctx)` is what bench/run.ts calls (needs `npm run build`: the
@@ -61,7 +63,11 @@ async function waitForPort(port: number): Promise<void> {
 }
 
 /** Starts a throw-away sshd; returns its port, a client HOME and an ssh config file. */
-async function startBenchSshd(): Promise<{ port: number; home: string; sshConfig: string }> {
+export async function startBenchSshd(): Promise<{
+  port: number;
+  home: string;
+  sshConfig: string;
+}> {
   const dir = await mkdtemp('/tmp/buttersink-bench-sshd-');
   const home = join(dir, 'home');
   await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
@@ -122,16 +128,38 @@ async function startBenchSshd(): Promise<{ port: number; home: string; sshConfig
 }
 
 /**
- * The SSH scenario on `ctx`'s data: starts the sshd (left running until the
- * process exits) and returns one harness scenario.
+ * A btrfs of its own for the received copies, in /dev/shm, removed at exit: the server refuses a snapshot whose UUID its filesystem
+ * already holds, and run.ts's other scenarios leave `s1` in `ctx.dst`.
+ */
+async function ownDestination(ctx: SshBenchContext): Promise<string> {
+  // Outside run.ts's directory, which it removes before the exit handlers run.
+  const img = '/dev/shm/buttersink-bench-ssh-dst.img';
+  const mnt = '/dev/shm/buttersink-bench-ssh-dst';
+  const mib = Math.ceil(ctx.fullBytes / (1 << 20)) * 3 + 512;
+  await sh(`umount -q ${mnt} 2>/dev/null; rm -f ${img}; true`);
+  await sh(`mkdir -p ${mnt} && truncate -s ${mib}M ${img} && mkfs.btrfs -q -f ${img}`);
+  await sh(`mount -o loop ${img} ${mnt}`);
+  process.on('exit', () => {
+    execFileSync('bash', [
+      '-c',
+      `umount -l ${mnt}; losetup -j ${img} | cut -d: -f1 | xargs -r -n1 losetup -d; rm -rf ${img} ${mnt}`,
+    ]);
+  });
+  return mnt;
+}
+
+/**
+ * The SSH scenarios on `ctx`'s data: starts the sshd (left running until the
+ * process exits) and returns the harness scenarios (ssh2, then OpenSSH).
  */
 export async function scenarios(ctx: SshBenchContext): Promise<Scenario[]> {
   if (!existsSync('/usr/sbin/sshd')) return [];
   const { home, sshConfig } = await startBenchSshd();
-  const ours = join(ctx.dst, 'ssh-ours');
-  const base = join(ctx.dst, 'ssh-base');
-  await mkdir(ours, { recursive: true });
-  await mkdir(base, { recursive: true });
+  const dst = await ownDestination(ctx);
+  const ours = join(dst, 'ssh-ours');
+  const oursOpenSsh = join(dst, 'ssh-ours-openssh');
+  const base = join(dst, 'ssh-base');
+  for (const d of [ours, oursOpenSsh, base]) await mkdir(d, { recursive: true });
   const bs = `${ctx.node} ${ctx.repo}dist/bin/buttersink.js`;
   const snap = join(ctx.src, 'snaps', 's1');
   const clear = (d: string) =>
@@ -143,6 +171,13 @@ export async function scenarios(ctx: SshBenchContext): Promise<Scenario[]> {
       project: `HOME=${home} SSH_AUTH_SOCK= ${bs} -q --remote-command '${bs}' ${snap} ssh://benchhost${ours}/`,
       baseline: `btrfs send -q ${snap} | ssh -F ${sshConfig} benchhost btrfs receive -q ${base}/`,
       reset: `${clear(ours)}; ${clear(base)}`,
+    },
+    {
+      name: `btrfs → ssh://127.0.0.1 → btrfs (full s1, --ssh-program ssh) vs btrfs send | ssh host btrfs receive`,
+      bytes: ctx.fullBytes,
+      project: `SSH_AUTH_SOCK= ${bs} -q --ssh-program 'ssh -F ${sshConfig}' --remote-command '${bs}' ${snap} ssh://benchhost${oursOpenSsh}/`,
+      baseline: `btrfs send -q ${snap} | ssh -F ${sshConfig} benchhost btrfs receive -q ${base}/`,
+      reset: `${clear(oursOpenSsh)}; ${clear(base)}`,
     },
   ];
 }
@@ -167,13 +202,15 @@ async function main(): Promise<void> {
     await sh(`openssl rand -out ${src}/vol/data.bin ${mib * 1024 * 1024}`);
     await sh(`btrfs subvolume snapshot -r ${src}/vol ${src}/snaps/s1 >/dev/null && sync`);
     const fullBytes = Number((await sh(`btrfs send -q ${src}/snaps/s1 | wc -c`)).stdout);
-    const [sc] = await scenarios({ src, dst: mounts[1]!, node: process.execPath, repo, fullBytes });
-    if (!sc) throw new Error('no sshd');
+    const all = await scenarios({ src, dst: mounts[1]!, node: process.execPath, repo, fullBytes });
+    if (all.length === 0) throw new Error('no sshd');
     const pairs = Number(process.env.BENCH_PAIRS ?? 5);
-    const result = await runScenario({ ...sc, pairs });
     console.log(tableHeader);
-    console.log(formatRow(result));
-    console.log(JSON.stringify(result));
+    for (const sc of all) {
+      const result = await runScenario({ ...sc, pairs });
+      console.log(formatRow(result));
+      console.log(JSON.stringify(result));
+    }
   } finally {
     for (const m of mounts) execFileSync('umount', ['-l', m]);
     execFileSync('bash', [

@@ -37,6 +37,8 @@ export interface ButtersinkFlags {
   remoteCommand?: string;
   identity: string[];
   acceptNewHostKey: boolean;
+  /** `--ssh-program`: the OpenSSH client command line as the SSH transport. */
+  sshProgram?: string;
   /** Seconds. */
   timeout?: number;
   /** `--keep`: thin the destination after a successful sync (see src/retention/run.ts). */
@@ -132,6 +134,7 @@ export function storeOptionsOf(
       ...(o.remoteCommand !== undefined ? { remoteCommand: o.remoteCommand } : {}),
       ...(o.identity.length > 0 ? { identityFiles: o.identity } : {}),
       acceptNewHostKey: o.acceptNewHostKey,
+      ...(o.sshProgram !== undefined ? { sshProgram: o.sshProgram } : {}),
       ...(o.timeout !== undefined ? { idleTimeoutMs: o.timeout * 1000 } : {}),
     },
   };
@@ -289,6 +292,10 @@ function addSshFlags(program: Command): void {
       '--accept-new-host-key',
       'SSH: add an unknown host key to ~/.ssh/known_hosts (a changed key is always refused)',
       false,
+    )
+    .option(
+      '--ssh-program <cmd>',
+      "SSH: use this OpenSSH client command line (e.g. 'ssh' or 'ssh -F cfg') instead of the built-in client",
     )
     .addOption(
       new Option(

@@ -15,7 +15,6 @@
  * silence is not idleness.
  */
 import type { Readable } from 'node:stream';
-import type { ClientChannel } from 'ssh2';
 import { RemoteError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
 import { FrameReader, FrameWriter, ProtocolError, TimeoutError } from '../../wire/frame.js';
@@ -24,7 +23,7 @@ import { MAX_RESPONSE_JSON, PROTOCOL_VERSIONS, RemoteOperationError } from '../.
 import type { Request } from '../../wire/protocol.js';
 import type { StreamSupport } from '../../btrfs/send-capabilities.js';
 import { parseServerHello } from '../../wire/responses.js';
-import type { SshConnection } from './ssh-connection.js';
+import type { ExecChannel, SshTransport } from './transport.js';
 import { formatSeconds as seconds } from '../../format.js';
 
 /** How the remote command ended. */
@@ -133,8 +132,8 @@ export class RemoteSession {
   readonly writer: FrameWriter;
   readonly label: string;
   readonly #reader: IdleFrameReader;
-  readonly #channel: ClientChannel;
-  readonly #conn: SshConnection | undefined;
+  readonly #channel: ExecChannel;
+  readonly #conn: SshTransport | undefined;
   readonly #idleMs: number;
   readonly #exited: Promise<RemoteExit>;
   #stderr = '';
@@ -147,9 +146,9 @@ export class RemoteSession {
   #during = 'the handshake';
 
   private constructor(
-    channel: ClientChannel,
+    channel: ExecChannel,
     label: string,
-    conn: SshConnection | undefined,
+    conn: SshTransport | undefined,
     idleMs: number,
   ) {
     this.#channel = channel;
@@ -192,7 +191,7 @@ export class RemoteSession {
    * (default {@link DEFAULT_SSH_IDLE_MS}; 0: none).
    */
   static async open(
-    conn: SshConnection,
+    conn: SshTransport,
     command: string,
     label: string,
     opts: { idleMs?: number } = {},
@@ -217,6 +216,8 @@ export class RemoteSession {
         );
       }
       if (first === null) {
+        const transportFailure = await session.#startFailure();
+        if (transportFailure) throw transportFailure;
         // A channel closed without an exit status is the connection dying (sshd killed,
         // network gone), not the remote command ending.
         if (await session.#connectionLost()) throw await session.lost();
@@ -267,6 +268,20 @@ export class RemoteSession {
   }
 
   /**
+   * The transport's own error for a channel that ended before the handshake
+   * (the `ssh` program could not connect or authenticate), once it closed
+   * (waits up to 2 s); undefined when the remote command ended on its own.
+   */
+  async #startFailure(): Promise<Error | undefined> {
+    if (!this.#channel.startFailure) return undefined;
+    await Promise.race([
+      this.#exited,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref()),
+    ]);
+    return this.#channel.startFailure();
+  }
+
+  /**
    * Whether the channel ended because the connection died: the SSH connection closed
    * or failed, or the channel closed without the exit status every remote command
    * that ends on its own reports. Waits up to 2 s for the channel to close.
@@ -278,6 +293,7 @@ export class RemoteSession {
       new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref()),
     ]);
     if (this.#conn?.closed || this.#conn?.dropReason !== undefined) return true;
+    if (this.#channel.lostReason !== undefined) return true;
     return exit !== undefined && exit.code === null && exit.signal === undefined;
   }
 
@@ -286,7 +302,7 @@ export class RemoteSession {
    * `ssh://host: connection lost during push (write EPIPE)`.
    */
   lost(): Promise<RemoteError> {
-    const why = this.#conn?.dropReason;
+    const why = this.#conn?.dropReason ?? this.#channel.lostReason;
     return this.#failure(`connection lost during ${this.#during}${why ? ` (${why})` : ''}`);
   }
 

@@ -14,7 +14,7 @@ import { appendFile, mkdir, open, readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, ConnectConfig, ParsedKey } from 'ssh2';
 import { AbortedError, HostKeyError, StoreError, UsageError, describeError } from '../../errors.js';
 import { debug, warn } from '../../log.js';
 import {
@@ -28,6 +28,7 @@ import {
 } from './known-hosts.js';
 import type { KnownHostEntry } from './known-hosts.js';
 import { expandPath, hostConfig, parseSshConfig } from './ssh-config.js';
+import type { ExecChannel, SshTransport } from './transport.js';
 
 /** Options of {@link SshConnection.connect}. */
 export interface SshConnectOptions {
@@ -383,7 +384,7 @@ function handshake(
  * host key was verified and authentication succeeded; `exec` opens one exec
  * channel per call; `close` is idempotent and resolves once the socket closed.
  */
-export class SshConnection {
+export class SshConnection implements SshTransport {
   readonly target: SshTarget;
   readonly #client: ssh2.Client;
   #closed = false;
@@ -450,7 +451,7 @@ export class SshConnection {
   }
 
   /** Opens an exec channel running `command` (a shell command line on the remote). */
-  exec(command: string): Promise<ClientChannel> {
+  exec(command: string): Promise<ExecChannel> {
     if (this.#closed) {
       return Promise.reject(new StoreError(`ssh ${this.target.hostName}: connection is closed`));
     }

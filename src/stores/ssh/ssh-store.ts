@@ -3,6 +3,9 @@
  * by `<remote command> --server --mode r|a|w <dir>/` (default remote command
  * `sudo buttersink`, so an administrator can allow one mode per sudoers line).
  *
+ * Transports: the built-in ssh2 client, or the system's OpenSSH client with
+ * `sshProgram` (`--ssh-program`; one `ssh` process per channel, see openssh.ts).
+ *
  * Channels: one SSH connection per store, opened on first use. Listing,
  * measuring and deleting go through one long-lived control session (one exec
  * channel, requests one at a time); every send or receive gets an exec
@@ -60,6 +63,8 @@ import type { SshLocation } from '../uri.js';
 import { DEFAULT_SSH_IDLE_MS, RemoteSession } from './remote-session.js';
 import { SshConnection } from './ssh-connection.js';
 import type { SshConnectOptions } from './ssh-connection.js';
+import { OpenSshTransport, splitCommandLine } from './openssh.js';
+import type { SshTransport } from './transport.js';
 
 /** Options of {@link SshStore}. */
 export interface SshStoreOptions extends Pick<
@@ -90,11 +95,21 @@ export interface SshStoreOptions extends Pick<
    */
   idleTimeoutMs?: number;
   /**
-   * Opens the connection the store runs its remote sessions on (the seam for
-   * tests: the contract suite serves `serveSession` in-process over pipes).
-   * Default: {@link SshConnection.connect} to the location's host with these options.
+   * The system's OpenSSH client as the transport (`--ssh-program`): a command
+   * line such as `ssh` or `ssh -F ~/.ssh/backup_config`, run once per channel as
+   * `<program> … [-l user] [-p port] -- host '<remote command>'` (see openssh.ts).
+   * Of the connection options it uses `identityFiles` (`-i`), `configFile`
+   * (`-F`), `knownHostsFiles` and `acceptNewHostKey`; the rest is ssh's own
+   * config. Default: none, the built-in ssh2 transport.
    */
-  connect?: (signal?: AbortSignal) => Promise<SshConnection>;
+  sshProgram?: string;
+  /**
+   * Opens the transport the store runs its remote sessions on (the seam for
+   * tests: the contract suite serves `serveSession` in-process over pipes).
+   * Default: the OpenSSH client with `sshProgram`, else
+   * {@link SshConnection.connect} to the location's host with these options.
+   */
+  connect?: (signal?: AbortSignal) => Promise<SshTransport>;
 }
 
 /** Quotes `s` for a POSIX shell (the remote login shell runs the exec command). */
@@ -112,7 +127,7 @@ export class SshStore implements Store {
   readonly location: SshLocation;
   readonly mode: ServerMode;
   readonly #opts: SshStoreOptions;
-  #connection: Promise<SshConnection> | undefined;
+  #connection: Promise<SshTransport> | undefined;
   #control: Promise<RemoteSession> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -127,6 +142,7 @@ export class SshStore implements Store {
     if (opts.remoteCommand !== undefined && opts.remoteCommand.trim() === '') {
       throw new StoreError('ssh store: remoteCommand must not be empty');
     }
+    if (opts.sshProgram !== undefined) splitCommandLine(opts.sshProgram);
     const idle = opts.idleTimeoutMs;
     if (idle !== undefined && !(Number.isFinite(idle) && idle >= 0 && idle <= 2 ** 31 - 1)) {
       throw new StoreError(`ssh store: idleTimeoutMs must be a number of ms from 0, not ${idle}`);
@@ -147,11 +163,15 @@ export class SshStore implements Store {
     return `ssh://${this.location.user ? `${this.location.user}@` : ''}${this.location.host}${this.location.port ? `:${this.location.port}` : ''}`;
   }
 
-  #connect(signal?: AbortSignal): Promise<SshConnection> {
+  #connect(signal?: AbortSignal): Promise<SshTransport> {
     if (this.#closed) return Promise.reject(new StoreError(`${this.#label}: store is closed`));
     if (!this.#connection) {
       const o = this.#opts;
-      const p = o.connect ? o.connect(signal) : this.#sshConnect(signal);
+      const p = o.connect
+        ? o.connect(signal)
+        : o.sshProgram !== undefined
+          ? this.#openSsh(o.sshProgram)
+          : this.#sshConnect(signal);
       this.#connection = p;
       p.catch(() => {
         if (this.#connection === p) this.#connection = undefined;
@@ -163,6 +183,25 @@ export class SshStore implements Store {
       this.#control = undefined;
       return this.#connect(signal);
     });
+  }
+
+  /** The OpenSSH client transport to the location's host (connects per channel). */
+  async #openSsh(program: string): Promise<SshTransport> {
+    const o = this.#opts;
+    const l = this.location;
+    return new OpenSshTransport(
+      program,
+      {
+        host: l.host,
+        ...(l.user !== undefined ? { user: l.user } : {}),
+        ...(l.port !== undefined ? { port: l.port } : {}),
+        ...(o.identityFiles !== undefined ? { identityFiles: o.identityFiles } : {}),
+        ...(o.configFile !== undefined ? { configFile: o.configFile } : {}),
+        ...(o.knownHostsFiles !== undefined ? { knownHostsFiles: o.knownHostsFiles } : {}),
+        ...(o.acceptNewHostKey !== undefined ? { acceptNewHostKey: o.acceptNewHostKey } : {}),
+      },
+      this.#label,
+    );
   }
 
   /** A new SSH connection to the location's host. */
