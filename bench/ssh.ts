@@ -26,7 +26,10 @@ import type { Scenario } from './harness.js';
 export interface SshBenchContext {
   /** Mounted source btrfs with the read-only snapshot `snaps/s1`. */
   src: string;
-  /** Mounted destination btrfs. */
+  /**
+   * Mounted destination btrfs holding no copy of s1 (the server refuses a
+   * snapshot whose UUID its filesystem already holds): run.ts gives it an image of its own.
+   */
   dst: string;
   /** Absolute path of node. */
   node: string;
@@ -128,34 +131,13 @@ export async function startBenchSshd(): Promise<{
 }
 
 /**
- * A btrfs of its own for the received copies, in /dev/shm, removed at exit: the server refuses a snapshot whose UUID its filesystem
- * already holds, and run.ts's other scenarios leave `s1` in `ctx.dst`.
- */
-async function ownDestination(ctx: SshBenchContext): Promise<string> {
-  // Outside run.ts's directory, which it removes before the exit handlers run.
-  const img = '/dev/shm/buttersink-bench-ssh-dst.img';
-  const mnt = '/dev/shm/buttersink-bench-ssh-dst';
-  const mib = Math.ceil(ctx.fullBytes / (1 << 20)) * 3 + 512;
-  await sh(`umount -q ${mnt} 2>/dev/null; rm -f ${img}; true`);
-  await sh(`mkdir -p ${mnt} && truncate -s ${mib}M ${img} && mkfs.btrfs -q -f ${img}`);
-  await sh(`mount -o loop ${img} ${mnt}`);
-  process.on('exit', () => {
-    execFileSync('bash', [
-      '-c',
-      `umount -l ${mnt}; losetup -j ${img} | cut -d: -f1 | xargs -r -n1 losetup -d; rm -rf ${img} ${mnt}`,
-    ]);
-  });
-  return mnt;
-}
-
-/**
  * The SSH scenarios on `ctx`'s data: starts the sshd (left running until the
  * process exits) and returns the harness scenarios (ssh2, then OpenSSH).
  */
 export async function scenarios(ctx: SshBenchContext): Promise<Scenario[]> {
   if (!existsSync('/usr/sbin/sshd')) return [];
   const { home, sshConfig } = await startBenchSshd();
-  const dst = await ownDestination(ctx);
+  const dst = ctx.dst;
   const ours = join(dst, 'ssh-ours');
   const oursOpenSsh = join(dst, 'ssh-ours-openssh');
   const base = join(dst, 'ssh-base');
