@@ -56,8 +56,6 @@ export interface LongLived {
 }
 
 const RECORD = 64;
-/** How the command's own shell appears in paths. */
-const SHELL = 'bash';
 /** acct v3 times are in AHZ = 100 ticks per second. */
 const AHZ = 100;
 
@@ -97,18 +95,18 @@ export function parseAcct(buf: Buffer): AcctRecord[] {
  * other records and `before`/`after` (long-lived processes with their
  * counters at the start and end), reaches a root. Long-lived processes count
  * with the difference of their counters; a record's pid that is also
- * long-lived is the same process only if it was not in `after`. `shell`, the
- * command's own bash, heads the paths below it as `bash`; when it exec'd its
- * last command, its own row says so (`bash (then exec dd)`).
+ * long-lived is the same process only if it was not in `after`. A process
+ * is named by the last program it ran: `bash -c 'node …'` execs node, so
+ * node's children show as `node › btrfs` (children that bash forked before it
+ * exec'd the last command of a list show under that command's name too).
  */
 export function processTable(
   records: AcctRecord[],
   roots: number[],
   before: LongLived[],
   after: LongLived[],
-  shell?: number,
 ): ProcessCpu[] {
-  const pathOf = pathResolver(records, roots, after, shell);
+  const pathOf = pathResolver(records, roots, after);
   const live = new Set(after.map((p) => p.pid));
   const start = new Map(before.map((p) => [p.pid, p]));
   const rows = new Map<string, ProcessCpu>();
@@ -121,9 +119,7 @@ export function processTable(
     rows.set(path, row);
   };
   for (const r of records) {
-    let path = live.has(r.pid) ? undefined : pathOf(r.pid);
-    // bash runs the last command of a list in its own process (exec).
-    if (r.pid === shell && r.comm !== 'bash') path = `${SHELL} (then exec ${r.comm})`;
+    const path = live.has(r.pid) ? undefined : pathOf(r.pid);
     if (path) add(path, r.userSeconds, r.sysSeconds, r.elapsedSeconds);
   }
   for (const p of after) {
@@ -139,14 +135,12 @@ export function processTable(
 
 /**
  * A function from pid to its comm path below `roots` (`bash › node › btrfs`),
- * undefined for a pid below none of them; see {@link processTable}. The
- * command's own shell, `shell`, is named `bash` whatever it exec'd last.
+ * undefined for a pid below none of them; see {@link processTable}.
  */
 export function pathResolver(
   records: AcctRecord[],
   roots: number[],
   after: LongLived[],
-  shell?: number,
 ): (pid: number) => string | undefined {
   const rec = new Map(records.map((r) => [r.pid, r]));
   const live = new Map(after.map((p) => [p.pid, p]));
@@ -154,7 +148,6 @@ export function pathResolver(
   const chain = (pid: number, depth: number): string[] | undefined => {
     const n = live.get(pid) ?? rec.get(pid);
     if (!n || depth > 64) return undefined;
-    if (pid === shell) return [SHELL];
     if (rootSet.has(pid)) return [n.comm];
     const up = chain(n.ppid, depth + 1);
     return up && [...up, n.comm];
@@ -262,8 +255,8 @@ export async function accountedRun(command: string, acctFile: string): Promise<A
     return {
       seconds,
       exitCode,
-      processes: processTable(records, roots, before, after, rootPid),
-      pathOf: pathResolver(records, roots, after, rootPid),
+      processes: processTable(records, roots, before, after),
+      pathOf: pathResolver(records, roots, after),
     };
   } catch (err) {
     await setAccounting(null).catch(() => undefined);
