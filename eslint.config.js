@@ -19,7 +19,12 @@ export const LAYERS = [
   { name: 'stores', modules: ['src/stores'] },
   {
     name: 'commands',
-    modules: ['src/server', 'src/sync.ts', 'src/btrfslist.ts', 'src/checksumdir'],
+    modules: [
+      'src/server',
+      ['src/sync.ts', 'src/retention'],
+      'src/btrfslist.ts',
+      'src/checksumdir',
+    ],
   },
   { name: 'entry points', modules: [['src/cli.ts', 'src/cli'], 'src/index.ts'] },
   { name: 'executables', modules: ['src/bin'] },

@@ -57,6 +57,11 @@ export function uploadRssGoal(command: string): RssGoal {
 
 /** Issue 12's goals, by group and scenario name; the first matching rule wins. */
 const RULES: Rule[] = [
+  {
+    group: 'compress',
+    name: /^local full sync, compress=zstd/,
+    goals: () => [{ kind: 'ratio', min: 1.4 }],
+  },
   { group: 'sync', name: /compress|zstd/i, goals: () => [{ kind: 'ratio', min: 1.4 }] },
   {
     group: 'sync',

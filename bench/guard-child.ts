@@ -65,6 +65,9 @@ const t: Transfer = {
   key: edgeKey(to.uuid, from?.uuid ?? null),
 };
 const t0 = process.hrtime.bigint();
-const done = await transfer(source, dest, t);
+// noFuse: a local btrfs → btrfs transfer is otherwise fused (send straight into
+// receive, no stage at all); this bench measures the stage path that streams from
+// SSH peers and buckets take, with and without the guard.
+const done = await transfer(source, dest, t, { noFuse: true });
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 process.stdout.write(`${JSON.stringify({ seconds, bytes: done.bytes, stages })}\n`);

@@ -50,6 +50,7 @@ const TITLES: Record<string, string> = {
   checksumdir: 'checksumdir',
   s3: 'S3 (moto_server on 127.0.0.1)',
   ssh: 'SSH (sshd on 127.0.0.1)',
+  compress: 'Compressible data: compressed send data, S3 compression and encryption',
   rerun: 'Fixed costs: reruns and small incrementals',
   planner: 'Planner',
 };

@@ -10,7 +10,7 @@
  * RESULTS.md is regenerated from it after every run.
  * `BENCH_ONLY=group[,group…]` (or the groups as arguments: `npm run bench --
  * guard`) runs only those groups: pipe, sync, probe, guard, checksumdir, s3,
- * ssh, rerun, planner; their sections replace the stored ones, the others stay as
+ * ssh, compress, rerun, planner; their sections replace the stored ones, the others stay as
  * their last run left them (and say when that was). A full run rewrites all.
  *
  * Each scenario with a goal of issue 12 (bench/goals.ts) gets a verdict; one
@@ -31,6 +31,7 @@ import { s3Scenarios } from './s3.js';
 import { guardScenarios } from './guard.js';
 import { scenarios as sshScenarios } from './ssh.js';
 import { rerunScenarios } from './rerun.js';
+import { compressScenarios } from './compressed.js';
 import { writeResults } from './results.js';
 import type { RowGoals, Section } from './results.js';
 import { formatRow, median, runMeasuredScenario, runScenario, timeChild } from './harness.js';
@@ -56,6 +57,7 @@ const GROUPS = [
   'checksumdir',
   's3',
   'ssh',
+  'compress',
   'rerun',
   'planner',
 ] as const;
@@ -71,16 +73,19 @@ for (const g of only) {
 /** True when the group's scenarios run (all of them without BENCH_ONLY). */
 const selected = (group: (typeof GROUPS)[number]) => only.length === 0 || only.includes(group);
 
-async function mountImage(name: string, size: string): Promise<string> {
+async function mountImage(name: string, size: string, options?: string): Promise<string> {
   const img = join(BASE, `${name}.img`);
   const mnt = join(BASE, name);
   await mkdir(mnt, { recursive: true });
-  await sh(`truncate -s ${size} ${img} && mkfs.btrfs -q -f ${img} && mount -o loop ${img} ${mnt}`);
+  const opts = options === undefined ? 'loop' : `loop,${options}`;
+  await sh(
+    `truncate -s ${size} ${img} && mkfs.btrfs -q -f ${img} && mount -o ${opts} ${img} ${mnt}`,
+  );
   return mnt;
 }
 
 async function cleanup(): Promise<void> {
-  for (const m of ['src', 'dst', 'rerun']) {
+  for (const m of ['src', 'dst', 'sshdst', 'rerun', 'csrc', 'cdst', 'psrc', 'pdst']) {
     await sh(`mountpoint -q ${join(BASE, m)} && umount ${join(BASE, m)} || true`);
   }
   await rm(BASE, { recursive: true, force: true });
@@ -110,6 +115,9 @@ async function main(): Promise<void> {
     results.push(...rs.map((r) => ({ ...r, group })));
   const note = (group: Group, ...ts: string[]) =>
     notes.push(...ts.map((text) => ({ group, text })));
+  let failure: unknown;
+  /** The group being measured: on a failure, the one whose figures are incomplete. */
+  let current: Group | undefined;
   const goalRows: { group: Group; row: RowGoals }[] = [];
   const profiles: { group: Group; profile: ScenarioProfile }[] = [];
   const node = process.execPath;
@@ -209,7 +217,9 @@ async function main(): Promise<void> {
       },
     ];
     for (const { group, ...sc } of scenarios) {
-      if (selected(group)) await measure(group, sc);
+      if (!selected(group)) continue;
+      current = group;
+      await measure(group, sc);
     }
 
     // The probe as the sync engine runs it (in-process) vs the original's
@@ -219,6 +229,7 @@ async function main(): Promise<void> {
     const s1 = `${src}/snaps/s1`;
     const s2 = `${src}/snaps/s2`;
     if (selected('probe')) {
+      current = 'probe';
       console.error('running: size probe in-process');
       const side = (s: 'probe' | 'count') => () =>
         timeChild([node, `${REPO}bench/probe-child.mjs`, s, s2, s1]);
@@ -249,6 +260,7 @@ async function main(): Promise<void> {
     // Guarded receive (receive-guard) vs unguarded, same data; before the
     // S3/SSH scenarios, which add received copies of s1 to dst.
     if (selected('guard')) {
+      current = 'guard';
       const guard = await guardScenarios({
         src,
         dst,
@@ -264,6 +276,7 @@ async function main(): Promise<void> {
 
     // checksumdir: ≥ 5,000 files, ≥ 800 MB.
     if (selected('checksumdir')) {
+      current = 'checksumdir';
       console.error('creating checksumdir data…');
       const tree = join(BASE, 'tree');
       await makeChecksumdirDataset(tree);
@@ -300,6 +313,7 @@ async function main(): Promise<void> {
 
     // S3 (moto_server on 127.0.0.1) and SSH (sshd on 127.0.0.1) on the same snapshot.
     if (selected('s3')) {
+      current = 's3';
       console.error('setting up S3 scenarios…');
       const s3 = await s3Scenarios({
         bs,
@@ -314,17 +328,43 @@ async function main(): Promise<void> {
         await s3.stop();
       }
     }
-    if (selected('ssh'))
-      for (const sc of await sshScenarios({ src, dst, node, repo: REPO, fullBytes })) {
+    // The SSH copies on a filesystem of their own: `dst` already holds received
+    // copies of s1, and a destination refuses a second subvolume with the same UUID.
+    if (selected('ssh')) {
+      current = 'ssh';
+      const sshDst = await mountImage('sshdst', '2G');
+      for (const sc of await sshScenarios({ src, dst: sshDst, node, repo: REPO, fullBytes })) {
         await measure('ssh', sc);
       }
+    }
+    // Compressible data: compressed send data, S3 archives (own images).
+    if (selected('compress')) {
+      current = 'compress';
+      const comp = await compressScenarios({ bs, mount: mountImage });
+      try {
+        for (const sc of comp.scenarios) await measure('compress', sc);
+        note('compress', ...(await comp.notes()));
+      } finally {
+        await comp.stop();
+      }
+    }
     // Fixed costs: a rerun over 1,000 snapshots, and small incrementals (own image).
     if (selected('rerun')) {
+      current = 'rerun';
       const root = await mountImage('rerun', '3G');
       for (const sc of await rerunScenarios({ root, bs })) await measure('rerun', sc);
     }
+  } catch (err) {
+    failure = err;
   } finally {
     await cleanup();
+  }
+  if (failure !== undefined) {
+    // Keep what finished: the groups measured before the one that failed.
+    const done = new Set(results.map((r) => r.group).filter((g) => g !== current));
+    only.splice(0, only.length, ...done);
+    if (done.size === 0) throw failure;
+    console.error(`bench failed; writing the groups that finished: ${[...done].join(', ')}`);
   }
 
   // Planner on synthetic sets.
@@ -363,6 +403,7 @@ async function main(): Promise<void> {
   });
   const md = await writeResults(join(REPO, 'bench'), sections, { started, machine: host });
   console.log(md);
+  if (failure !== undefined) throw failure;
 }
 
 await main();

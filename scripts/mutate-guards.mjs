@@ -41,6 +41,8 @@ const CORRUPT_SYNC =
   'sync() stops a stream with one flipped data byte with StreamCorruptError before btrfs receive sees it';
 const WRONG_UUID =
   'BtrfsStore leaves a stream whose received UUID is not the announced one as .part, never under its name';
+const WRONG_PARENT =
+  'BtrfsStore leaves an incremental that btrfs receive built on another subvolume than the pinned parent copy as .part';
 const HOSTILE_BUCKET =
   'restore from a bucket: every hostile diff skipped by its rule, the rest restored, canary untouched';
 const HOSTILE_SSH =
@@ -81,6 +83,18 @@ const MUTATIONS = [
       },
     ],
     run: [{ file: 'test/integration/sync-guards.test.ts', tests: [WRONG_UUID] }],
+  },
+  {
+    id: 'commit-check-parent',
+    what: 'drop the parent check before the rename (an incremental built on another subvolume is committed)',
+    edits: [
+      {
+        file: 'src/stores/btrfs/btrfs-store.ts',
+        find: 'if (parent && show.parentUuid !== parent.ownUuid) {',
+        replace: 'if (false) {',
+      },
+    ],
+    run: [{ file: 'test/integration/btrfs-commit.test.ts', tests: [WRONG_PARENT] }],
   },
   {
     id: 'guard-store',

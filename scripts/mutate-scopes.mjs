@@ -50,6 +50,7 @@ export const scopes = {
       'test/unit/stages/receive-guard-rules.test.ts',
       'test/unit/server/safe-path.test.ts',
       'test/unit/server/safe-path-edges.test.ts',
+      'test/unit/server/safe-path-dotdot.test.ts',
       'test/unit/stores/no-follow.test.ts',
       'test/unit/stores/no-follow-fds.test.ts',
     ],
@@ -65,6 +66,12 @@ export const scopes = {
           'commit: async (received) => {',
           'return { path: final };',
         ),
+        // The checks that commit runs (read-only, received UUID, parent).
+        blockOf(
+          'src/stores/btrfs/btrfs-store.ts',
+          'async function checkReceived(',
+          'True when something is at `path`, a dangling symlink included.',
+        ),
       ];
     },
     tests: [
@@ -79,6 +86,7 @@ export const scopes = {
         file: 'test/integration/btrfs-commit.test.ts',
         names: [
           'BtrfsStore commits untrusted full and incremental streams under their names, on the parent they were built on',
+          'BtrfsStore leaves an incremental that btrfs receive built on another subvolume than the pinned parent copy as .part',
         ],
       },
     ],
@@ -88,6 +96,7 @@ export const scopes = {
     mutate: ['src/btrfs/send-stream/*.ts', '!src/btrfs/send-stream/{index,types,crc}.ts'],
     tests: [
       'test/unit/btrfs/send-stream/byte-queue.test.ts',
+      'test/unit/btrfs/send-stream/byte-queue-bounds.test.ts',
       'test/unit/btrfs/send-stream/values.test.ts',
       'test/unit/btrfs/send-stream/values-edges.test.ts',
       'test/unit/btrfs/send-stream/serialize.test.ts',
@@ -98,10 +107,10 @@ export const scopes = {
   rewrite: {
     what: 'uuid-rewrite stage',
     mutate: ['src/stages/uuid-rewrite.ts'],
-    tests: ['test/unit/stages/uuid-rewrite.test.ts'],
+    tests: ['test/unit/stages/uuid-rewrite.test.ts', 'test/unit/stages/uuid-rewrite-pin.test.ts'],
   },
   planner: {
-    what: 'planner',
+    what: 'planner: diff graph, plan search, cost model, estimates, retention (not perf.test.ts: timing)',
     mutate: ['src/planner/*.ts', '!src/planner/{index,plan-input,synthetic}.ts'],
     tests: [
       'test/unit/planner/cost-model.test.ts',
@@ -109,6 +118,8 @@ export const scopes = {
       'test/unit/planner/measure-loop.test.ts',
       'test/unit/planner/plan-sync.test.ts',
       'test/unit/planner/plan.test.ts',
+      'test/unit/planner/retention.test.ts',
+      'test/unit/planner/retention-plan.test.ts',
     ],
   },
 };

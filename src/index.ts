@@ -87,6 +87,9 @@ export type { OpenStoreOptions } from './stores/open-store.js';
 export { openStore } from './stores/open-store.js';
 export type { SyncOptions, SyncReport, TransferDone } from './sync.js';
 export { sync, transfer } from './sync.js';
+export type { RetentionResult, RetentionRunOptions } from './retention/run.js';
+export { retentionExcludes, runRetention } from './retention/run.js';
+export type { RetentionPlan, RetentionSettings } from './retention/decide.js';
 
 // Companion commands as library calls.
 export { btrfsList, formatBtrfsList } from './btrfslist.js';

@@ -39,7 +39,7 @@ export interface ButtersinkFlags {
   acceptNewHostKey: boolean;
   /** Seconds. */
   timeout?: number;
-  /** `--keep`: thin the destination after a successful sync (see `retention-run.ts`). */
+  /** `--keep`: thin the destination after a successful sync (see src/retention/run.ts). */
   keep?: KeepPolicy;
   /** `--max-chain`: longest restore chain `--keep` leaves on a bucket, in diffs. */
   maxChain: number;

@@ -9,7 +9,7 @@ import type { SyncOptions, SyncReport } from '../sync.js';
 import type { ButtersinkFlags } from './config.js';
 import type { CliIo } from './io.js';
 import { progressDisplay } from './render.js';
-import { retentionExcludes, runRetention } from './retention-run.js';
+import { retentionExcludes, runRetention } from '../retention/run.js';
 import { syncOutput } from './sync-output.js';
 
 /**

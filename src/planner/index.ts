@@ -41,3 +41,14 @@ export { planWithMeasurement } from './measure-loop.js';
 export { formatBytes } from '../format.js';
 export type { SyntheticOptions } from './synthetic.js';
 export { syntheticInput } from './synthetic.js';
+export type {
+  KeepPolicy,
+  KeepReason,
+  KeepRule,
+  KeptItem,
+  RetentionDecision,
+  RetentionItem,
+} from './retention.js';
+export { KEEP_RULES, applyKeepPolicy, formatKeepPolicy, parseKeepPolicy } from './retention.js';
+export type { ChainRetentionInput, ChainRetentionPlan, Rebase } from './retention-plan.js';
+export { planChainRetention } from './retention-plan.js';

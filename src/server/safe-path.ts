@@ -8,10 +8,14 @@ import { lstat, realpath } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { checkRelativePath, ServerRefusal } from '../wire/protocol.js';
 
-/** True when `path` (absolute, real) is `root` or below it. */
+/**
+ * True when `path` (absolute, real) is `root` or below it: the relative path
+ * does not climb out (`..` or `../…`). A name that merely starts with `..`
+ * (`..c`) is inside. POSIX only, where `relative` never returns an absolute path.
+ */
 export function isInside(root: string, path: string): boolean {
   const rel = relative(root, path);
-  return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
+  return rel !== '..' && !rel.startsWith(`..${sep}`);
 }
 
 /**

@@ -54,7 +54,10 @@ export function commitSink<R, C>(inner: SinkStage<R>, opts: CommitSinkOptions<R,
       inner.result.then(
         async (r) => {
           try {
-            opts.signal?.throwIfAborted();
+            // The project's error (cause: the signal's reason), as destroyOnAbort gives.
+            if (opts.signal?.aborted) {
+              throw new AbortedError('aborted before commit', { cause: opts.signal.reason });
+            }
             const c = await opts.commit(r);
             settle.resolve(c);
             cb();

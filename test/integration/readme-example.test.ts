@@ -1,7 +1,8 @@
 /**
- * The README's library example must run as written: extract it, run it with
+ * The README's library examples must run as written: extract each, run it with
  * plain node against the built package (self-referenced by its name), and
- * check the snapshot it received.
+ * check what it did: the pipeline example's received snapshot; the sync +
+ * retention example's copies and deletions.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { createBtrfs, makeTree, snapshot, subvolume } from '../fixtures/btrfs-fs
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { REPO } from '../fixtures/cli.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
+import { day, lines, sorted, takeSnapshots } from '../fixtures/retention.js';
 import { treeDigest } from '../fixtures/tree-digest.js';
 
 const { skip } = integrationPrereqs({ root: true, btrfs: true });
@@ -21,6 +23,15 @@ const { skip } = integrationPrereqs({ root: true, btrfs: true });
 describe('README library example', { skip }, () => {
   let fs: BtrfsFs;
   const script = join(REPO, 'test', `.readme-example-${process.pid}.mjs`);
+  /** Writes the README block between `<!-- marker:start -->` and `<!-- marker:end -->` to `script`. */
+  const extract = async (marker: string) => {
+    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+    const m = new RegExp(
+      `<!-- ${marker}:start -->\\s*\`\`\`js\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${marker}:end -->`,
+    ).exec(readme);
+    assert.ok(m?.[1], `README has the example marked ${marker}`);
+    await writeFile(script, m[1]);
+  };
   before(async () => {
     fs = await createBtrfs();
   });
@@ -31,13 +42,7 @@ describe('README library example', { skip }, () => {
 
   it('runs as written and receives the snapshot with its UUID', async () => {
     assert.ok(existsSync(join(REPO, 'dist', 'index.js')), 'dist/ is built (npm run build)');
-    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
-    const m =
-      /<!-- readme-example:start -->\s*```js\n([\s\S]*?)```\s*<!-- readme-example:end -->/.exec(
-        readme,
-      );
-    assert.ok(m?.[1], 'README has the marked example');
-    await writeFile(script, m[1]);
+    await extract('readme-example');
 
     const live = await subvolume(join(fs.mnt, 'live'));
     await makeTree(live, 0, { bigMiB: 2 });
@@ -53,5 +58,33 @@ describe('README library example', { skip }, () => {
     const got = await subvolumeShow(join(dest, 'snap'));
     assert.equal(got.receivedUuid, (await subvolumeShow(snap)).uuid);
     assert.equal(await treeDigest(join(dest, 'snap')), await treeDigest(snap));
+  });
+
+  it('the sync + retention example runs as written: all sent, then thinned to the policy', async () => {
+    const vol = await subvolume(join(fs.mnt, 'vol'));
+    const snaps = join(fs.mnt, 'snaps');
+    const backup = join(fs.mnt, 'backup');
+    await mkdir(snaps);
+    await mkdir(backup);
+    // Ten days in a row: latest=2,daily=7 keeps the last seven days.
+    const dates = Array.from({ length: 10 }, (_, i) => day(i));
+    await takeSnapshots(vol, snaps, dates);
+    await extract('readme-sync-example');
+    const r = await execa(process.execPath, [script, `${snaps}/`, `${backup}/`], {
+      cwd: REPO,
+      reject: false,
+    });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stdout, /^10 snapshot\(s\) sent$/m);
+    const deleted = lines(r.stdout, 'deleted ').map((l) => l.slice(8));
+    assert.deepEqual(
+      deleted.sort(),
+      dates.slice(0, 3).map((d) => `home-${d}`),
+    );
+    assert.deepEqual(
+      await sorted(backup),
+      dates.slice(3).map((d) => `home-${d}`),
+    );
+    assert.equal((await sorted(snaps)).length, 10, 'the source is untouched');
   });
 });

@@ -6,47 +6,21 @@
  * within --max-chain, and what went is under trash/.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
 import { createS3Client } from '../../src/s3/s3-client.js';
-import { createBtrfs, deterministicBytes, snapshot, subvolume } from '../fixtures/btrfs-fs.js';
+import { createBtrfs, subvolume } from '../fixtures/btrfs-fs.js';
 import { runCli } from '../fixtures/cli.js';
 import { MOTO_ENV, startMoto, useMotoEnv } from '../fixtures/moto.js';
 import type { Moto } from '../fixtures/moto.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
+import { day, digests, lines, sorted, takeSnapshots } from '../fixtures/retention.js';
 import { treeDigest } from '../fixtures/tree-digest.js';
 
 const MiB = 1024 * 1024;
-
-/** `2024-01-01` plus `n` days. */
-const day = (n: number) => new Date(Date.UTC(2024, 0, 1 + n)).toISOString().slice(0, 10);
-
-/** Takes read-only snapshots `<snaps>/home-<date>` of a subvolume that changes before each. */
-async function takeSnapshots(vol: string, snaps: string, dates: readonly string[]) {
-  const uuids = new Map<string, string>();
-  for (const d of dates) {
-    await writeFile(join(vol, `file-${d}`), deterministicBytes(48 * 1024, d));
-    await writeFile(join(vol, 'changing'), `as of ${d}\n`);
-    const p = await snapshot(vol, join(snaps, `home-${d}`));
-    uuids.set(`home-${d}`, (await subvolumeShow(p)).uuid!);
-  }
-  return uuids;
-}
-
-async function digests(dir: string, names: readonly string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const n of names) out.set(n, await treeDigest(join(dir, n)));
-  return out;
-}
-
-/** The snapshots in `dir` (a btrfs store also keeps `.bs` size records there). */
-const sorted = async (dir: string) => (await readdir(dir)).filter((n) => !n.endsWith('.bs')).sort();
-const lines = (text: string, prefix: string) =>
-  text.split('\n').filter((l) => l.startsWith(prefix));
 
 describe(
   '--keep on btrfs → btrfs',

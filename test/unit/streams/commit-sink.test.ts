@@ -206,7 +206,12 @@ describe('commitSink', () => {
     await once(inner.stream, 'finish');
     ac.abort();
     late.resolve('ok');
-    await assert.rejects(sink.result);
+    // The project's error, not the DOMException of signal.throwIfAborted().
+    await assert.rejects(sink.result, (e: unknown) => {
+      assert.ok(e instanceof AbortedError, `rejected with ${String(e)}`);
+      assert.equal(e.cause, ac.signal.reason);
+      return true;
+    });
     await new Promise((r) => setImmediate(r));
     assert.equal(commits, 0);
   });

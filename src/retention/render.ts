@@ -5,7 +5,7 @@
  * caller passes the plan's warnings to `warn`).
  */
 import { formatKeepPolicy } from '../planner/retention.js';
-import type { RetentionPlan, RetentionSettings } from './retention-decide.js';
+import type { RetentionPlan, RetentionSettings } from './decide.js';
 
 /** The lines (newline included) that say what `plan` keeps, re-bases and deletes. */
 export function retentionLines(

@@ -1,11 +1,7 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { parseButtersinkArgs } from '../../../src/cli/config.js';
-import {
-  decideRetention,
-  notWorthSending,
-  protectedUuids,
-} from '../../../src/cli/retention-decide.js';
+import { decideRetention, notWorthSending, protectedUuids } from '../../../src/retention/decide.js';
 import type { StoreView } from '../../../src/planner/plan-input.js';
 import { parseKeepPolicy } from '../../../src/planner/retention.js';
 import type { Volume } from '../../../src/planner/volume.js';

@@ -13,9 +13,9 @@ import type { Transfer } from '../planner/plan.js';
 import type { Store, StoreOpOptions } from '../stores/store.js';
 import type { SyncReport } from '../sync.js';
 import { transfer } from '../sync.js';
-import { decideRetention, notWorthSending, viewAfter } from './retention-decide.js';
-import type { RetentionPlan, RetentionSettings } from './retention-decide.js';
-import { retentionLines } from './retention-render.js';
+import { decideRetention, notWorthSending, viewAfter } from './decide.js';
+import type { RetentionPlan, RetentionSettings } from './decide.js';
+import { retentionLines } from './render.js';
 
 /** Options of {@link runRetention}. */
 export interface RetentionRunOptions extends RetentionSettings {
