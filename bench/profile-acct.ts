@@ -102,6 +102,8 @@ export function parseAcct(buf: Buffer): AcctRecord[] {
  * is named by the last program it ran: `bash -c 'node …'` execs node, so
  * node's children show as `node › btrfs` (children that bash forked before it
  * exec'd the last command of a list show under that command's name too).
+ * Records of processes started before second `since` (the run's start) are
+ * left out.
  */
 export function processTable(
   records: AcctRecord[],
@@ -110,7 +112,7 @@ export function processTable(
   after: LongLived[],
   since = 0,
 ): ProcessCpu[] {
-  const pathOf = pathResolver(records, roots, after, since);
+  const pathOf = pathResolver(records, roots, after);
   const live = new Set(after.map((p) => p.pid));
   const start = new Map(before.map((p) => [p.pid, p]));
   const rows = new Map<string, ProcessCpu>();
@@ -141,21 +143,18 @@ export function processTable(
  * A function from pid (or from one record) to its comm path below `roots`
  * (`bash › node › btrfs`), undefined for a process below none of them; see
  * {@link processTable}. Pids wrap around (32768 by default) and other
- * processes on the machine exit during the run too, so a parent is a record
- * with the child's parent pid that started in or after second `since`, no
- * later than the child, and had not exited (to the second) before the child
- * started; or a live process.
+ * processes on the machine exit during the run too, so a parent is a live
+ * process with the child's parent pid, or a record with it that started no
+ * later than the child and had not exited (to the second) before the child
+ * started.
  */
 export function pathResolver(
   records: AcctRecord[],
   roots: number[],
   after: LongLived[],
-  since = 0,
 ): (pid: number, record?: AcctRecord) => string | undefined {
   const byPid = new Map<number, AcctRecord[]>();
-  for (const r of records) {
-    if (r.startedAt >= since) byPid.set(r.pid, [...(byPid.get(r.pid) ?? []), r]);
-  }
+  for (const r of records) byPid.set(r.pid, [...(byPid.get(r.pid) ?? []), r]);
   const live = new Map(after.map((p) => [p.pid, p]));
   const rootSet = new Set(roots);
   const parentOf = (child: { ppid: number; startedAt?: number }) => {
@@ -280,7 +279,7 @@ export async function accountedRun(command: string, acctFile: string): Promise<A
       seconds,
       exitCode,
       processes: processTable(records, roots, before, after, since),
-      pathOf: pathResolver(records, roots, after, since),
+      pathOf: pathResolver(records, roots, after),
     };
   } catch (err) {
     await setAccounting(null).catch(() => undefined);
