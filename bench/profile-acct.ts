@@ -30,6 +30,8 @@ export interface AcctRecord {
   sysSeconds: number;
   /** From fork to exit. */
   elapsedSeconds: number;
+  /** When it was forked, in whole seconds since the epoch. */
+  startedAt: number;
   /** Forked but never exec'd (a subshell of a pipeline, say). */
   forkOnly: boolean;
 }
@@ -56,8 +58,6 @@ export interface LongLived {
 }
 
 const RECORD = 64;
-/** How the command's own shell appears in paths. */
-const SHELL = 'bash';
 /** acct v3 times are in AHZ = 100 ticks per second. */
 const AHZ = 100;
 
@@ -82,6 +82,7 @@ export function parseAcct(buf: Buffer): AcctRecord[] {
       forkOnly: (buf.readUInt8(o) & 0x01) !== 0,
       pid: buf.readUInt32LE(o + 16),
       ppid: buf.readUInt32LE(o + 20),
+      startedAt: buf.readUInt32LE(o + 24),
       elapsedSeconds: buf.readFloatLE(o + 28) / AHZ,
       userSeconds: decodeComp(buf.readUInt16LE(o + 32)) / AHZ,
       sysSeconds: decodeComp(buf.readUInt16LE(o + 34)) / AHZ,
@@ -97,18 +98,21 @@ export function parseAcct(buf: Buffer): AcctRecord[] {
  * other records and `before`/`after` (long-lived processes with their
  * counters at the start and end), reaches a root. Long-lived processes count
  * with the difference of their counters; a record's pid that is also
- * long-lived is the same process only if it was not in `after`. `shell`, the
- * command's own bash, heads the paths below it as `bash`; when it exec'd its
- * last command, its own row says so (`bash (then exec dd)`).
+ * long-lived is the same process only if it was not in `after`. A process
+ * is named by the last program it ran: `bash -c 'node …'` execs node, so
+ * node's children show as `node › btrfs` (children that bash forked before it
+ * exec'd the last command of a list show under that command's name too).
+ * Records of processes started before second `since` (the run's start) are
+ * left out.
  */
 export function processTable(
   records: AcctRecord[],
   roots: number[],
   before: LongLived[],
   after: LongLived[],
-  shell?: number,
+  since = 0,
 ): ProcessCpu[] {
-  const pathOf = pathResolver(records, roots, after, shell);
+  const pathOf = pathResolver(records, roots, after);
   const live = new Set(after.map((p) => p.pid));
   const start = new Map(before.map((p) => [p.pid, p]));
   const rows = new Map<string, ProcessCpu>();
@@ -121,9 +125,7 @@ export function processTable(
     rows.set(path, row);
   };
   for (const r of records) {
-    let path = live.has(r.pid) ? undefined : pathOf(r.pid);
-    // bash runs the last command of a list in its own process (exec).
-    if (r.pid === shell && r.comm !== 'bash') path = `${SHELL} (then exec ${r.comm})`;
+    const path = live.has(r.pid) || r.startedAt < since ? undefined : pathOf(r.pid, r);
     if (path) add(path, r.userSeconds, r.sysSeconds, r.elapsedSeconds);
   }
   for (const p of after) {
@@ -138,28 +140,41 @@ export function processTable(
 }
 
 /**
- * A function from pid to its comm path below `roots` (`bash › node › btrfs`),
- * undefined for a pid below none of them; see {@link processTable}. The
- * command's own shell, `shell`, is named `bash` whatever it exec'd last.
+ * A function from pid (or from one record) to its comm path below `roots`
+ * (`bash › node › btrfs`), undefined for a process below none of them; see
+ * {@link processTable}. Pids wrap around (32768 by default) and other
+ * processes on the machine exit during the run too, so a parent is a live
+ * process with the child's parent pid, or a record with it that started no
+ * later than the child and had not exited (to the second) before the child
+ * started.
  */
 export function pathResolver(
   records: AcctRecord[],
   roots: number[],
   after: LongLived[],
-  shell?: number,
-): (pid: number) => string | undefined {
-  const rec = new Map(records.map((r) => [r.pid, r]));
+): (pid: number, record?: AcctRecord) => string | undefined {
+  const byPid = new Map<number, AcctRecord[]>();
+  for (const r of records) byPid.set(r.pid, [...(byPid.get(r.pid) ?? []), r]);
   const live = new Map(after.map((p) => [p.pid, p]));
   const rootSet = new Set(roots);
-  const chain = (pid: number, depth: number): string[] | undefined => {
-    const n = live.get(pid) ?? rec.get(pid);
-    if (!n || depth > 64) return undefined;
-    if (pid === shell) return [SHELL];
-    if (rootSet.has(pid)) return [n.comm];
-    const up = chain(n.ppid, depth + 1);
-    return up && [...up, n.comm];
+  const parentOf = (child: { ppid: number; startedAt?: number }) => {
+    const l = live.get(child.ppid);
+    if (l) return l;
+    const at = child.startedAt ?? Infinity;
+    return (byPid.get(child.ppid) ?? []).find(
+      (r) => r.startedAt <= at && at <= r.startedAt + Math.ceil(r.elapsedSeconds) + 1,
+    );
   };
-  return (pid) => chain(pid, 0)?.join(' › ');
+  const chain = (n: LongLived | AcctRecord, depth: number): string[] | undefined => {
+    if (rootSet.has(n.pid)) return [n.comm];
+    const up = depth > 64 ? undefined : parentOf(n);
+    const above = up && chain(up, depth + 1);
+    return above && [...above, n.comm];
+  };
+  return (pid, record) => {
+    const n = record ?? live.get(pid) ?? byPid.get(pid)?.at(-1);
+    return n && chain(n, 0)?.join(' › ');
+  };
 }
 
 /** Parses /proc/<pid>/stat text: the comm may hold spaces and parentheses. */
@@ -250,6 +265,7 @@ export async function accountedRun(command: string, acctFile: string): Promise<A
   const before = descendants(await allProcesses(), process.pid);
   await setAccounting(acctFile);
   try {
+    const since = Math.floor(Date.now() / 1000) - 1;
     const t0 = process.hrtime.bigint();
     const child = execa('bash', ['-o', 'pipefail', '-c', command], { reject: false });
     const rootPid = child.pid ?? -1;
@@ -262,8 +278,8 @@ export async function accountedRun(command: string, acctFile: string): Promise<A
     return {
       seconds,
       exitCode,
-      processes: processTable(records, roots, before, after, rootPid),
-      pathOf: pathResolver(records, roots, after, rootPid),
+      processes: processTable(records, roots, before, after, since),
+      pathOf: pathResolver(records, roots, after),
     };
   } catch (err) {
     await setAccounting(null).catch(() => undefined);

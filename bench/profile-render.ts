@@ -11,6 +11,8 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 const GiB = 2 ** 30;
 /** Node processes whose profiles are shown per scenario. */
 const MAX_NODE = 3;
+/** Modules below this share of samples are folded into one row. */
+const MIN_MODULE_PCT = 1;
 
 /** The program a path ends in (`bash › node › btrfs` → `btrfs`). */
 const program = (p: ProcessCpu) => p.path.split(' › ').pop() ?? p.path;
@@ -123,12 +125,20 @@ export function gapLine(ours: ProfiledRun, base: ProfiledRun, runs: ProfiledRun[
 function nodeSection(n: NodeProfile): string[] {
   const s = n.summary;
   const ms = (x: number) => x.toFixed(0);
+  const rest = s.modules.filter((m) => m.pct < MIN_MODULE_PCT);
   return [
     `CPU profile of \`${cell(n.process)}\`: ${ms(s.totalMs)} ms profiled, ${s.samples} samples, main thread idle ${s.idlePct.toFixed(1)} %.`,
     '',
     '| module | self time | % of samples |',
     '|---|---|---|',
-    ...s.modules.map((m) => `| ${cell(m.module)} | ${ms(m.selfMs)} ms | ${m.pct.toFixed(1)} % |`),
+    ...s.modules
+      .filter((m) => m.pct >= MIN_MODULE_PCT)
+      .map((m) => `| ${cell(m.module)} | ${ms(m.selfMs)} ms | ${m.pct.toFixed(1)} % |`),
+    ...(rest.length
+      ? [
+          `| ${rest.length} more modules under ${MIN_MODULE_PCT} % each | ${ms(rest.reduce((a, m) => a + m.selfMs, 0))} ms | ${rest.reduce((a, m) => a + m.pct, 0).toFixed(1)} % |`,
+        ]
+      : []),
     '',
     '| function (self time, idle excluded) | module | self time | % of samples |',
     '|---|---|---|---|',

@@ -28,6 +28,7 @@ function record(r: AcctRecord, version = 3): Buffer {
   b.writeUInt8(version, 1);
   b.writeUInt32LE(r.pid, 16);
   b.writeUInt32LE(r.ppid, 20);
+  b.writeUInt32LE(r.startedAt, 24);
   b.writeFloatLE(r.elapsedSeconds * 100, 28);
   b.writeUInt16LE(comp(Math.round(r.userSeconds * 100)), 32);
   b.writeUInt16LE(comp(Math.round(r.sysSeconds * 100)), 34);
@@ -35,8 +36,16 @@ function record(r: AcctRecord, version = 3): Buffer {
   return b;
 }
 
-const rec = (pid: number, ppid: number, comm: string, user: number, sys: number): AcctRecord => ({
+const rec = (
+  pid: number,
+  ppid: number,
+  comm: string,
+  user: number,
+  sys: number,
+  startedAt = 1000,
+): AcctRecord => ({
   pid,
+  startedAt,
   ppid,
   comm,
   userSeconds: user,
@@ -107,18 +116,43 @@ describe('bench process accounting', () => {
     assert.equal(pathOf(99), undefined);
   });
 
-  it('names the command’s shell bash in paths, and says what it exec’d last', () => {
-    // bash -c 'node … | cat; dd …': bash forks node and cat, then execs dd.
-    const records = [
-      rec(11, 10, 'node', 1, 0),
-      rec(12, 10, 'cat', 0, 0.1),
-      rec(10, 9, 'dd', 0, 0.5),
-    ];
+  it('names a process by the program it ran last: bash -c execs a single command', () => {
+    // bash -c 'node …': the shell's pid becomes node, which spawns btrfs.
+    const records = [rec(11, 10, 'btrfs', 0, 1), rec(10, 9, 'node', 1, 0)];
     assert.deepEqual(
-      processTable(records, [10], [], [], 10).map((p) => p.path),
-      ['bash (then exec dd)', 'bash › cat', 'bash › node'],
+      processTable(records, [10], [], []).map((p) => p.path),
+      ['node', 'node › btrfs'],
     );
-    assert.equal(pathResolver(records, [10], [], 10)(11), 'bash › node');
+  });
+
+  it('keeps out other processes whose parent pid was reused by one of ours', () => {
+    // Ours: node 11 (started 1000) under root 10. Elsewhere: bash 11 started at 900 and
+    // exited; its child basename 50 (started 990) exited in the run; then pid 11 was reused.
+    const records = [
+      rec(11, 10, 'bash', 0, 0, 900),
+      rec(50, 11, 'basename', 0, 0.02, 990),
+      rec(12, 11, 'btrfs', 0, 1, 1001),
+      rec(11, 10, 'node', 1, 0, 1000),
+      rec(10, 9, 'bash', 0, 0, 1000),
+    ];
+    // No start-time filter: the parent check alone keeps basename (and the old bash) out.
+    assert.deepEqual(
+      processTable(records, [10], [], []).map((p) => p.path),
+      ['bash', 'bash › node', 'bash › node › btrfs'],
+    );
+  });
+
+  it('leaves out processes that started before the run (an earlier sshd session ending in it)', () => {
+    const sshd = { pid: 5, ppid: 1, comm: 'sshd', userSeconds: 0, sysSeconds: 0 };
+    const records = [rec(60, 5, 'sshd', 0.5, 0.5, 900), rec(61, 5, 'sshd', 0.25, 0.25, 1000)];
+    const table = (since?: number) =>
+      processTable(records, [5], [sshd], [sshd], since).map((p) => [
+        p.path,
+        p.count,
+        p.userSeconds,
+      ]);
+    assert.deepEqual(table(999), [['sshd › sshd', 1, 0.25]]);
+    assert.deepEqual(table(), [['sshd › sshd', 2, 0.75]]);
   });
 
   it('reads /proc/<pid>/stat whose command name holds spaces and parentheses', () => {

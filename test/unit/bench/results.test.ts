@@ -69,7 +69,11 @@ const profile: ScenarioProfile = {
         totalMs: 3400,
         samples: 3400,
         idlePct: 20,
-        modules: [{ module: 'buttersink', selfMs: 900, pct: 26.5 }],
+        modules: [
+          { module: 'buttersink', selfMs: 900, pct: 26.5 },
+          { module: 'commander', selfMs: 20, pct: 0.6 },
+          { module: 'highland', selfMs: 10, pct: 0.3 },
+        ],
         top: [
           {
             fn: 'parse dist/btrfs/send-stream.js:42',
@@ -158,6 +162,8 @@ describe('bench RESULTS.md rendering', () => {
     assert.ok(
       part.includes('| `parse dist/btrfs/send-stream.js:42` | buttersink | 900 ms | 26.5 % |'),
     );
+    assert.ok(part.includes('| buttersink | 900 ms | 26.5 % |'));
+    assert.ok(part.includes('| 2 more modules under 1 % each | 30 ms | 0.9 % |'));
     assert.ok(part.includes('- No SDK upload floor: because.'));
     assert.ok(!part.includes('Not profiled'));
   });
