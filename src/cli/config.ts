@@ -215,7 +215,7 @@ function addRunFlags(program: Command): void {
     .addOption(
       new Option('--part-size <MB>', 'size of chunks in a multipart upload')
         .argParser(intOption(5, 5 * 1024))
-        .default(100),
+        .default(16),
     )
     .addOption(new Option('--proto <n>', 'btrfs send stream version').choices(['1', '2']))
     .addOption(

@@ -15,9 +15,15 @@
  *
  * Buffering/backpressure: object mode, highWaterMark 1. A write starts that part's
  * upload at once and its callback waits while `jobs` uploads are running, so the
- * stage holds at most `jobs` parts (each by reference, never copied). With the
- * chunker (≤ 2 parts) and skip-uploaded (≤ 1) in front, a whole upload holds at
- * most (jobs + 3) × part size.
+ * stage holds at most `jobs` parts (each by reference, never copied). With a
+ * {@link PartBudget} shared with the chunker (limit jobs + 1), a part's unit is
+ * released as soon as the part is uploaded or recorded as skipped, so a whole
+ * upload holds at most (jobs + 1) parts: `jobs` being sent, one being filled.
+ *
+ * Hashes: a part's Content-MD5 and the SHA-256 the request signature covers come
+ * from the digests the chunker computed as the part filled (`Part.digests`); the
+ * SHA-256 is handed to the SDK as the `x-amz-content-sha256` header so its signer
+ * does not hash the body again on every attempt.
  */
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -28,6 +34,7 @@ import { debug } from '../log.js';
 import { copyObject } from '../s3/multipart.js';
 import { describeS3Failure, requireS3Object } from '../s3/s3-client.js';
 import type { Part } from '../streams/chunker.js';
+import type { PartBudget } from '../streams/part-budget.js';
 import { destroyOnAbort, handled, sinkStage } from '../streams/stage.js';
 import type { SinkStage, StageOptions } from '../streams/stage.js';
 
@@ -59,6 +66,11 @@ export interface S3UploadOptions extends StageOptions {
   minPartSize?: number;
   /** Runs after the upload completed, before the stage finishes; a throw fails the stage. */
   onComplete?: (result: S3UploadResult) => Promise<void>;
+  /**
+   * Parts in memory, shared with the chunker in front: each part's unit is released
+   * once the part is uploaded (or failed) or recorded as skipped. Default none.
+   */
+  budget?: PartBudget;
   /** Called after each part is uploaded or recorded as skipped. */
   onPart?: (part: { partNumber: number; bytes: number; skipped: boolean }) => void;
   /** User metadata the object is created with (CreateMultipartUpload, or the PutObject). */
@@ -152,7 +164,35 @@ function validateOptions(opts: S3UploadOptions): UploadSettings {
 
 /** The MD5 of a frame's bytes: the one a stage before computed, else computed here. */
 function frameMd5(frame: UploadFrame): Buffer {
-  return frame.md5 ?? createHash('md5').update(frame.data).digest();
+  return frame.md5 ?? frame.digests?.md5 ?? createHash('md5').update(frame.data).digest();
+}
+
+/** Name of the middleware {@link withPayloadSha256} adds to a command. */
+export const PAYLOAD_SHA256_MIDDLEWARE = 'buttersinkPayloadSha256';
+
+/**
+ * `command`, made to send `x-amz-content-sha256: <sha256>` when the chunker computed
+ * the body's SHA-256: SigV4 signs that header as the payload hash, and the SDK's
+ * signer then does not hash the whole body itself (on every attempt). Unchanged
+ * without one.
+ */
+function withPayloadSha256<C extends { middlewareStack: { add: (...a: never[]) => void } }>(
+  command: C,
+  sha256: Buffer | undefined,
+): C {
+  if (sha256 === undefined) return command;
+  const hex = sha256.toString('hex');
+  const middleware =
+    (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
+      const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers;
+      if (headers) headers['x-amz-content-sha256'] = hex;
+      return next(args);
+    };
+  command.middlewareStack.add(
+    middleware as never,
+    { step: 'build', name: PAYLOAD_SHA256_MIDDLEWARE } as never,
+  );
+  return command;
 }
 
 /** True when `etag` is an MD5 (S3 without SSE-KMS) that is not `md5`: the bytes arrived damaged. */
@@ -221,6 +261,7 @@ class UploadSession {
     }
     if (frame.uploadedETag !== undefined) {
       this.completed.set(n, { PartNumber: n, ETag: frame.uploadedETag });
+      this.opts.budget?.release(n);
       this.skippedParts += 1;
       this.opts.onPart?.({ partNumber: n, bytes: frame.data.length, skipped: true });
       callback();
@@ -258,12 +299,14 @@ class UploadSession {
       .then(
         () => {
           this.running.delete(task);
+          this.opts.budget?.release(n);
           const w = this.waiting;
           this.waiting = undefined;
           w?.();
         },
         (err: unknown) => {
           this.running.delete(task);
+          this.opts.budget?.release(n);
           this.fail(
             this.cancel.signal.aborted ||
               (err instanceof StoreError && err.message.startsWith(`${this.where}: `))
@@ -285,15 +328,18 @@ class UploadSession {
     const md5 = frameMd5(frame);
     for (let attempt = 1; ; attempt++) {
       const res = await this.client.send(
-        new (s3Sdk().UploadPartCommand)({
-          Bucket: this.bucket,
-          Key: this.key,
-          UploadId: this.uploadId,
-          PartNumber: frame.partNumber,
-          Body: frame.data,
-          ContentLength: frame.data.length,
-          ContentMD5: md5.toString('base64'),
-        }),
+        withPayloadSha256(
+          new (s3Sdk().UploadPartCommand)({
+            Bucket: this.bucket,
+            Key: this.key,
+            UploadId: this.uploadId,
+            PartNumber: frame.partNumber,
+            Body: frame.data,
+            ContentLength: frame.data.length,
+            ContentMD5: md5.toString('base64'),
+          }),
+          frame.digests?.sha256,
+        ),
         { abortSignal: this.cancel.signal },
       );
       const etag = res.ETag;
@@ -355,15 +401,18 @@ class UploadSession {
   ): Promise<string | undefined> {
     const md5 = frameMd5(frame);
     const res = await this.client.send(
-      new (s3Sdk().PutObjectCommand)({
-        Bucket: this.bucket,
-        Key: this.key,
-        Body: frame.data,
-        ContentLength: frame.data.length,
-        ContentMD5: md5.toString('base64'),
-        Metadata: metadata,
-        ...(this.settings.encrypt ? { ServerSideEncryption: 'AES256' as const } : {}),
-      }),
+      withPayloadSha256(
+        new (s3Sdk().PutObjectCommand)({
+          Bucket: this.bucket,
+          Key: this.key,
+          Body: frame.data,
+          ContentLength: frame.data.length,
+          ContentMD5: md5.toString('base64'),
+          Metadata: metadata,
+          ...(this.settings.encrypt ? { ServerSideEncryption: 'AES256' as const } : {}),
+        }),
+        frame.digests?.sha256,
+      ),
       { abortSignal: this.cancel.signal },
     );
     const etag = res.ETag;

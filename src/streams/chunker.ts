@@ -2,17 +2,29 @@
  * The fixed-size chunker: bytes in, object-mode {@link Part} frames out, every part
  * exactly its policy's size except the last.
  *
+ * Per-part digests (`hashes`, e.g. MD5 for S3's Content-MD5) are updated with each
+ * input chunk as the part fills, so a finished part is never read a second time and
+ * the hashing cost is spread over the stream instead of stalling it once per part.
+ *
  * Buffering/backpressure: the readable side is in object mode with highWaterMark 1, and
  * a write does not complete while a pushed part waits to be read; the chunker itself
- * holds at most one part being assembled (its input chunks as a list, concatenated once
- * when the part is complete; a part that lies inside one input chunk is a zero-copy view
- * of it). Bound: one part waiting in the readable buffer + one part being assembled +
- * the current input chunk + the writable highWaterMark.
+ * holds at most one part being assembled (copied once into a buffer of the part's size
+ * as its bytes arrive; a part that lies inside one input chunk is a zero-copy view of
+ * it). Bound: one part waiting in the readable buffer + one part being assembled +
+ * the current input chunk + the writable highWaterMark. With a {@link PartBudget}
+ * shared with the consumer, a part is started only when the budget has room, so the
+ * parts alive between the two stages are bounded by the budget's limit.
  */
+import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { UsageError } from '../errors.js';
+import type { PartBudget } from './part-budget.js';
 import type { StageOptions, TransformStage } from './stage.js';
 import { checkHighWaterMark, resultTransformStage } from './make-stage.js';
+
+/** Digests the chunker can compute of each part while it fills. */
+export type PartHashAlgorithm = 'md5' | 'sha256';
 
 /** One part of the chunked stream. */
 export interface Part {
@@ -26,6 +38,8 @@ export interface Part {
   readonly data: Buffer;
   /** True on the final part, and only there. */
   readonly last: boolean;
+  /** Digests of `data` for the chunker's `hashes`, computed as its bytes arrived. */
+  readonly digests?: Readonly<Partial<Record<PartHashAlgorithm, Buffer>>>;
 }
 
 /** What the chunker's `result` reports. */
@@ -128,19 +142,52 @@ export interface ChunkerOptions extends StageOptions {
   highWaterMark?: number;
   /** Stage name. Default `chunker`. */
   name?: string;
+  /**
+   * Digests to compute of every part ({@link Part.digests}), updated per input chunk
+   * as the part fills. Default none.
+   */
+  hashes?: readonly PartHashAlgorithm[];
+  /**
+   * Parts alive at once, shared with the consumer that releases them (see
+   * {@link PartBudget}): a part's unit is acquired (keyed by its part number) before
+   * its first byte is taken in. Default: no limit beyond the stream buffers.
+   */
+  budget?: PartBudget;
+}
+
+/** A complete part's bytes and digests. */
+interface Assembled {
+  readonly data: Buffer;
+  readonly digests: Partial<Record<PartHashAlgorithm, Buffer>> | undefined;
+}
+
+/** Settings of a {@link Chunker} beyond its part sizes. */
+interface ChunkerSettings {
+  name: string;
+  maxParts: number;
+  hwm: number | undefined;
+  hashes: readonly PartHashAlgorithm[];
+  budget: PartBudget | undefined;
 }
 
 class Chunker extends Duplex {
   parts = 0;
   bytes = 0;
   readonly #sizeFor: (index: number) => number;
-  readonly #maxParts: number;
-  readonly #name: string;
-  /** Chunks of the part being assembled, and their total length. */
-  #list: Buffer[] = [];
-  #listBytes = 0;
+  readonly #s: ChunkerSettings;
+  /**
+   * The part being assembled: its first piece (a view, while it is the only one), its
+   * buffer (once a second piece came), bytes in it, its hashers.
+   */
+  #first: Buffer | undefined;
+  #part: Buffer | undefined;
+  #filled = 0;
+  #hashers: Hash[] = [];
+  /** Where the next part stands: size not fixed yet, size fixed (waiting for the budget), started. */
+  #phase: 'idle' | 'sized' | 'started' = 'idle';
+  #waiting = false;
   /** A complete part not yet known to be the last (no byte after it seen yet). */
-  #held: Buffer | undefined;
+  #held: Assembled | undefined;
   #size = 0;
   /** The input chunk being cut, where to go on, and its write callback. */
   #chunk: Buffer | undefined;
@@ -148,21 +195,20 @@ class Chunker extends Duplex {
   #callback: ((err?: Error | null) => void) | undefined;
   #cutting = false;
 
-  constructor(name: string, sizeFor: (index: number) => number, maxParts: number, hwm?: number) {
+  constructor(sizeFor: (index: number) => number, settings: ChunkerSettings) {
     super({
       readableObjectMode: true,
       readableHighWaterMark: 1,
       decodeStrings: true,
-      ...(hwm === undefined ? {} : { writableHighWaterMark: hwm }),
+      ...(settings.hwm === undefined ? {} : { writableHighWaterMark: settings.hwm }),
     });
-    this.#name = name;
     this.#sizeFor = sizeFor;
-    this.#maxParts = maxParts;
+    this.#s = settings;
   }
 
   /** Bytes held inside the chunker (assembled or complete, not yet pushed). */
   get pendingBytes(): number {
-    return this.#listBytes + (this.#held?.length ?? 0);
+    return this.#filled + (this.#held?.data.length ?? 0);
   }
 
   override _write(
@@ -184,16 +230,18 @@ class Chunker extends Duplex {
     if (this.#held) {
       this.#emit(this.#held, true);
       this.#held = undefined;
-    } else if (this.#listBytes > 0 || this.parts === 0) {
+    } else if (this.#filled > 0 || this.parts === 0) {
       // An empty stream still yields one (empty) last part: a consumer always sees `last`.
-      this.#emit(this.#take(), true);
+      this.#emit(this.#finish(Buffer.alloc(0)), true);
     }
     this.push(null);
     callback();
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    this.#list = [];
+    this.#first = undefined;
+    this.#part = undefined;
+    this.#hashers = [];
     this.#held = undefined;
     this.#chunk = undefined;
     this.#callback = undefined;
@@ -218,10 +266,10 @@ class Chunker extends Duplex {
     callback?.();
   }
 
-  /** True when the chunk is used up; false when waiting for `_read` (or failed). */
+  /** True when the chunk is used up; false when waiting for `_read` or the budget (or failed). */
   #cutLoop(): boolean {
     let chunk = this.#chunk;
-    while (chunk) {
+    while (chunk && !this.#waiting) {
       if (this.#held) {
         // More data follows, so the held part was not the last.
         const held = this.#held;
@@ -230,66 +278,124 @@ class Chunker extends Duplex {
         continue;
       }
       if (this.#pos >= chunk.length) break;
-      if (this.#listBytes === 0 && !this.#startPart(this.#callback)) return false;
-      const need = this.#size - this.#listBytes;
+      if (this.#phase !== 'started' && !this.#startPart(this.#callback)) return false;
+      const need = this.#size - this.#filled;
       const avail = chunk.length - this.#pos;
       if (avail < need) {
-        this.#list.push(this.#pos === 0 ? chunk : chunk.subarray(this.#pos));
-        this.#listBytes += avail;
+        this.#append(this.#pos === 0 ? chunk : chunk.subarray(this.#pos));
         break;
       }
-      this.#list.push(chunk.subarray(this.#pos, this.#pos + need));
-      this.#listBytes += need;
+      const part = this.#finish(chunk.subarray(this.#pos, this.#pos + need));
       this.#pos += need;
-      const data = this.#take();
       if (this.#pos >= chunk.length) {
-        this.#held = data;
+        this.#held = part;
         break;
       }
-      if (!this.#emit(data, false)) return false;
+      if (!this.#emit(part, false)) return false;
       // A synchronous consumer may have destroyed the stream during push().
       chunk = this.#chunk;
     }
-    return chunk !== undefined;
+    return chunk !== undefined && !this.#waiting;
   }
 
-  /** Fixes the size of the next part (`this.parts`); false, and fails the write, when it may not exist. */
+  /**
+   * Fixes the size of the next part (`this.parts`, once) and takes its budget unit;
+   * false when it must wait for the budget, or may not exist (then the write fails).
+   */
   #startPart(callback: ((err?: Error | null) => void) | undefined): boolean {
     const index = this.parts;
-    let err: UsageError | undefined;
-    if (index >= this.#maxParts) {
-      err = new UsageError(
-        `${this.#name}: stream longer than ${this.#maxParts} parts (${this.bytes} bytes so far): use a larger part size`,
-      );
-    } else {
-      const size = this.#sizeFor(index);
-      if (!(Number.isSafeInteger(size) && size > 0)) {
-        err = new UsageError(
-          `${this.#name}: part size for part ${index} is ${size}, not a positive integer`,
-        );
-      } else this.#size = size;
+    if (this.#phase === 'idle') {
+      const err = this.#sizeError(index);
+      if (err) {
+        this.#chunk = undefined;
+        this.#callback = undefined;
+        if (callback) callback(err);
+        else this.destroy(err);
+        return false;
+      }
+      this.#phase = 'sized';
     }
-    if (!err) return true;
-    this.#chunk = undefined;
-    this.#callback = undefined;
-    if (callback) callback(err);
-    else this.destroy(err);
-    return false;
+    const wait = this.#s.budget?.acquire(index + 1);
+    if (wait) {
+      this.#waiting = true;
+      void wait.then(() => {
+        this.#waiting = false;
+        if (!this.destroyed) this.#cut();
+      });
+      return false;
+    }
+    this.#phase = 'started';
+    this.#hashers = this.#s.hashes.map((a) => createHash(a));
+    return true;
   }
 
-  /** The assembled part's bytes: one concat for several chunks, a view for one. */
-  #take(): Buffer {
-    const list = this.#list;
-    const data = list.length === 1 ? (list[0] as Buffer) : Buffer.concat(list, this.#listBytes);
-    this.#list = [];
-    this.#listBytes = 0;
-    return data;
+  /** Why part `index` may not exist (sets its size when it may). */
+  #sizeError(index: number): UsageError | undefined {
+    const name = this.#s.name;
+    if (index >= this.#s.maxParts) {
+      return new UsageError(
+        `${name}: stream longer than ${this.#s.maxParts} parts (${this.bytes} bytes so far): use a larger part size`,
+      );
+    }
+    const size = this.#sizeFor(index);
+    if (!(Number.isSafeInteger(size) && size > 0)) {
+      return new UsageError(
+        `${name}: part size for part ${index} is ${size}, not a positive integer`,
+      );
+    }
+    this.#size = size;
+    return undefined;
+  }
+
+  /**
+   * Adds `piece` to the part being assembled and hashes it: the first piece is kept
+   * as a view, and copied into a buffer of the part's size only when a second follows.
+   */
+  #append(piece: Buffer): void {
+    for (const h of this.#hashers) h.update(piece);
+    if (this.#filled === 0) this.#first = piece;
+    else {
+      if (this.#part === undefined) {
+        this.#part = Buffer.allocUnsafeSlow(this.#size);
+        this.#first!.copy(this.#part, 0);
+        this.#first = undefined;
+      }
+      piece.copy(this.#part, this.#filled);
+    }
+    this.#filled += piece.length;
+  }
+
+  /**
+   * The part completed by its last `piece` (may be empty): a view when it lies in one
+   * input chunk, else the assembled buffer; with its digests. Resets for the next.
+   */
+  #finish(piece: Buffer): Assembled {
+    if (this.#phase !== 'started') this.#hashers = this.#s.hashes.map((a) => createHash(a));
+    if (piece.length > 0 || this.#filled === 0) this.#append(piece);
+    const data = this.#part === undefined ? this.#first! : this.#part.subarray(0, this.#filled);
+    const digests =
+      this.#hashers.length === 0
+        ? undefined
+        : Object.fromEntries(this.#s.hashes.map((a, i) => [a, this.#hashers[i]!.digest()]));
+    this.#part = undefined;
+    this.#first = undefined;
+    this.#filled = 0;
+    this.#hashers = [];
+    this.#phase = 'idle';
+    return { data, digests };
   }
 
   /** Pushes a part; false when the reader is full and cutting must wait for `_read`. */
-  #emit(data: Buffer, last: boolean): boolean {
+  #emit({ data, digests }: Assembled, last: boolean): boolean {
     const index = this.parts;
-    const part: Part = { index, partNumber: index + 1, offset: this.bytes, data, last };
+    const part: Part = {
+      index,
+      partNumber: index + 1,
+      offset: this.bytes,
+      data,
+      last,
+      ...(digests ? { digests } : {}),
+    };
     this.parts = index + 1;
     this.bytes += data.length;
     return this.push(part);
@@ -327,7 +433,17 @@ export function chunker(opts: ChunkerOptions): TransformStage<ChunkerResult> {
       ...(opts.maxPartSize === undefined ? {} : { maxPartSize: opts.maxPartSize }),
     });
   }
-  const stream = new Chunker(name, sizeFor, maxParts ?? Infinity, opts.highWaterMark);
+  const hashes = opts.hashes ?? [];
+  for (const a of hashes) {
+    if (a !== 'md5' && a !== 'sha256') throw new UsageError(`${name}: unknown hash ${String(a)}`);
+  }
+  const stream = new Chunker(sizeFor, {
+    name,
+    maxParts: maxParts ?? Infinity,
+    hwm: opts.highWaterMark,
+    hashes,
+    budget: opts.budget,
+  });
   return resultTransformStage(
     name,
     stream,

@@ -3,7 +3,10 @@
  * original buttersink did (see `s3-layout.ts` and formats.md), readable by both.
  * It offers exactly the diffs it holds, with their real sizes.
  *
- * Receiving a diff: chunker → skip-uploaded → s3-upload. The multipart upload
+ * Receiving a diff: chunker → skip-uploaded → s3-upload. The chunker computes each
+ * part's MD5 (Content-MD5) and SHA-256 (the request signature's payload hash) as
+ * the part fills, and a part budget shared by the chunker and the upload keeps at
+ * most jobs + 1 parts in memory (`jobs` being sent, one being filled). The multipart upload
  * completes only after the whole stream arrived and verified; a failed or killed
  * run leaves it open, and the next run of the same transfer resumes it (parts
  * whose content matches are skipped). After completion the diff's size is
@@ -45,6 +48,7 @@ import { S3_MAX_PARTS, S3_MIN_PART_SIZE, s3Upload } from '../../stages/s3-upload
 import type { S3UploadResult } from '../../stages/s3-upload.js';
 import { skipUploaded } from '../../stages/skip-uploaded.js';
 import { chunker } from '../../streams/chunker.js';
+import { PartBudget } from '../../streams/part-budget.js';
 import { mapLimit } from '../../streams/highland-adapter.js';
 import { sourceStage } from '../../streams/stage.js';
 import type { SourceStage } from '../../streams/stage.js';
@@ -85,6 +89,15 @@ import type { LockOptions, StoreLock } from '../lock.js';
 
 const MiB = 1024 * 1024;
 
+/**
+ * Default part size: 16 MiB. Small enough that the first part leaves after a
+ * moment and the last one is not a long tail, large enough that the per-request
+ * cost stays small; (4 + 1) × 16 MiB in memory.
+ */
+export const DEFAULT_S3_PART_SIZE = 16 * MiB;
+/** Default parts uploaded / ranges downloaded at once. */
+export const DEFAULT_S3_JOBS = 4;
+
 /** Options of {@link S3Store}. */
 export interface S3StoreOptions extends S3ClientOptions {
   /** A client to use instead of creating one (not destroyed by `close()`). */
@@ -93,12 +106,15 @@ export interface S3StoreOptions extends S3ClientOptions {
   encrypt?: boolean;
   /**
    * Bytes per multipart part (of the first parts: the size grows for very long streams
-   * so 10,000 parts hold 5 TiB). Default 100 MiB; at least 5 MiB.
+   * so 10,000 parts hold 5 TiB). Default {@link DEFAULT_S3_PART_SIZE}; at least 5 MiB.
    */
   partSize?: number;
-  /** Parts uploaded, or ranges downloaded, at once. Default 4. Memory ≈ (jobs + 3) × partSize. */
+  /**
+   * Parts uploaded, or ranges downloaded, at once. Default {@link DEFAULT_S3_JOBS}.
+   * An upload holds at most (jobs + 1) parts, a download about (jobs + 1) ranges.
+   */
   jobs?: number;
-  /** Bytes per ranged GET when downloading. Default 8 MiB. */
+  /** Bytes per ranged GET when downloading. Default: the part size. */
   rangeSize?: number;
   /**
    * Largest object copied server-side with one CopyObject; larger ones use a multipart
@@ -150,11 +166,11 @@ export class S3Store implements Store {
   constructor(location: S3Location, opts: S3StoreOptions = {}) {
     this.location = location;
     this.#opts = opts;
-    this.#partSize = opts.partSize ?? 100 * MiB;
+    this.#partSize = opts.partSize ?? DEFAULT_S3_PART_SIZE;
     if (!(Number.isSafeInteger(this.#partSize) && this.#partSize >= S3_MIN_PART_SIZE)) {
       throw new UsageError(`part size must be at least 5 MiB, got ${this.#partSize} bytes`);
     }
-    this.#jobs = opts.jobs ?? 4;
+    this.#jobs = opts.jobs ?? DEFAULT_S3_JOBS;
     if (!(Number.isSafeInteger(this.#jobs) && this.#jobs >= 1)) {
       throw new UsageError(`jobs must be a positive integer, got ${this.#jobs}`);
     }
@@ -389,7 +405,8 @@ export class S3Store implements Store {
       ...(diff.size !== undefined ? { size: diff.size } : {}),
       ...(diff.etag !== undefined ? { etag: diff.etag } : {}),
       jobs: this.#jobs,
-      ...(this.#opts.rangeSize !== undefined ? { rangeSize: this.#opts.rangeSize } : {}),
+      // Ranges of the part size: the parts' boundaries, and few requests per object.
+      rangeSize: this.#opts.rangeSize ?? this.#partSize,
       ...sig,
     });
     const check = digestCheck({
@@ -456,6 +473,8 @@ export class S3Store implements Store {
     opts.signal?.throwIfAborted();
     const skipped = { parts: 0, bytes: 0 };
     let stored = 0;
+    // jobs parts being sent and one being filled: the chunker waits for a unit before a part.
+    const budget = new PartBudget(this.#jobs + 1);
     // Hashes every byte stored, the parts a resume skips included (they are still read).
     const digest = streamDigest(sig);
     const sink = s3Upload({
@@ -465,6 +484,7 @@ export class S3Store implements Store {
       ...(open ? { uploadId: open.uploadId } : {}),
       encrypt: this.#opts.encrypt ?? true,
       jobs: this.#jobs,
+      budget,
       ...sig,
       metadata: { [META_SHA256]: DIGEST_PENDING },
       finalMetadata: ({ bytes }) => {
@@ -491,7 +511,7 @@ export class S3Store implements Store {
       transforms: [
         ...encoders,
         digest,
-        chunker({ partSize, maxParts: S3_MAX_PARTS, ...sig }),
+        chunker({ partSize, maxParts: S3_MAX_PARTS, hashes: ['md5', 'sha256'], budget, ...sig }),
         skipUploaded({ uploaded: open?.parts ?? new Map(), ...sig }),
       ],
       sink,

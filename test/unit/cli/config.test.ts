@@ -52,7 +52,7 @@ describe('parseButtersinkArgs', () => {
     assert.equal(flags.quiet, 2);
     assert.deepEqual(flags.exclude.map(String), ['/^tmp/', '/x$/']);
     assert.deepEqual(flags.identity, ['k1', 'k2']);
-    assert.equal(flags.partSize, 100);
+    assert.equal(flags.partSize, 16);
     assert.equal(flags.jobs, 4);
     assert.equal(flags.encrypt, true);
     assert.equal(flags.spaceCheck, true);

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { AbortedError, UsageError } from '../../../src/errors.js';
 import { runPipeline } from '../../../src/streams/pipeline.js';
@@ -260,5 +261,36 @@ describe('growingPartSize', () => {
   it('does not grow when the parts already reach maxBytes', () => {
     const f = growingPartSize({ partSize: 1 * GiB });
     assert.equal(f(9_999), 1 * GiB);
+  });
+});
+
+describe('chunker digests', () => {
+  const hex = (algo: string, b: Buffer) => createHash(algo).update(b).digest('hex');
+
+  for (const [label, n, sizes] of [
+    ['small chunks', 1000, [7, 13, 1]],
+    ['parts inside one chunk (views)', 1000, [1000]],
+    ['chunks spanning several parts', 1001, [333, 250]],
+  ] as const) {
+    it(`each part's MD5 and SHA-256 are those of its bytes: ${label}`, async () => {
+      const { all, chunks } = patterned(n, [...sizes]);
+      const { parts } = await chunk(chunks, { partSize: 100, hashes: ['md5', 'sha256'] });
+      checkFrames(parts, all, () => 100);
+      for (const p of parts) {
+        assert.equal(p.digests?.md5?.toString('hex'), hex('md5', p.data), `part ${p.partNumber}`);
+        assert.equal(p.digests?.sha256?.toString('hex'), hex('sha256', p.data));
+      }
+    });
+  }
+
+  it('an empty stream has the digests of nothing; without hashes a part has none', async () => {
+    const { parts } = await chunk([], { partSize: 10, hashes: ['md5'] });
+    assert.equal(parts[0]?.digests?.md5?.toString('hex'), hex('md5', Buffer.alloc(0)));
+    const plain = await chunk([Buffer.alloc(25, 1)], { partSize: 10 });
+    assert.ok(plain.parts.every((p) => p.digests === undefined));
+  });
+
+  it('refuses an unknown hash', () => {
+    assert.throws(() => chunker({ partSize: 10, hashes: ['crc32' as 'md5'] }), UsageError);
   });
 });
