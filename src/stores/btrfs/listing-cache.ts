@@ -87,14 +87,19 @@ export class ListingCache {
    */
   committed(sub: SubvolumeInfo): void {
     if (this.#pending > 0) this.#pending--;
-    this.#update((l) => ({
-      subs: [...l.subs.filter((s) => s.path !== sub.path && s.id !== sub.id), sub].sort(byPath),
-      marked: new Set([...l.marked].filter((m) => m !== sub.path)),
-      all: [
-        ...l.all.filter((s) => s.id !== sub.id),
-        { id: sub.id, fsPath: sub.fsPath, uuid: sub.uuid, receivedUuid: sub.receivedUuid },
-      ],
-    }));
+    this.#update((l) => {
+      // What was at its path is gone (a partial removed before the receive).
+      const replaced = new Set(l.subs.filter((s) => s.path === sub.path).map((s) => s.id));
+      replaced.add(sub.id);
+      return {
+        subs: [...l.subs.filter((s) => !replaced.has(s.id)), sub].sort(byPath),
+        marked: new Set([...l.marked].filter((m) => m !== sub.path)),
+        all: [
+          ...l.all.filter((s) => !replaced.has(s.id)),
+          { id: sub.id, fsPath: sub.fsPath, uuid: sub.uuid, receivedUuid: sub.receivedUuid },
+        ],
+      };
+    });
   }
 
   /** The subvolume at store-relative `path` was deleted. */

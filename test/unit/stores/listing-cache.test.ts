@@ -55,6 +55,9 @@ describe('ListingCache', () => {
     cache.disable();
     await cache.get(list);
     assert.equal(state.calls, 4, 'disabled (lock given back): lists again');
+    cache.enable();
+    await cache.get(list);
+    assert.equal(state.calls, 5, 'the next lock starts from a fresh listing');
   });
 
   it('a commit updates the kept listing without listing again', async () => {
