@@ -9,8 +9,7 @@
  * walks the whole filesystem, so {@link listFilesystem} hands out the whole
  * filesystem's subvolumes from the same run as well.
  */
-import { constants } from 'node:fs';
-import { access, lstat } from 'node:fs/promises';
+import { accessSync, constants, lstatSync } from 'node:fs';
 import { relative } from 'node:path';
 import { runBtrfs } from './exec.js';
 import { isWithin, readMountInfo, requireBtrfs, writableWithoutMountsBelow } from './mountinfo.js';
@@ -224,9 +223,9 @@ export async function listFilesystem(
       ...(r ? { ctransid: r.ctransid, stransid: r.stransid, rtransid: r.rtransid } : {}),
     });
   }
-  const kept = await crossChecked(result);
+  const kept = crossChecked(result);
   const readOnly =
-    (ro ? undefined : await readOnlyByAccess(kept)) ?? idsOf((ro ?? (await listReadOnly())).stdout);
+    (ro ? undefined : readOnlyByAccess(kept)) ?? idsOf((ro ?? (await listReadOnly())).stdout);
   const below = kept
     .map((e) => ({ ...e, readOnly: readOnly.has(e.id) }))
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -243,15 +242,16 @@ function idsOf(text: string): Set<number> {
  * (EROFS: read-only; see {@link writableWithoutMountsBelow} for when that
  * holds); undefined when any answer is something else, to ask btrfs instead.
  */
-async function readOnlyByAccess(subs: readonly SubvolumeInfo[]): Promise<Set<number> | undefined> {
-  const answers = await Promise.all(
-    subs.map((s) =>
-      access(s.absPath, constants.W_OK).then(
-        () => false,
-        (err: NodeJS.ErrnoException) => (err.code === 'EROFS' ? true : undefined),
-      ),
-    ),
-  );
+function readOnlyByAccess(subs: readonly SubvolumeInfo[]): Set<number> | undefined {
+  // Synchronous, as crossChecked's lstat: microseconds each.
+  const answers = subs.map((s) => {
+    try {
+      accessSync(s.absPath, constants.W_OK);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EROFS' ? true : undefined;
+    }
+  });
   if (answers.includes(undefined)) return undefined;
   return new Set(subs.filter((_, i) => answers[i]).map((s) => s.id));
 }
@@ -265,17 +265,18 @@ const SUBVOLUME_ROOT_INO = 256;
  * whose path is listed once and is, on disk, a subvolume's root directory;
  * warns about the rest.
  */
-async function crossChecked(entries: SubvolumeInfo[]): Promise<SubvolumeInfo[]> {
+function crossChecked(entries: SubvolumeInfo[]): SubvolumeInfo[] {
   const count = new Map<string, number>();
   for (const e of entries) count.set(e.path, (count.get(e.path) ?? 0) + 1);
-  const real = await Promise.all(
-    entries.map((e) =>
-      lstat(e.absPath).then(
-        (st) => st.isDirectory() && st.ino === SUBVOLUME_ROOT_INO,
-        () => false,
-      ),
-    ),
-  );
+  // Synchronous: one lstat is microseconds, a promise per subvolume costs more than the call.
+  const real = entries.map((e) => {
+    try {
+      const st = lstatSync(e.absPath);
+      return st.isDirectory() && st.ino === SUBVOLUME_ROOT_INO;
+    } catch {
+      return false;
+    }
+  });
   const ok = (e: SubvolumeInfo, i: number) => real[i] === true && count.get(e.path) === 1;
   const kept = entries.filter(ok);
   if (kept.length < entries.length) {
