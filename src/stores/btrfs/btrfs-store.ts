@@ -639,14 +639,25 @@ export class BtrfsStore implements Store {
     return markedPaths(this.location.dir, ['.', ...subs.map((s) => dirname(s.path))]);
   }
 
-  /** Tells the kept listing that `to`, received at `path` and shown as `show`, is complete. */
+  /**
+   * Tells the kept listing that `to`, received at `path` and shown as `show`,
+   * is complete. Never throws: the snapshot is complete whatever happens here;
+   * a listing it cannot update is forgotten instead.
+   */
   async #committed(to: Volume, path: string, show: SubvolumeDetails): Promise<void> {
     if (!this.#opts.cacheListing || !this.#lock) return;
+    let absPath: string;
+    try {
+      absPath = await realpath(path);
+    } catch {
+      this.#listings.invalidate();
+      return;
+    }
     this.#listings.committed({
       id: show.id,
       topLevel: show.topLevel,
       fsPath: show.fsPath,
-      absPath: await realpath(path),
+      absPath,
       path: to.path,
       uuid: show.uuid,
       parentUuid: show.parentUuid,
