@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { exitOnClosedStdout, checksumdirMain } from '../cli.js';
+// The command's own module, not ../cli.js: a run loads only the command it runs.
+import { checksumdirMain } from '../cli/checksumdir.js';
+import { exitOnClosedStdout } from '../cli/io.js';
 
 exitOnClosedStdout();
 process.exitCode = await checksumdirMain(process.argv.slice(2));

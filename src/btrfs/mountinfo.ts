@@ -17,6 +17,8 @@ export interface MountInfo {
   readonly root: string;
   /** Absolute mount point. */
   readonly mountPoint: string;
+  /** Per-mount options, e.g. `rw,relatime` (a bind mount can be `ro` on a read-write filesystem). */
+  readonly options: string;
   /** Filesystem type, e.g. `btrfs`. */
   readonly fsType: string;
   /** Mount source, e.g. `/dev/loop0`. */
@@ -37,7 +39,7 @@ export function parseMountInfo(text: string): MountInfo[] {
     const fields = line.split(' ');
     const sep = fields.indexOf('-', 6);
     if (sep < 0 || fields.length < sep + 4) continue;
-    const [id, , dev, root, mountPoint] = fields;
+    const [id, , dev, root, mountPoint, options] = fields;
     if (id === undefined || dev === undefined || root === undefined || mountPoint === undefined) {
       continue;
     }
@@ -46,6 +48,7 @@ export function parseMountInfo(text: string): MountInfo[] {
       dev,
       root: unescapeMountField(root),
       mountPoint: unescapeMountField(mountPoint),
+      options: options ?? '',
       fsType: fields[sep + 1] ?? '',
       source: unescapeMountField(fields[sep + 2] ?? ''),
       superOptions: fields[sep + 3] ?? '',
@@ -111,6 +114,23 @@ export function mountOf(mounts: readonly MountInfo[], absPath: string): MountInf
 export function isWithin(dir: string, path: string): boolean {
   if (dir === '/') return path.startsWith('/');
   return path === dir || path.startsWith(dir + '/');
+}
+
+/**
+ * True when everything below `dir` (absolute, resolved) is reached through
+ * `mount` alone, no mount point lying below `dir`, and that mount is
+ * read-write both per mount and per superblock: then `access(W_OK)` on a
+ * path below `dir` fails with EROFS for one reason only, a read-only btrfs
+ * subvolume (btrfs answers that before any permission check).
+ */
+export function writableWithoutMountsBelow(
+  mounts: readonly MountInfo[],
+  mount: MountInfo,
+  dir: string,
+): boolean {
+  const rw = (opts: string) => !opts.split(',').includes('ro');
+  if (!rw(mount.options) || !rw(mount.superOptions)) return false;
+  return !mounts.some((m) => m.mountPoint !== dir && isWithin(dir, m.mountPoint));
 }
 
 /** Resolves `path` and returns the mount holding it. Rejects when `path` does not exist. */

@@ -2,14 +2,17 @@
  * Lists the subvolumes of a btrfs filesystem below a directory, with UUIDs,
  * generations, creation time and read-only flag, using a fixed number of
  * `btrfs` processes whatever the number of subvolumes: `subvolume list -a`
- * (ids, generations, UUIDs, paths), `list -r` (read-only ids), `list -s`
- * (creation time of snapshots), and optionally one `inspect-internal
- * dump-tree -t root` for the transids `list` does not show.
+ * (ids, generations, UUIDs, paths), `list -r` (read-only ids; only where
+ * `access(2)` cannot tell them), `list -s` (creation time of snapshots; left
+ * out when not asked for), and optionally one `inspect-internal dump-tree -t
+ * root` for the transids `list` does not show. Each `btrfs subvolume list`
+ * walks the whole filesystem, so {@link listFilesystem} hands out the whole
+ * filesystem's subvolumes from the same run as well.
  */
-import { lstat } from 'node:fs/promises';
+import { accessSync, constants, lstatSync } from 'node:fs';
 import { relative } from 'node:path';
 import { runBtrfs } from './exec.js';
-import { isWithin, requireBtrfs } from './mountinfo.js';
+import { isWithin, readMountInfo, requireBtrfs, writableWithoutMountsBelow } from './mountinfo.js';
 import { readRootItems } from './root-tree.js';
 import { warn } from '../log.js';
 
@@ -51,6 +54,8 @@ export interface SubvolumeInfo {
 export interface ListSubvolumesOptions {
   /** Also fill `ctransid`/`stransid`/`rtransid` by reading the root tree (syncs the filesystem first). Default false. */
   transids?: boolean;
+  /** Fill `otime` (one more `btrfs subvolume list -s`). Default true. */
+  otime?: boolean;
   /** Cancels the listing. */
   signal?: AbortSignal;
 }
@@ -133,23 +138,50 @@ export function parseUtcTime(text: string | undefined): Date | undefined {
 /**
  * Lists every subvolume of the filesystem holding `dir` whose path lies strictly
  * below `dir` (at any depth), sorted by path. `dir` may be any directory on
- * btrfs, mounted at the top level or through a `subvol=` mount. Spawns three
- * `btrfs` processes (four with `transids`), independent of the number of
+ * btrfs, mounted at the top level or through a `subvol=` mount. Spawns at
+ * most three `btrfs` processes (see {@link listFilesystem}; one less with
+ * `otime: false`, one more with `transids`), independent of the number of
  * subvolumes. Requires root (btrfs tree search).
  */
 export async function listSubvolumes(
   dir: string,
   opts: ListSubvolumesOptions = {},
 ): Promise<SubvolumeInfo[]> {
+  return (await listFilesystem(dir, opts)).below;
+}
+
+/** What {@link listFilesystem} found. */
+export interface FilesystemListing {
+  /** What {@link listSubvolumes} returns. */
+  readonly below: SubvolumeInfo[];
+  /** What {@link listFilesystemSubvolumes} returns, from the same listing. */
+  readonly all: FilesystemSubvolume[];
+}
+
+/**
+ * {@link listSubvolumes} and {@link listFilesystemSubvolumes} of `dir` from one
+ * set of `btrfs` processes (`subvolume list -a` shows the whole filesystem).
+ * Where `access(2)` can tell read-only subvolumes (see
+ * {@link writableWithoutMountsBelow}), it does, instead of a second
+ * `btrfs subvolume list -r`: one `btrfs` process with `otime: false`.
+ */
+export async function listFilesystem(
+  dir: string,
+  opts: ListSubvolumesOptions = {},
+): Promise<FilesystemListing> {
   const { realPath, mount } = await requireBtrfs(dir);
   const signal = opts.signal ? { signal: opts.signal } : {};
   const utc = { env: { TZ: 'UTC' }, ...signal };
+  const byAccess = writableWithoutMountsBelow(await readMountInfo(), mount, realPath);
+  const listReadOnly = () => runBtrfs(['subvolume', 'list', '-a', '-r', realPath], signal);
   const [full, ro, snaps] = await Promise.all([
     runBtrfs(['subvolume', 'list', '-a', '-g', '-c', '-u', '-q', '-R', realPath], signal),
-    runBtrfs(['subvolume', 'list', '-a', '-r', realPath], signal),
-    runBtrfs(['subvolume', 'list', '-a', '-s', realPath], utc),
+    byAccess ? undefined : listReadOnly(),
+    (opts.otime ?? true)
+      ? runBtrfs(['subvolume', 'list', '-a', '-s', realPath], utc)
+      : { stdout: '' },
   ]);
-  const readOnly = new Set(parseSubvolumeList(ro.stdout).map((l) => l.id));
+  const lines = parseSubvolumeList(full.stdout);
   const otimes = new Map(parseSubvolumeList(snaps.stdout).map((l) => [l.id, l.otime]));
   let roots: Map<number, { ctransid: number; stransid: number; rtransid: number }> | undefined;
   if (opts.transids) {
@@ -168,7 +200,7 @@ export async function listSubvolumes(
   const mountRootAbs = '/' + mountRoot;
   const dirInFs = '/' + [mountRoot, relative(mount.mountPoint, realPath)].filter(Boolean).join('/');
   const result: SubvolumeInfo[] = [];
-  for (const line of parseSubvolumeList(full.stdout)) {
+  for (const line of lines) {
     if (line.path === '') continue;
     const inFs = '/' + line.path;
     if (inFs === dirInFs || !isWithin(dirInFs, inFs) || !isWithin(mountRootAbs, inFs)) continue;
@@ -187,13 +219,41 @@ export async function listSubvolumes(
       generation: line.gen ?? 0,
       otransid: line.cgen ?? 0,
       otime: parseUtcTime(otimes.get(line.id)),
-      readOnly: readOnly.has(line.id),
+      readOnly: false,
       ...(r ? { ctransid: r.ctransid, stransid: r.stransid, rtransid: r.rtransid } : {}),
     });
   }
-  return (await crossChecked(result)).sort((a, b) =>
-    a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
-  );
+  const kept = crossChecked(result);
+  const readOnly =
+    (ro ? undefined : readOnlyByAccess(kept)) ?? idsOf((ro ?? (await listReadOnly())).stdout);
+  const below = kept
+    .map((e) => ({ ...e, readOnly: readOnly.has(e.id) }))
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { below, all: lines.map(filesystemSubvolume) };
+}
+
+/** The ids a `btrfs subvolume list` printed. */
+function idsOf(text: string): Set<number> {
+  return new Set(parseSubvolumeList(text).map((l) => l.id));
+}
+
+/**
+ * The ids of the read-only subvolumes among `subs`, by `access(W_OK)` on each
+ * (EROFS: read-only; see {@link writableWithoutMountsBelow} for when that
+ * holds); undefined when any answer is something else, to ask btrfs instead.
+ */
+function readOnlyByAccess(subs: readonly SubvolumeInfo[]): Set<number> | undefined {
+  // Synchronous, as crossChecked's lstat: microseconds each.
+  const answers = subs.map((s) => {
+    try {
+      accessSync(s.absPath, constants.W_OK);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EROFS' ? true : undefined;
+    }
+  });
+  if (answers.includes(undefined)) return undefined;
+  return new Set(subs.filter((_, i) => answers[i]).map((s) => s.id));
 }
 
 /** Inode number of every btrfs subvolume's root directory (BTRFS_FIRST_FREE_OBJECTID). */
@@ -205,17 +265,18 @@ const SUBVOLUME_ROOT_INO = 256;
  * whose path is listed once and is, on disk, a subvolume's root directory;
  * warns about the rest.
  */
-async function crossChecked(entries: SubvolumeInfo[]): Promise<SubvolumeInfo[]> {
+function crossChecked(entries: SubvolumeInfo[]): SubvolumeInfo[] {
   const count = new Map<string, number>();
   for (const e of entries) count.set(e.path, (count.get(e.path) ?? 0) + 1);
-  const real = await Promise.all(
-    entries.map((e) =>
-      lstat(e.absPath).then(
-        (st) => st.isDirectory() && st.ino === SUBVOLUME_ROOT_INO,
-        () => false,
-      ),
-    ),
-  );
+  // Synchronous: one lstat is microseconds, a promise per subvolume costs more than the call.
+  const real = entries.map((e) => {
+    try {
+      const st = lstatSync(e.absPath);
+      return st.isDirectory() && st.ino === SUBVOLUME_ROOT_INO;
+    } catch {
+      return false;
+    }
+  });
   const ok = (e: SubvolumeInfo, i: number) => real[i] === true && count.get(e.path) === 1;
   const kept = entries.filter(ok);
   if (kept.length < entries.length) {
@@ -250,10 +311,9 @@ export async function listFilesystemSubvolumes(
     ['subvolume', 'list', '-a', '-u', '-R', dir],
     opts.signal ? { signal: opts.signal } : {},
   );
-  return parseSubvolumeList(stdout).map((l) => ({
-    id: l.id,
-    fsPath: l.path,
-    uuid: l.uuid,
-    receivedUuid: l.receivedUuid,
-  }));
+  return parseSubvolumeList(stdout).map(filesystemSubvolume);
+}
+
+function filesystemSubvolume(l: SubvolumeListLine): FilesystemSubvolume {
+  return { id: l.id, fsPath: l.path, uuid: l.uuid, receivedUuid: l.receivedUuid };
 }

@@ -7,9 +7,8 @@ import { RemoteError, UsageError } from '../errors.js';
 import type { LocationProblem } from '../errors.js';
 import { consoleLogger, debug, setLogger } from '../log.js';
 import type { Logger } from '../log.js';
-import { serverMain } from '../server/server-main.js';
-import { openStore } from '../stores/open-store.js';
-import type { StoreRole } from '../stores/open-store.js';
+import { loadStore } from '../stores/load-store.js';
+import type { StoreRole } from '../stores/store-options.js';
 import type { Store } from '../stores/store.js';
 import { parseLocation } from '../stores/uri.js';
 import type { Location } from '../stores/uri.js';
@@ -32,7 +31,11 @@ export async function buttersinkMain(
   // The AWS SDK warns on every run that it will drop Node 20; that is for developers, not users.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   // The hidden server entry an SSH client starts on the remote host: stdout is its data channel.
-  if (argv.includes('--server')) return serverMain(argv, io.stderr);
+  // Loaded only then, as each store's module is (see loadStore): a local run loads neither.
+  if (argv.includes('--server')) {
+    const { serverMain } = await import('../server/server-main.js');
+    return serverMain(argv, io.stderr);
+  }
   const parsed = parseButtersinkArgs(argv, version());
   if (!parsed.ok) {
     io.stdout.write(parsed.stdout);
@@ -86,15 +89,15 @@ async function runCommand(
 ): Promise<number> {
   const { flags } = config;
   const base = storeOptionsOf(flags, process.env);
-  const open = (location: Location, role: StoreRole) => {
+  const open = async (location: Location, role: StoreRole) => {
     const deletes = flags.delete || flags.keep !== undefined;
-    const store = openStore(location, { ...base, role, deletes });
+    const store = await loadStore(location, { ...base, role, deletes });
     stores.push(store);
     return store;
   };
   const dstLoc = parseLocation(config.dst);
   if (config.command !== 'sync') {
-    const store = open(dstLoc, 'inspect');
+    const store = await open(dstLoc, 'inspect');
     if (config.command === 'verify') return runVerify(io, store, flags, signal);
     return runList(io, store, flags, signal);
   }
@@ -104,8 +107,8 @@ async function runCommand(
       `${config.dst}: a destination is a directory; add the trailing '/' (${config.dst}/)`,
     );
   }
-  const source = open(srcLoc, 'source');
-  const dest = open(dstLoc, 'dest');
+  const source = await open(srcLoc, 'source');
+  const dest = await open(dstLoc, 'dest');
   return runSync(io, flags, source, dest, signal);
 }
 

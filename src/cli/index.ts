@@ -5,17 +5,7 @@
  * success, 1 failure, 2 usage error, 130/143 when stopped by SIGINT/SIGTERM.
  */
 export type { CliIo } from './io.js';
+export { exitOnClosedStdout } from './io.js';
 export { buttersinkMain } from './buttersink.js';
 export { checksumdirMain } from './checksumdir.js';
 export { btrfslistMain } from './btrfslist.js';
-
-/**
- * Ends the process quietly when the reader of stdout goes away
- * (`buttersink --help | head`), as command-line tools do, instead of crashing on EPIPE.
- */
-export function exitOnClosedStdout(): void {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
-}

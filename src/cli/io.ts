@@ -17,3 +17,14 @@ export function version(): string {
   };
   return pkg.version;
 }
+
+/**
+ * Ends the process quietly when the reader of stdout goes away
+ * (`buttersink --help | head`), as command-line tools do, instead of crashing on EPIPE.
+ */
+export function exitOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}

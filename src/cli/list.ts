@@ -1,11 +1,11 @@
 /** `buttersink <dst>`: lists a store, and with -d deletes its partial transfers. */
 import { warn } from '../log.js';
-import { S3Store } from '../stores/s3/s3-store.js';
 import type { Store } from '../stores/store.js';
 import type { CliIo } from './io.js';
 import { jsonLine, listingEvent, partialActions } from './json-events.js';
 import { diffListing, volumeListing } from './render.js';
 import type { InScope } from './render.js';
+import { asS3Store } from './s3-only.js';
 
 /** What the listing reads of the flags. */
 export interface ListOptions {
@@ -59,9 +59,8 @@ async function viewInScope(store: Store, signal: AbortSignal) {
   const only = store.location.snapshot;
   const inScope: InScope = (path) =>
     only === undefined || path === only || (path ?? '').startsWith(`${only}/`);
-  if (view.volumes.length === 0 && store instanceof S3Store) {
-    warn('S3_EMPTY_PREFIX', await store.describeEmpty({ signal }));
-  }
+  const s3 = view.volumes.length === 0 ? await asS3Store(store) : undefined;
+  if (s3) warn('S3_EMPTY_PREFIX', await s3.describeEmpty({ signal }));
   return { view, inScope };
 }
 

@@ -1,7 +1,6 @@
 /** `buttersink <src> <dst>`: syncs and reports. */
 import type { DiffOffer } from '../planner/plan-input.js';
 import type { Plan } from '../planner/plan.js';
-import { S3Store } from '../stores/s3/s3-store.js';
 import type { Store } from '../stores/store.js';
 import type { Progress } from '../streams/progress-tap.js';
 import { sync } from '../sync.js';
@@ -10,6 +9,7 @@ import type { ButtersinkFlags } from './config.js';
 import type { CliIo } from './io.js';
 import { progressDisplay } from './render.js';
 import { retentionExcludes, runRetention } from '../retention/run.js';
+import { asS3Store } from './s3-only.js';
 import { syncOutput } from './sync-output.js';
 
 /**
@@ -38,6 +38,7 @@ export async function runSync(
   };
   const keep = o.keep && { policy: o.keep, maxChain: o.maxChain, dryRun: o.dryRun, signal, say };
   const skip = keep ? await retentionExcludes(source, dest, { ...keep, exclude: o.exclude }) : [];
+  const s3Dest = await asS3Store(dest);
   let report: SyncReport;
   try {
     report = await sync(source, dest, {
@@ -53,7 +54,7 @@ export async function runSync(
       onDelete: (v) => out.deleted(v),
       onDeleteDiff: (d: DiffOffer) => {
         deletedDiffs++;
-        out.deletedDiff(d, dest instanceof S3Store ? dest.trashed.at(-1) : undefined);
+        out.deletedDiff(d, s3Dest?.trashed.at(-1));
       },
     });
   } finally {

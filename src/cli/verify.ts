@@ -1,12 +1,11 @@
 /** `buttersink --verify s3://…`: scrubs every stored diff, changes nothing. */
 import { UsageError } from '../errors.js';
-import { S3Store } from '../stores/s3/s3-store.js';
-import { scrubStore } from '../stores/s3/scrub.js';
 import type { Store } from '../stores/store.js';
 import type { CliIo } from './io.js';
 import { jsonLine } from './json-events.js';
 import type { VerifyEvent } from './json-events.js';
 import { verifySummary } from './render.js';
+import { asS3Store } from './s3-only.js';
 
 /**
  * Verifies each diff of an S3 store, one line each (`ok` lines only when not
@@ -15,13 +14,13 @@ import { verifySummary } from './render.js';
  */
 export async function runVerify(
   io: CliIo,
-  store: Store,
+  given: Store,
   opts: { quiet: number; json: boolean },
   signal: AbortSignal,
 ): Promise<number> {
-  if (!(store instanceof S3Store)) {
-    throw new UsageError('--verify checks stored diffs: give an s3:// location');
-  }
+  const store = await asS3Store(given);
+  if (!store) throw new UsageError('--verify checks stored diffs: give an s3:// location');
+  const { scrubStore } = await import('../stores/s3/scrub.js');
   const { quiet, json } = opts;
   const diffs: VerifyEvent['diffs'] = [];
   const report = await scrubStore(store, {

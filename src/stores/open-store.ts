@@ -1,57 +1,19 @@
 /**
- * Turns a parsed location into a store. The one place that knows which class
- * serves which URI scheme.
+ * Turns a parsed location into a store, every store kind linked in (the
+ * library's {@link openStore}). The command line loads only the kind a
+ * location names (`load-store.ts`); both take their options from
+ * `store-options.ts`.
  */
-import { NotRootError } from '../errors.js';
-import { isRoot } from '../btrfs/exec.js';
 import { BtrfsStore } from './btrfs/btrfs-store.js';
 import { S3Store } from './s3/s3-store.js';
-import type { S3StoreOptions } from './s3/s3-store.js';
 import { SshStore } from './ssh/ssh-store.js';
-import type { SshStoreOptions } from './ssh/ssh-store.js';
 import type { Store } from './store.js';
+import { btrfsStoreOptions, sshStoreOptions } from './store-options.js';
+import type { OpenStoreOptions } from './store-options.js';
 import type { Location } from './uri.js';
-import type { ServerMode } from '../wire/protocol.js';
 
-/**
- * What a store is opened for: `source` (read from), `dest` (written to), or
- * `inspect` (listed or verified).
- */
-export type StoreRole = 'source' | 'dest' | 'inspect';
-
-/** Options for every store kind; each kind reads the ones it knows. */
-export interface OpenStoreOptions {
-  /** Send stream protocol version for btrfs sends. */
-  proto?: 1 | 2;
-  /** S3 stores: endpoint, region, profile, encryption, part size (bytes), jobs; see {@link S3StoreOptions}. */
-  s3?: S3StoreOptions;
-  /**
-   * SSH stores: server mode (`r` for a source, `a` for a destination, `w` with
-   * deletes; default `w`), remote command (default `sudo buttersink`), identity
-   * files, accept-new for host keys; see {@link SshStoreOptions}.
-   */
-  ssh?: SshStoreOptions;
-  /**
-   * What the store is opened for; an SSH store then asks the remote for the
-   * least mode that role needs ({@link sshModeFor}) unless `ssh.mode` is given.
-   * Without a role an SSH store asks for `w` (everything).
-   */
-  role?: StoreRole;
-  /** With `role`: the run deletes (snapshots, or partial transfers). Default false. */
-  deletes?: boolean;
-}
-
-/**
- * The least SSH server mode a store opened for `role` needs, so that an
- * administrator can allow one mode per sudoers line: a source or an inspected
- * store reads (`r`), a destination adds (`a`); deleting anything needs `w`.
- * A source never deletes, whatever `deletes` says.
- */
-export function sshModeFor(role: StoreRole, deletes = false): ServerMode {
-  if (role === 'source') return 'r';
-  if (deletes) return 'w';
-  return role === 'dest' ? 'a' : 'r';
-}
+export { sshModeFor } from './store-options.js';
+export type { OpenStoreOptions, StoreRole } from './store-options.js';
 
 /**
  * Opens the store for `location`. Throws NotRootError for a local btrfs
@@ -61,15 +23,10 @@ export function sshModeFor(role: StoreRole, deletes = false): ServerMode {
 export function openStore(location: Location, opts: OpenStoreOptions = {}): Store {
   switch (location.kind) {
     case 'btrfs':
-      if (!isRoot()) throw new NotRootError('must be root to access a btrfs filesystem');
-      return new BtrfsStore(location, opts.proto ? { proto: opts.proto } : {});
+      return new BtrfsStore(location, btrfsStoreOptions(opts));
     case 's3':
       return new S3Store(location, opts.s3 ?? {});
     case 'ssh':
-      return new SshStore(location, {
-        ...(opts.role !== undefined ? { mode: sshModeFor(opts.role, opts.deletes) } : {}),
-        ...(opts.ssh ?? {}),
-        ...(opts.proto && opts.ssh?.proto === undefined ? { proto: opts.proto } : {}),
-      });
+      return new SshStore(location, sshStoreOptions(opts));
   }
 }

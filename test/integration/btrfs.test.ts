@@ -117,7 +117,7 @@ describe('btrfs wrapper and send/receive stages', { skip: prereqs.skip }, () => 
     assert.equal(all[2]?.otime, undefined);
   });
 
-  it('lists 300 snapshots with three btrfs processes', async () => {
+  it('lists 300 snapshots with two btrfs processes (read-only flags by access(2))', async () => {
     const many = join(fs.mnt, 'many');
     await mkdir(many);
     for (let i = 0; i < 300; i++)
@@ -137,7 +137,7 @@ describe('btrfs wrapper and send/receive stages', { skip: prereqs.skip }, () => 
     } finally {
       setLogger(prev);
     }
-    assert.equal(spawned, 3);
+    assert.equal(spawned, 2);
     await deleteSubvolume(list300(many));
   });
 

@@ -24,7 +24,17 @@
  * thing a source run writes, a `.bs` line, is one `O_APPEND` write of under
  * 200 bytes (whole lines even when runs measure at once; duplicates are harmless).
  */
-import { lstat, mkdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  readdir,
+  realpath,
+  rename,
+  rmdir,
+  stat,
+  statfs,
+  unlink,
+} from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -39,9 +49,10 @@ import { isSubvolume, requireBtrfs } from '../../btrfs/mountinfo.js';
 import { qgroupSizes } from '../../btrfs/qgroup.js';
 import { localStreamSupportWith } from '../../btrfs/send-capabilities.js';
 import type { StreamSupport } from '../../btrfs/send-capabilities.js';
-import { listFilesystemSubvolumes, listSubvolumes } from '../../btrfs/subvolume-list.js';
+import { listFilesystem } from '../../btrfs/subvolume-list.js';
 import type { SubvolumeInfo } from '../../btrfs/subvolume-list.js';
 import { subvolumeShow } from '../../btrfs/subvolume-show.js';
+import type { SubvolumeDetails } from '../../btrfs/subvolume-show.js';
 import { deleteSubvolume, getReadOnly } from '../../btrfs/subvolume.js';
 import { debug, warn } from '../../log.js';
 import { formatBytes } from '../../format.js';
@@ -61,6 +72,8 @@ import { acquireFileLock, forgettingLock, joinFileLock } from '../lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
 import { NoFollowError, appendNoFollow, readNoFollow } from '../no-follow.js';
 import { formatSizeInfo, parseSizeInfo } from '../size-info.js';
+import { ListingCache } from './listing-cache.js';
+import type { StoreListing } from './listing-cache.js';
 import {
   markedName,
   markedPaths,
@@ -103,6 +116,13 @@ export interface BtrfsStoreOptions {
    * machine's btrfs-progs and kernel can.
    */
   compressedData?: boolean;
+  /**
+   * Keep the listing while this store holds its lock (see `listing-cache.ts`):
+   * one listing per run instead of one per receive. Only for a store that is
+   * the one writer under its lock (a run's own store); not for a server's
+   * session, whose lock other sessions of the run write under. Default false.
+   */
+  cacheListing?: boolean;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -120,6 +140,8 @@ export class BtrfsStore implements Store {
   readonly #opts: BtrfsStoreOptions;
   /** The lock this store holds, if any. */
   #lock: StoreLock | undefined;
+  /** The listing kept while the lock is held (with `cacheListing`). */
+  readonly #listings = new ListingCache();
 
   constructor(location: BtrfsLocation, opts: BtrfsStoreOptions = {}) {
     this.location = location;
@@ -158,12 +180,10 @@ export class BtrfsStore implements Store {
   async view(role: StoreRole, opts: StoreOpOptions = {}): Promise<StoreView> {
     await this.#checkDir();
     const signal = opts.signal;
-    const subs = await listSubvolumes(this.location.dir, signal ? { signal } : {});
-    const sizes = await qgroupSizes(this.location.dir, {
-      sync: false,
-      ...(signal ? { signal } : {}),
-    });
-    const marked = await this.#marked(subs);
+    const [{ subs, marked }, sizes] = await Promise.all([
+      this.#listing(signal),
+      qgroupSizes(this.location.dir, { sync: false, ...(signal ? { signal } : {}) }),
+    ]);
     const volumes: Volume[] = [];
     const readWrite: string[] = [];
     for (const s of subs) {
@@ -233,34 +253,47 @@ export class BtrfsStore implements Store {
     );
   }
 
+  /**
+   * The measured sizes in the snapshots' `.bs` files. Only the files there
+   * are read (one `readdir` per directory says which), a few at a time.
+   */
   async #readSizeInfo(volumes: readonly Volume[]): Promise<DiffOffer[]> {
     const known = new Set(volumes.map((v) => v.uuid));
-    const offers: DiffOffer[] = [];
-    for (const v of volumes) {
-      const file = `${this.pathOf(v)}.bs`;
-      let text: string;
-      try {
-        text = await readNoFollow(file);
-      } catch (err) {
-        if (err instanceof NoFollowError) warn('SIZE_INFO_IGNORED', `${err.message}; ignored`);
-        continue;
-      }
-      const { entries, bad } = parseSizeInfo(text);
-      if (bad.length > 0)
-        warn('BAD_SIZE_INFO', `${file}: ${bad.length} unreadable line(s) ignored`);
-      for (const e of entries) {
-        if (e.to !== v.uuid || (e.from !== null && !known.has(e.from))) continue;
-        offers.push({
-          to: e.to,
-          from: e.from,
-          size: e.size,
-          estimated: false,
-          store: 'source',
-          atDest: false,
-        });
-      }
+    const present = await filesIn(
+      this.location.dir,
+      volumes.map((v) => dirname(v.path)),
+    );
+    const withInfo = volumes.filter((v) => present.has(`${v.path}.bs`));
+    const offers: DiffOffer[][] = [];
+    for (let i = 0; i < withInfo.length; i += SIZE_INFO_READS) {
+      const batch = withInfo.slice(i, i + SIZE_INFO_READS);
+      offers.push(...(await Promise.all(batch.map((v) => this.#sizeInfoOf(v, known)))));
     }
-    return offers;
+    return offers.flat();
+  }
+
+  /** The offers `v`'s `.bs` file holds for diffs from `known` snapshots (or full). */
+  async #sizeInfoOf(v: Volume, known: ReadonlySet<string>): Promise<DiffOffer[]> {
+    const file = `${this.pathOf(v)}.bs`;
+    let text: string;
+    try {
+      text = await readNoFollow(file);
+    } catch (err) {
+      if (err instanceof NoFollowError) warn('SIZE_INFO_IGNORED', `${err.message}; ignored`);
+      return [];
+    }
+    const { entries, bad } = parseSizeInfo(text);
+    if (bad.length > 0) warn('BAD_SIZE_INFO', `${file}: ${bad.length} unreadable line(s) ignored`);
+    return entries
+      .filter((e) => e.to === v.uuid && (e.from === null || known.has(e.from)))
+      .map((e) => ({
+        to: e.to,
+        from: e.from,
+        size: e.size,
+        estimated: false,
+        store: 'source' as const,
+        atDest: false,
+      }));
   }
 
   async measure(to: Volume, from: Volume | null, opts: MeasureOptions = {}): Promise<number> {
@@ -380,13 +413,16 @@ export class BtrfsStore implements Store {
       await this.#locked(() => this.#removePartial(staging), signal);
     }
     signal?.throwIfAborted();
+    // Until the commit, the kept listing may miss a partial this receive leaves.
+    this.#listings.changing();
     const receiver = btrfsReceive({ dir: parentDir, ...sig });
     const sink = commitSink(receiver, {
       ...sig,
       name: 'btrfs-receive',
       commit: async (received) => {
-        await checkReceived(received.path, to, parent, sig);
+        const show = await checkReceived(received.path, to, parent, sig);
         await rename(received.path, final);
+        await this.#committed(to, final, show);
         return { path: final };
       },
     });
@@ -450,7 +486,7 @@ export class BtrfsStore implements Store {
    * match, so a planted copy could mislead other tools. (The server refuses.)
    */
   async #warnKnownTarget(to: Volume, sig: { signal?: AbortSignal }): Promise<void> {
-    const known = (await listFilesystemSubvolumes(this.location.dir, sig)).find(
+    const known = (await this.#listing(sig.signal)).all.find(
       (s) => s.uuid === to.uuid || s.receivedUuid === to.uuid,
     );
     if (known) {
@@ -472,8 +508,7 @@ export class BtrfsStore implements Store {
     from: Volume,
     sig: { signal?: AbortSignal },
   ): Promise<{ path: string; ownUuid: string; clonesExact: boolean }> {
-    const subs = await listSubvolumes(this.location.dir, sig);
-    const marked = await this.#marked(subs);
+    const { subs, marked, all } = await this.#listing(sig.signal);
     const here = subs.filter(
       (s) =>
         s.readOnly &&
@@ -487,7 +522,6 @@ export class BtrfsStore implements Store {
         `incremental parent ${from.path} (${from.uuid}) is not in ${this.location.dir}`,
       );
     }
-    const all = await listFilesystemSubvolumes(this.location.dir, sig);
     const decoy = all.find((s) => s.receivedUuid === copy.uuid);
     if (decoy) {
       throw new StoreError(
@@ -556,7 +590,13 @@ export class BtrfsStore implements Store {
   }
 
   async deleteVolume(volume: Volume, opts: StoreOpOptions = {}): Promise<void> {
-    await deleteSubvolume(this.pathOf(volume), opts.signal ? { signal: opts.signal } : {});
+    try {
+      await deleteSubvolume(this.pathOf(volume), opts.signal ? { signal: opts.signal } : {});
+    } catch (err) {
+      this.#listings.invalidate();
+      throw err;
+    }
+    this.#listings.deleted(volume.path);
     await unlink(`${this.pathOf(volume)}.bs`).catch(() => undefined);
   }
 
@@ -568,11 +608,7 @@ export class BtrfsStore implements Store {
 
   async listPartials(opts: StoreOpOptions = {}): Promise<Partial[]> {
     await this.#checkDir();
-    const subs = await listSubvolumes(
-      this.location.dir,
-      opts.signal ? { signal: opts.signal } : {},
-    );
-    const marked = await this.#marked(subs);
+    const { subs, marked } = await this.#listing(opts.signal);
     const partials = subs.filter((s) => isPartialPath(s.path) || marked.has(s.path));
     // A marker whose subvolume was never created is a partial of its own.
     const paths = new Set(subs.map((s) => s.path));
@@ -583,9 +619,54 @@ export class BtrfsStore implements Store {
     ];
   }
 
+  /**
+   * The subvolumes below the directory, those a receiving marker marks and
+   * the whole filesystem's, from one listing (two `btrfs` processes), kept
+   * while the lock is held (see `listing-cache.ts`).
+   */
+  #listing(signal: AbortSignal | undefined): Promise<StoreListing> {
+    return this.#listings.get(async () => {
+      const { below, all } = await listFilesystem(this.location.dir, {
+        otime: false,
+        ...(signal ? { signal } : {}),
+      });
+      return { subs: below, marked: await this.#marked(below), all };
+    });
+  }
+
   /** Store-relative paths of the subvolumes (existing or not) a receiving marker marks. */
   async #marked(subs: readonly SubvolumeInfo[]): Promise<Set<string>> {
     return markedPaths(this.location.dir, ['.', ...subs.map((s) => dirname(s.path))]);
+  }
+
+  /**
+   * Tells the kept listing that `to`, received at `path` and shown as `show`,
+   * is complete. Never throws: the snapshot is complete whatever happens here;
+   * a listing it cannot update is forgotten instead.
+   */
+  async #committed(to: Volume, path: string, show: SubvolumeDetails): Promise<void> {
+    if (!this.#opts.cacheListing || !this.#lock) return;
+    let absPath: string;
+    try {
+      absPath = await realpath(path);
+    } catch {
+      this.#listings.invalidate();
+      return;
+    }
+    this.#listings.committed({
+      id: show.id,
+      topLevel: show.topLevel,
+      fsPath: show.fsPath,
+      absPath,
+      path: to.path,
+      uuid: show.uuid,
+      parentUuid: show.parentUuid,
+      receivedUuid: show.receivedUuid,
+      generation: show.generation,
+      otransid: show.otransid,
+      otime: show.otime,
+      readOnly: show.readOnly,
+    });
   }
 
   /** Removes the marked partial at `final` (subvolume, then marker), if there is one. */
@@ -637,6 +718,7 @@ export class BtrfsStore implements Store {
       );
     }
     signal?.throwIfAborted();
+    this.#listings.changing();
     await writeMarker(final, to.uuid);
     const target = join(realDir, basename(final));
     let child: BtrfsChild | undefined;
@@ -648,8 +730,9 @@ export class BtrfsStore implements Store {
         if (name !== basename(final)) {
           throw new StoreError(`btrfs receive created ${name ?? 'nothing'}, not ${final}`);
         }
-        await checkReceived(final, to, parent, sig);
+        const show = await checkReceived(final, to, parent, sig);
         await removeMarker(final);
+        await this.#committed(to, final, show);
       },
       failure: async (cause) =>
         receiveFailure(child, realDir, cause, (await lexists(target)) ? target : undefined),
@@ -670,8 +753,11 @@ export class BtrfsStore implements Store {
       label: dir.endsWith('/') ? dir : `${dir}/`,
     });
     this.#lock = lock;
+    if (this.#opts.cacheListing) this.#listings.enable();
     return forgettingLock(lock, () => {
-      if (this.#lock === lock) this.#lock = undefined;
+      if (this.#lock !== lock) return;
+      this.#lock = undefined;
+      this.#listings.disable();
     });
   }
 
@@ -691,10 +777,14 @@ export class BtrfsStore implements Store {
       label: dir.endsWith('/') ? dir : `${dir}/`,
     });
     this.#lock = lock;
+    if (this.#opts.cacheListing) this.#listings.enable();
     return {
       ...lock,
       release: () => {
-        if (this.#lock === lock) this.#lock = undefined;
+        if (this.#lock === lock) {
+          this.#lock = undefined;
+          this.#listings.disable();
+        }
         return Promise.resolve();
       },
     };
@@ -716,6 +806,8 @@ export class BtrfsStore implements Store {
    * `*.part`; a marked subvolume, then its marker; a marker without subvolume.
    */
   async #removePartial(path: string, signal?: AbortSignal): Promise<void> {
+    // What the kept listing says of partials is no longer so.
+    this.#listings.invalidate();
     const markerOnly = markedName(basename(path)) !== undefined && !(await isSubvolume(path));
     if (markerOnly || (await lexists(markerPath(path)))) {
       const marked = markerOnly ? join(dirname(path), markedName(basename(path))!) : path;
@@ -760,14 +852,14 @@ export interface FusedReceive {
 /**
  * The checks before a received subvolume at `path` becomes `to`: read-only
  * with `to`'s UUID as received UUID (btrbk's rule of a complete receive) and,
- * for an incremental, built on the exact parent copy.
+ * for an incremental, built on the exact parent copy. Resolves with what it showed.
  */
 async function checkReceived(
   path: string,
   to: Volume,
   parent: { path: string; ownUuid: string } | undefined,
   sig: { signal?: AbortSignal },
-): Promise<void> {
+): Promise<SubvolumeDetails> {
   const show = await subvolumeShow(path, sig);
   if (show.receivedUuid !== to.uuid || !show.readOnly) {
     throw new StoreError(
@@ -779,6 +871,23 @@ async function checkReceived(
       `received ${path} was built on ${show.parentUuid ?? 'no parent'}, not on ${parent.path}; left as partial`,
     );
   }
+  return show;
+}
+
+/** How many `.bs` files {@link BtrfsStore} reads at once. */
+const SIZE_INFO_READS = 16;
+
+/**
+ * The paths (relative to `root`) of every entry of the directories `dirs`
+ * (relative to `root`); an unreadable directory holds none.
+ */
+async function filesIn(root: string, dirs: Iterable<string>): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const dir of new Set(dirs)) {
+    const entries = await readdir(join(root, dir)).catch(() => [] as string[]);
+    for (const e of entries) found.add(dir === '.' ? e : join(dir, e));
+  }
+  return found;
 }
 
 /** True when something is at `path`, a dangling symlink included. */

@@ -5,6 +5,7 @@ import {
   mountOf,
   parseMountInfo,
   parseMountPoints,
+  writableWithoutMountsBelow,
 } from '../../../src/btrfs/mountinfo.js';
 
 const TEXT = `27 1 0:25 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
@@ -54,5 +55,28 @@ describe('parseMountPoints', () => {
       Buffer.from(' rw - tmpfs t rw\n'),
     ]);
     assert.ok(parseMountPoints(raw).has(nonUtf8), 'non-UTF-8 target bytes survive');
+  });
+});
+
+describe('writableWithoutMountsBelow', () => {
+  const mounts = parseMountInfo(`27 1 0:25 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+43 27 0:39 / /mnt/a rw,relatime - btrfs /dev/loop0 rw,ssd,subvolid=5,subvol=/
+44 27 0:39 /x /mnt/ro-bind ro,relatime - btrfs /dev/loop0 rw,ssd,subvolid=5,subvol=/
+45 27 0:40 / /mnt/ro-fs rw,relatime - btrfs /dev/loop1 ro,ssd,subvolid=5,subvol=/
+46 43 0:41 / /mnt/a/snaps/s1/tmp rw - tmpfs tmpfs rw
+`);
+  const at = (id: number) => mounts.find((m) => m.id === id)!;
+  it('true for a read-write mount with nothing mounted below the directory', () => {
+    assert.equal(writableWithoutMountsBelow(mounts, at(43), '/mnt/a/other'), true);
+    assert.equal(writableWithoutMountsBelow(mounts, at(43), '/mnt/a/snaps/s1/tmp2'), true);
+  });
+  it('false for a read-only mount, per mount or per superblock', () => {
+    assert.equal(at(44).options, 'ro,relatime');
+    assert.equal(writableWithoutMountsBelow(mounts, at(44), '/mnt/ro-bind'), false);
+    assert.equal(writableWithoutMountsBelow(mounts, at(45), '/mnt/ro-fs/d'), false);
+  });
+  it('false when a mount point lies below the directory', () => {
+    assert.equal(writableWithoutMountsBelow(mounts, at(43), '/mnt/a/snaps'), false);
+    assert.equal(writableWithoutMountsBelow(mounts, at(43), '/mnt/a'), false);
   });
 });

@@ -1,0 +1,13 @@
+/**
+ * What the command line does only for S3 stores, without loading the S3
+ * modules (and the AWS SDK) for the runs that have none.
+ */
+import type { S3Store } from '../stores/s3/s3-store.js';
+import type { Store } from '../stores/store.js';
+
+/** `store` when it is an S3Store, else undefined; loads the S3 store's module only for a store of kind `s3`. */
+export async function asS3Store(store: Store): Promise<S3Store | undefined> {
+  if (store.kind !== 's3') return undefined;
+  const { S3Store } = await import('../stores/s3/s3-store.js');
+  return store instanceof S3Store ? store : undefined;
+}
