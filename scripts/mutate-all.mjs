@@ -102,6 +102,7 @@ function equivalentReason(file, m) {
     (e) =>
       e.file === file &&
       e.line === m.location.start.line &&
+      (e.column === undefined || e.column === m.location.start.column) &&
       e.mutator === m.mutatorName &&
       (e.replacement === undefined || (m.replacement ?? '').startsWith(e.replacement)),
   );
