@@ -205,4 +205,20 @@ export const equivalent = [
     reason:
       'the typeof tests alone: a non-object has no string `uuid` (the next test throws the same UsageError), and isUuid of a non-string tests its String() form, which no number or undefined matches',
   },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 211,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      'the decoding right after (uuidFromString) refuses a pinParent that is not a UUID with the same UsageError',
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 211,
+    mutator: 'BlockStatement',
+    reason:
+      'the decoding right after (uuidFromString) refuses a pinParent that is not a UUID with the same UsageError',
+  },
 ];
+
