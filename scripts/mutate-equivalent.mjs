@@ -221,4 +221,3 @@ export const equivalent = [
       'the decoding right after (uuidFromString) refuses a pinParent that is not a UUID with the same UsageError',
   },
 ];
-
