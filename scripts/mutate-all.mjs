@@ -102,11 +102,43 @@ function equivalentReason(file, m) {
     (e) =>
       e.file === file &&
       e.line === m.location.start.line &&
+      (e.column === undefined || e.column === m.location.start.column) &&
       e.mutator === m.mutatorName &&
       (e.replacement === undefined || (m.replacement ?? '').startsWith(e.replacement)),
   );
   if (!hit) return undefined;
   return hit.open ? `*not killed yet*: ${hit.reason}` : `*equivalent*: ${hit.reason}`;
+}
+
+const MD = `${ROOT}bench/MUTATION.md`;
+const previous = existsSync(MD) ? readFileSync(MD, 'utf8') : '';
+
+/**
+ * A scope with no JSON report here (reports/ is not in git: a fresh checkout
+ * has none) keeps its summary row and section from the bench/MUTATION.md being
+ * replaced, marked as carried over with the date it was written, instead of
+ * dropping to "not run". Undefined when that file has no results for it.
+ */
+function carriedOver(scope) {
+  const lines = previous.split('\n');
+  const row = lines.find(
+    (l) => l.startsWith(`| ${scope} |`) || l.startsWith(`| ${scope} (carried over) |`),
+  );
+  const start = lines.findIndex((l) => l.startsWith(`## ${scope}: `));
+  if (!row || row.includes('| not run |') || start < 0) return undefined;
+  let end = lines.findIndex((l, i) => i > start && l.startsWith('## '));
+  if (end < 0) end = lines.length;
+  const section = lines.slice(start, end);
+  const written = /^Written (.*? UTC)\./m.exec(previous)?.[1] ?? 'earlier';
+  if (!section.some((l) => l.startsWith('*Carried over*'))) {
+    section.splice(
+      2,
+      0,
+      `*Carried over*: not rerun for the file written ${written}; copied from it as it was. Code or tests changed since show in \`git log\`; this run's scopes are the ones without this note.`,
+      '',
+    );
+  }
+  return { row: row.replace(`| ${scope} |`, `| ${scope} (carried over) |`), section };
 }
 
 function render() {
@@ -122,6 +154,8 @@ function render() {
     'counted as detected; "errors": mutants that do not compile or crash at load (not counted).',
     'Survivors are explained from scripts/mutate-equivalent.mjs: *equivalent* (cannot change',
     'behaviour) or *not killed yet* (what a test would need). Either way they are counted as survived.',
+    'A scope marked "(carried over)" was not rerun: its row and section are copied from the file this',
+    'one replaced (reports/ is not in git), with the date they were written.',
     '',
     `Written ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. Machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, concurrency ${process.env.MUTATE_CONCURRENCY ?? 1}.`,
     '',
@@ -135,7 +169,13 @@ function render() {
   for (const scope of Object.keys(scopes)) {
     const file = jsonOf(scope);
     if (!existsSync(file)) {
-      summary.push(`| ${scope} | not run | | | | | | |`);
+      const kept = carriedOver(scope);
+      if (kept) {
+        summary.push(kept.row);
+        details.push(...kept.section);
+      } else {
+        summary.push(`| ${scope} | not run | | | | | | |`);
+      }
       continue;
     }
     const report = JSON.parse(readFileSync(file, 'utf8'));
@@ -199,5 +239,5 @@ function render() {
   return [...out, ...summary, '', ...details].join('\n');
 }
 
-writeFileSync(`${ROOT}bench/MUTATION.md`, render());
+writeFileSync(MD, render());
 process.stdout.write(`mutate-all: wrote bench/MUTATION.md (${names.join(', ')})\n`);

@@ -2,7 +2,7 @@
 // scripts/mutate-all.mjs to mark them in bench/MUTATION.md. They still count
 // as survived in the score. `open: true` marks a survivor that CAN change
 // behaviour but has no test yet, with what such a test needs. Match: file, line, mutator and, when given, the
-// start of the replacement text. A line that moves needs its entry moved.
+// column (where several mutants of one mutator share a line) and the start of the replacement text. A line that moves needs its entry moved.
 
 const QUEUE_RESET =
   'with the reset of a drained queue gone, the compaction below empties it once 64 slots are released; released slots hold no chunk, so results and memory bound are the same';
@@ -13,7 +13,7 @@ const QUEUE_MORE_COMPACTION =
 const CRC_EMPTY =
   'the length test only skips a call: feeding 0 bytes leaves the CRC state unchanged in both engines';
 
-/** @type {{ file: string, line: number, mutator: string, replacement?: string, reason: string, open?: boolean }[]} */
+/** @type {{ file: string, line: number, column?: number, mutator: string, replacement?: string, reason: string, open?: boolean }[]} */
 export const equivalent = [
   {
     file: 'src/stages/receive-guard.ts',
@@ -148,5 +148,76 @@ export const equivalent = [
     mutator: 'EqualityOperator',
     replacement: 'this.#head * 2 >= this.#parts.length',
     reason: QUEUE_MORE_COMPACTION,
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 148,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      'passes maxCommandLength: undefined to the parser, which takes undefined as its default limit, as when the option is left out',
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 154,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      'the event-type test alone: only commands carry attributes (the header does not), so `!e.attributes` still skips everything else',
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 164,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason:
+      'the boundary test alone: when the boundary is the offset, holding back up to the boundary takes the same bytes as taking everything',
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 164,
+    mutator: 'EqualityOperator',
+    replacement: 'p.boundary <= p.offset',
+    reason:
+      'the boundary never lies past the offset, and when they are equal holding back up to the boundary takes the same bytes',
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 204,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason:
+      "with no name given each test of the name is false for undefined (not '', '.', '..'; String(undefined) has no / or NUL), so nothing is refused",
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 224,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason:
+      "a CLONE's parent lookup finds its own CLONE_UUID again (mapped twice, same result, and pinning is for SNAPSHOT only); a SUBVOL has no CLONE_UUID from the kernel (btrfs receive ignores one on SUBVOL)",
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 326,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      'the typeof tests alone: a non-object has no string `uuid` (the next test throws the same UsageError), and isUuid of a non-string tests its String() form, which no number or undefined matches',
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 211,
+    mutator: 'ConditionalExpression',
+    replacement: 'false',
+    reason:
+      'the decoding right after (uuidFromString) refuses a pinParent that is not a UUID with the same UsageError',
+  },
+  {
+    file: 'src/stages/uuid-rewrite.ts',
+    line: 211,
+    mutator: 'BlockStatement',
+    reason:
+      'the decoding right after (uuidFromString) refuses a pinParent that is not a UUID with the same UsageError',
   },
 ];

@@ -229,3 +229,93 @@ describe('uuidRewrite mapping rules', () => {
     assert.doesNotThrow(() => uuidRewrite({ target: { uuid: NEW, ctransid: 2n ** 64n - 1n } }));
   });
 });
+
+describe('uuidRewrite on hand-made commands', () => {
+  it('a SUBVOL without CTRANSID is described with generation 0 and keeps having none', async () => {
+    const bytes = (await StreamBuilder.create())
+      .cmd(Cmd.SUBVOL, [
+        { type: Attr.PATH, value: Buffer.from('s') },
+        { type: Attr.UUID, value: uuidFromString(TO) },
+      ])
+      .end()
+      .bytes();
+    const { result, commands } = await rewrite(bytes, { target: { uuid: NEW, ctransid: 9 } });
+    assert.equal(uuidOf(commands[0]!, Attr.UUID), NEW);
+    assert.equal(commands[0]!.attributes!.length, 2, 'no CTRANSID added');
+    assert.deepEqual(result.subvolumes[0], {
+      index: 0,
+      path: 's',
+      from: { uuid: TO, ctransid: 0n },
+      to: { uuid: NEW, ctransid: 0n },
+    });
+  });
+
+  it('the name is compared with the PATH attribute wherever it stands, and absent stays absent', async () => {
+    const uuidFirst = (await StreamBuilder.create())
+      .cmd(Cmd.SUBVOL, [
+        { type: Attr.UUID, value: uuidFromString(TO) },
+        { type: Attr.CTRANSID, value: Buffer.alloc(8) },
+        { type: Attr.PATH, value: Buffer.from('snap.part') },
+      ])
+      .end()
+      .bytes();
+    const same = await rewrite(uuidFirst, { subvolumeName: 'snap.part' });
+    assert.ok(same.out.equals(uuidFirst));
+    assert.equal(same.result.rewritten, 0);
+    const renamed = await rewrite(uuidFirst, { subvolumeName: 'other' });
+    assert.equal(renamed.result.rewritten, 1);
+    assert.equal(renamed.result.subvolumes[0]!.path, 'snap.part');
+    const noPath = (await StreamBuilder.create())
+      .cmd(Cmd.SUBVOL, [{ type: Attr.UUID, value: uuidFromString(TO) }])
+      .end()
+      .bytes();
+    const r = await rewrite(noPath, { subvolumeName: 'x' });
+    assert.ok(r.out.equals(noPath));
+    assert.equal(r.result.subvolumes[0]!.path, '');
+  });
+
+  it('`map` alone also maps the SNAPSHOT itself', async () => {
+    const { commands } = await rewrite(await incremental(), { map: { [TO]: { uuid: NEW } } });
+    assert.equal(uuidOf(commands[0]!, Attr.UUID), NEW);
+    assert.equal(uuidOf(commands[0]!, Attr.CLONE_UUID), FROM);
+  });
+
+  it('maxCommandLength bounds the commands of a v2 stream', async () => {
+    const bytes = (await StreamBuilder.create(2))
+      .subvol('s', TO)
+      .write('s/f', Buffer.alloc(300, 7))
+      .end()
+      .bytes();
+    const commands = await parsed(bytes);
+    const stage = uuidRewrite({ maxCommandLength: 200 });
+    const { error } = await runThroughCatching([bytes], stage.stream);
+    assert.ok(error instanceof StreamCorruptError, String(error));
+    assert.equal(error.commandIndex, 1);
+    assert.equal(error.offset, commands[1]!.offset);
+    const roomy = await rewrite(bytes, { maxCommandLength: 400 });
+    assert.ok(roomy.out.equals(bytes));
+  });
+
+  it('passes on the bytes of a command it never changes without waiting for its end', async () => {
+    const bytes = (await StreamBuilder.create())
+      .subvol('s', TO)
+      .write('s/f', Buffer.alloc(5000, 1))
+      .end()
+      .bytes();
+    const write = (await parsed(bytes))[1]!;
+    const cut = write.offset + 10 + 100; // inside the WRITE's payload
+    const stage = uuidRewrite({ target: { uuid: NEW } });
+    const out: Buffer[] = [];
+    stage.stream.on('data', (c: Buffer) => out.push(c));
+    // The write's callback runs once the stage has taken the chunk; data pushed
+    // by then is emitted by the next turn of the event loop.
+    await new Promise((resolve) => stage.stream.write(bytes.subarray(0, cut), resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    // Everything written so far came out (the rewritten SUBVOL, then the WRITE's first
+    // bytes), before the rest of the stream is written.
+    assert.equal(Buffer.concat(out).length, cut);
+    stage.stream.end(bytes.subarray(cut));
+    await stage.result;
+    assert.equal(Buffer.concat(out).length, bytes.length);
+  });
+});
