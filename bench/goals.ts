@@ -43,10 +43,10 @@ interface Rule {
 /**
  * The upload memory bound of issue 12: (jobs + 1) × part size + 100 MiB, with
  * `--jobs` and `--part-size` read from our side's command line or, failing
- * that, the CLI's defaults (4 jobs, 100 MiB parts).
+ * that, the CLI's defaults (4 jobs, 16 MiB parts).
  */
 export function uploadRssGoal(command: string): RssGoal {
-  const part = Number(/--part-size[ =](\d+)/.exec(command)?.[1] ?? 100);
+  const part = Number(/--part-size[ =](\d+)/.exec(command)?.[1] ?? 16);
   const jobs = Number(/--jobs[ =](\d+)/.exec(command)?.[1] ?? 4);
   return {
     kind: 'rss',

@@ -33,7 +33,7 @@ export interface S3BenchContext {
   bytes?: number;
   /** Pairs per scenario. Default 5. */
   pairs?: number;
-  /** `--part-size` in MiB. Default 100 (the CLI default). */
+  /** `--part-size` in MiB. Default 16 (the CLI default). */
   partSizeMiB?: number;
   /** `--jobs`. Default 4 (the CLI default). */
   jobs?: number;
@@ -58,7 +58,7 @@ export async function s3Scenarios(ctx: S3BenchContext): Promise<S3Bench> {
   try {
     const aws = `aws --endpoint-url ${endpoint}`;
     const name = ctx.snapshot.split('/').pop()!;
-    const flags = `-q --endpoint-url ${endpoint} --part-size ${ctx.partSizeMiB ?? 100} --jobs ${ctx.jobs ?? 4}`;
+    const flags = `-q --endpoint-url ${endpoint} --part-size ${ctx.partSizeMiB ?? 16} --jobs ${ctx.jobs ?? 4}`;
     const ours = join(ctx.dstDir, 's3-ours');
     const base = join(ctx.dstDir, 's3-base');
     await mkdir(ours, { recursive: true });
@@ -126,7 +126,7 @@ async function main(argv: string[]): Promise<void> {
       dstDir: dst,
       bytes,
       pairs: Number(process.env.BENCH_PAIRS ?? 5),
-      partSizeMiB: Number(process.env.BENCH_S3_PART_MIB ?? 100),
+      partSizeMiB: Number(process.env.BENCH_S3_PART_MIB ?? 16),
       jobs: Number(process.env.BENCH_S3_JOBS ?? 4),
     });
     console.log(tableHeader);

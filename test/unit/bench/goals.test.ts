@@ -49,7 +49,7 @@ describe('bench goals (issue 12)', () => {
       { kind: 'ratio', min: 1.0 },
       { kind: 'rss', maxMiB: 140, why: '(jobs + 1) × part + 100 MiB, 4 jobs × 8 MiB' },
     ]);
-    assert.equal(uploadRssGoal('bs s3://b/').maxMiB, 600);
+    assert.equal(uploadRssGoal('bs s3://b/').maxMiB, 180, 'the CLI defaults: (4 + 1) × 16 + 100');
   });
 
   it('evaluates ratio, wall and RSS goals, with the boundary where the issue puts it', () => {
