@@ -4,10 +4,15 @@
  */
 import type { S3Store } from '../stores/s3/s3-store.js';
 import type { Store } from '../stores/store.js';
+import { unwrapStore } from '../stores/wrappers/unwrap.js';
 
-/** `store` when it is an S3Store, else undefined; loads the S3 store's module only for a store of kind `s3`. */
+/**
+ * The S3Store `store` is or wraps (retry, dry run), else undefined; loads the
+ * S3 store's module only for a store of kind `s3`.
+ */
 export async function asS3Store(store: Store): Promise<S3Store | undefined> {
   if (store.kind !== 's3') return undefined;
   const { S3Store } = await import('../stores/s3/s3-store.js');
-  return store instanceof S3Store ? store : undefined;
+  const inner = unwrapStore(store);
+  return inner instanceof S3Store ? inner : undefined;
 }

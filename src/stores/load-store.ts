@@ -5,11 +5,18 @@
  * start-up of a run that has nothing to do).
  */
 import type { Store } from './store.js';
+import { RetryStore } from './wrappers/retry-store.js';
 import { btrfsStoreOptions, sshStoreOptions } from './store-options.js';
 import type { OpenStoreOptions } from './store-options.js';
 import type { Location } from './uri.js';
 
-/** As `openStore` does, loading the module of `location`'s kind on demand. */
+/**
+ * As `openStore` does, loading the module of `location`'s kind on demand. An
+ * SSH store comes wrapped in a {@link RetryStore}, so its listings and size
+ * probes are retried with backoff after a transient failure. An S3 store is
+ * not: the AWS SDK already retries each request (`maxAttempts`, with
+ * `--timeout` per attempt), and a second layer would multiply the attempts.
+ */
 export async function loadStore(location: Location, opts: OpenStoreOptions = {}): Promise<Store> {
   switch (location.kind) {
     case 'btrfs': {
@@ -23,7 +30,7 @@ export async function loadStore(location: Location, opts: OpenStoreOptions = {})
     }
     case 'ssh': {
       const { SshStore } = await import('./ssh/ssh-store.js');
-      return new SshStore(location, sshStoreOptions(opts));
+      return new RetryStore(new SshStore(location, sshStoreOptions(opts)));
     }
   }
 }

@@ -86,6 +86,7 @@ import { canDecrypt, decodedSource, encodeStages, writeSuffix } from './archive-
 import type { ArchiveOptions } from './archive-codec.js';
 import type { S3LockOptions } from './s3-lock.js';
 import type { LockOptions, StoreLock } from '../lock.js';
+import { unwrapStore } from '../wrappers/unwrap.js';
 
 const MiB = 1024 * 1024;
 
@@ -742,11 +743,13 @@ export class S3Store implements Store {
     from: Volume | null,
     opts: StoreOpOptions = {},
   ): Promise<number | undefined> {
-    if (!(source instanceof S3Store)) return undefined;
+    // Through any wrapper (retry, dry run): the copy is between the S3 stores under them.
+    const s3 = unwrapStore(source);
+    if (!(s3 instanceof S3Store)) return undefined;
     // A server-side copy keeps the source's encoding: stream (decode, encode) when it differs.
-    const stored = source.#stored(to, from);
+    const stored = s3.#stored(to, from);
     if (stored && (stored.suffix ?? '') !== writeSuffix(this.#opts.archive ?? {})) return undefined;
-    return this.copyDiffFrom(source, to, from, opts);
+    return this.copyDiffFrom(s3, to, from, opts);
   }
 
   async copyDiffFrom(

@@ -1,8 +1,8 @@
 /**
  * Retry as a store wrapper: {@link RetryStore} retries, with exponential
  * backoff, only the operations that change nothing and can simply run again:
- * `view`, `measure` (an S3 HEAD, a remote size probe), `listPartials` and
- * `preflight`. Everything else runs once: `receive`, `copyFrom` and the
+ * `view`, `measure` (an S3 HEAD, a remote size probe), `listPartials`,
+ * `streamSupport` and `preflight`. Everything else runs once: `receive`, `copyFrom` and the
  * deletes change the store, and `send` is a stream.
  *
  * An error is retried when its cause chain holds a transient failure
@@ -55,6 +55,7 @@ export class RetryStore implements S.Store {
   readonly describeDiff?: S.Store['describeDiff'];
   readonly preflight?: S.Store['preflight'];
   readonly lock?: S.Store['lock'];
+  readonly streamSupport?: S.Store['streamSupport'];
   readonly #opts: Required<RetryOptions>;
 
   constructor(inner: S.Store, opts: RetryOptions = {}) {
@@ -73,6 +74,11 @@ export class RetryStore implements S.Store {
     if (inner.copyFrom) this.copyFrom = (...a) => inner.copyFrom!(...a);
     if (inner.describeDiff) this.describeDiff = (...a) => inner.describeDiff!(...a);
     if (inner.lock) this.lock = (...a) => inner.lock!(...a);
+    const streamSupport = inner.streamSupport;
+    if (streamSupport) {
+      this.streamSupport = (o) =>
+        this.#retry('asking what it can receive', o, () => streamSupport.call(inner, o));
+    }
     const preflight = inner.preflight;
     if (preflight) {
       this.preflight = (t, o) => this.#retry('preflight', o, () => preflight.call(inner, t, o));
