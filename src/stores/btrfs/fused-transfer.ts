@@ -59,9 +59,14 @@ export async function fusedTransfer(
         ...(t.size > 0 ? { total: t.size } : {}),
         onProgress: (p) => opts.onProgress?.(t, p),
         // A receiver that died (disk full) breaks the sender's pipe: its error says why.
+        // The sender dies of SIGPIPE, or reports the write error itself: EPIPE (32),
+        // or ECONNRESET (104) as Node's stdio pipes are socket pairs.
         brokenPipe: (err) =>
           err instanceof CommandError &&
-          (err.cause as { signal?: unknown } | undefined)?.signal === 'SIGPIPE',
+          ((err.cause as { signal?: unknown } | undefined)?.signal === 'SIGPIPE' ||
+            err.exitCode === 32 ||
+            err.exitCode === 104 ||
+            /Broken pipe|Connection reset by peer/.test(err.stderr)),
       },
     );
     await receive.commit();

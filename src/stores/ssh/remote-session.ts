@@ -301,7 +301,12 @@ export class RemoteSession {
    * The error for a connection that ended while an answer was due:
    * `ssh://host: connection lost during push (write EPIPE)`.
    */
-  lost(): Promise<RemoteError> {
+  async lost(): Promise<RemoteError> {
+    // Why is known once the channel closed (OpenSSH: after the ssh process exited);
+    // give it up to 2 s, as #connectionLost does.
+    if (this.#conn?.dropReason === undefined && this.#channel.lostReason === undefined) {
+      await Promise.race([this.#exited, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
+    }
     const why = this.#conn?.dropReason ?? this.#channel.lostReason;
     return this.#failure(`connection lost during ${this.#during}${why ? ` (${why})` : ''}`);
   }
