@@ -187,35 +187,30 @@ export class SshStore implements Store {
 
   /** The OpenSSH client transport to the location's host (connects per channel). */
   async #openSsh(program: string): Promise<SshTransport> {
+    return new OpenSshTransport(program, this.#endpoint(), this.#label);
+  }
+
+  /** Host, user, port, keys and host-key rules: what both transports take. */
+  #endpoint() {
     const o = this.#opts;
     const l = this.location;
-    return new OpenSshTransport(
-      program,
-      {
-        host: l.host,
-        ...(l.user !== undefined ? { user: l.user } : {}),
-        ...(l.port !== undefined ? { port: l.port } : {}),
-        ...(o.identityFiles !== undefined ? { identityFiles: o.identityFiles } : {}),
-        ...(o.configFile !== undefined ? { configFile: o.configFile } : {}),
-        ...(o.knownHostsFiles !== undefined ? { knownHostsFiles: o.knownHostsFiles } : {}),
-        ...(o.acceptNewHostKey !== undefined ? { acceptNewHostKey: o.acceptNewHostKey } : {}),
-      },
-      this.#label,
-    );
+    return {
+      host: l.host,
+      ...(l.user !== undefined ? { user: l.user } : {}),
+      ...(l.port !== undefined ? { port: l.port } : {}),
+      ...(o.identityFiles !== undefined ? { identityFiles: o.identityFiles } : {}),
+      ...(o.configFile !== undefined ? { configFile: o.configFile } : {}),
+      ...(o.knownHostsFiles !== undefined ? { knownHostsFiles: o.knownHostsFiles } : {}),
+      ...(o.acceptNewHostKey !== undefined ? { acceptNewHostKey: o.acceptNewHostKey } : {}),
+    };
   }
 
   /** A new SSH connection to the location's host. */
   #sshConnect(signal?: AbortSignal): Promise<SshConnection> {
     const o = this.#opts;
     return SshConnection.connect({
-      host: this.location.host,
-      ...(this.location.user !== undefined ? { user: this.location.user } : {}),
-      ...(this.location.port !== undefined ? { port: this.location.port } : {}),
+      ...this.#endpoint(),
       ...(o.home !== undefined ? { home: o.home } : {}),
-      ...(o.configFile !== undefined ? { configFile: o.configFile } : {}),
-      ...(o.knownHostsFiles !== undefined ? { knownHostsFiles: o.knownHostsFiles } : {}),
-      ...(o.identityFiles !== undefined ? { identityFiles: o.identityFiles } : {}),
-      ...(o.acceptNewHostKey !== undefined ? { acceptNewHostKey: o.acceptNewHostKey } : {}),
       ...(o.agent !== undefined ? { agent: o.agent } : {}),
       ...(o.readyTimeout !== undefined ? { readyTimeout: o.readyTimeout } : {}),
       ...(o.keepaliveInterval !== undefined ? { keepaliveInterval: o.keepaliveInterval } : {}),
