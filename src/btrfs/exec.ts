@@ -5,7 +5,6 @@
  * with the command line, exit code and the tail of stderr; a missing binary, a
  * missing privilege or a path that is not on btrfs get their own message.
  */
-import { execa } from 'execa';
 import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import {
@@ -16,6 +15,7 @@ import {
   NotRootError,
 } from '../errors.js';
 import { debug } from '../log.js';
+import { startChild, type ChildEnd } from './child.js';
 
 let btrfsArgv: readonly string[] = ['btrfs'];
 
@@ -69,25 +69,48 @@ export async function runBtrfs(
   opts.signal?.throwIfAborted();
   const [file, ...pre] = btrfsArgv as [string, ...string[]];
   debug('exec', { argv: [...btrfsArgv, ...args] });
-  const result = await execa(file, [...pre, ...args], {
-    reject: false,
-    stdin: 'ignore',
-    stripFinalNewline: false,
-    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+  const started = startChild(file, [...pre, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...opts.env, LC_ALL: 'C' },
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  const stdout = typeof result.stdout === 'string' ? result.stdout : '';
-  const stderr = typeof result.stderr === 'string' ? result.stderr : '';
-  if (!result.failed) return { stdout, stderr };
-  throw btrfsFailure(args, {
-    exitCode: result.exitCode,
-    signal: result.signal,
+  const [end, stdout, stderr] = await Promise.all([
+    started.ended,
+    readAll(started.process.stdout),
+    readAll(started.process.stderr),
+  ]);
+  if (succeeded(end)) return { stdout, stderr };
+  throw btrfsFailure(args, factsOf(end, stderr, opts.signal));
+}
+
+/** True when the child exited with code 0 and was not cancelled. */
+function succeeded(end: ChildEnd): boolean {
+  return end.exitCode === 0 && !end.canceled;
+}
+
+/** The failure facts of a child that did not succeed. */
+function factsOf(end: ChildEnd, stderr: string, signal?: AbortSignal): BtrfsFailureFacts {
+  return {
+    exitCode: end.exitCode,
+    signal: end.signal,
     stderr,
-    spawnCode: result.exitCode === undefined ? result.code : undefined,
-    canceled: result.isCanceled,
-    cause: result,
-    abortReason: opts.signal?.reason,
+    spawnCode: end.spawnCode,
+    canceled: end.canceled,
+    cause: end.error ?? end,
+    abortReason: signal?.reason,
+  };
+}
+
+/** All of `stream` as text ('' without one). Never rejects. */
+async function readAll(stream: Readable | null): Promise<string> {
+  if (!stream) return '';
+  let text = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    text += chunk;
   });
+  await finished(stream).catch(() => undefined);
+  return text;
 }
 
 /** Options of {@link spawnBtrfs}. */
@@ -142,7 +165,7 @@ export interface BtrfsChild {
 const STDERR_TAIL = 64 * 1024;
 
 /**
- * Starts `btrfs ...args` with streamed stdio (execa, `buffer: false`); stderr
+ * Starts `btrfs ...args` with streamed stdio; stderr
  * is always read (kept as a bounded tail) so the child never blocks on it.
  */
 export function spawnBtrfs(args: readonly string[], opts: SpawnBtrfsOptions = {}): BtrfsChild {
@@ -167,16 +190,12 @@ export function spawnProgram(
   if (opts.onStdoutLine && opts.stdout === 'pipe') {
     throw new TypeError('spawnBtrfs: onStdoutLine and stdout: "pipe" are exclusive');
   }
-  const sub = execa(file, [...pre, ...args], {
-    reject: false,
-    buffer: false,
-    stdin: opts.stdin ?? 'ignore',
-    stdout: opts.onStdoutLine ? 'pipe' : (opts.stdout ?? 'ignore'),
-    stderr: 'pipe',
+  const started = startChild(file, [...pre, ...args], {
+    stdio: [opts.stdin ?? 'ignore', opts.onStdoutLine ? 'pipe' : (opts.stdout ?? 'ignore'), 'pipe'],
     env: { LC_ALL: 'C' },
-    forceKillAfterDelay: 5000,
-    ...(opts.signal ? { cancelSignal: opts.signal } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
+  const sub = started.process;
   let tail = '';
   const stderr = sub.stderr;
   stderr?.setEncoding('utf8');
@@ -185,23 +204,15 @@ export function spawnProgram(
   });
   const waits = [stderr ? readLines(stderr, opts.onStderrLine) : Promise.resolve()];
   if (opts.onStdoutLine && sub.stdout) waits.push(readLines(sub.stdout, opts.onStdoutLine));
-  // execa does not wait for unbuffered stdio: wait for their end so every line was seen.
+  // Wait for the end of the read stdio too, so every line was seen.
   const stdioDone = Promise.all(waits);
   let exited = false;
   const done = (async () => {
-    const result = await sub;
+    const end = await started.ended;
     await stdioDone;
     exited = true;
-    if (!result.failed) return;
-    throw failure(args, {
-      exitCode: result.exitCode,
-      signal: result.signal,
-      stderr: tail,
-      spawnCode: result.exitCode === undefined && !result.signal ? result.code : undefined,
-      canceled: result.isCanceled,
-      cause: result,
-      abortReason: opts.signal?.reason,
-    });
+    if (succeeded(end)) return;
+    throw failure(args, factsOf(end, tail, opts.signal));
   })();
   done.catch(() => undefined);
   return {
@@ -213,8 +224,8 @@ export function spawnProgram(
       return exited;
     },
     stderrTail: () => tail,
-    kill(signal: NodeJS.Signals = 'SIGTERM') {
-      if (!exited) sub.kill(signal);
+    kill: (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (!exited) started.kill(signal);
     },
     done,
   };

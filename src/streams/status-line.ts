@@ -7,9 +7,11 @@
  * terminal's width so a long line never scrolls the display, several lines at
  * once), not hand-written escape codes. It runs with `showCursor: true`: hiding
  * the cursor would make log-update install exit and signal hooks (restore-cursor)
- * beside the CLI's own SIGINT/SIGTERM handling.
+ * beside the CLI's own SIGINT/SIGTERM handling. log-update is loaded only when
+ * a line is enabled (a run whose output is not a terminal never loads it); what
+ * is drawn before it has loaded is drawn once it has.
  */
-import { createLogUpdate } from 'log-update';
+import type { createLogUpdate } from 'log-update';
 
 /** Where a status line draws: a stream that may be a terminal. */
 export interface StatusOutput {
@@ -28,27 +30,44 @@ export interface StatusLine {
   draw(text: string): void;
   /** Erases what was drawn, if anything. Idempotent; a later `draw` draws again. */
   clear(): void;
+  /** Settles once the line can draw (at once when it is disabled). */
+  readonly ready: Promise<void>;
 }
 
 /** A status line on `out`, enabled only when `out` is a TTY. */
 export function statusLine(out: StatusOutput | undefined): StatusLine {
   const enabled = out?.isTTY === true;
-  if (!enabled) return { enabled, draw: () => undefined, clear: () => undefined };
-  const render = createLogUpdate(sized(out!) as unknown as NodeJS.WritableStream, {
-    showCursor: true,
-  });
+  if (!enabled) {
+    return { enabled, draw: () => undefined, clear: () => undefined, ready: Promise.resolve() };
+  }
+  let render: ReturnType<typeof createLogUpdate> | undefined;
+  let pending: string | undefined;
   let drawn = false;
+  const draw = (text: string): void => {
+    if (!render) {
+      pending = text;
+      return;
+    }
+    render(text);
+    drawn = true;
+  };
+  const ready = import('log-update').then((m) => {
+    render = m.createLogUpdate(sized(out!) as unknown as NodeJS.WritableStream, {
+      showCursor: true,
+    });
+    if (pending !== undefined) draw(pending);
+    pending = undefined;
+  });
   return {
     enabled,
-    draw(text) {
-      render(text);
-      drawn = true;
-    },
+    draw,
     clear() {
-      if (!drawn) return;
+      pending = undefined;
+      if (!drawn || !render) return;
       render.clear();
       drawn = false;
     },
+    ready,
   };
 }
 

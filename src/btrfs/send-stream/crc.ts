@@ -10,7 +10,6 @@
  * measured ≈ 3× faster than hash-wasm's WebAssembly CRC-32C here (64 MiB: 13 ms
  * vs 40 ms); hash-wasm where no prebuilt binary exists. Both give the same values.
  */
-import { createCRC32 } from 'hash-wasm';
 import type { IHasher } from 'hash-wasm';
 
 /** Reflected CRC-32C polynomial, as hash-wasm's `createCRC32` takes it. */
@@ -103,6 +102,8 @@ export async function createSendCrc(engine?: 'native' | 'wasm'): Promise<SendCrc
   const crc32c = engine === 'wasm' ? undefined : await loadNative();
   if (crc32c) return new NativeSendCrc(crc32c);
   if (engine === 'native') throw new Error('native CRC-32C (@node-rs/crc32) is not available');
+  // Loaded only here: where the native engine loads, a run never needs it.
+  const { createCRC32 } = await import('hash-wasm');
   return new WasmSendCrc(await createCRC32(CRC32C_POLYNOMIAL));
 }
 

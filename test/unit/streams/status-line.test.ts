@@ -12,10 +12,11 @@ function output(isTTY: boolean) {
 const plain = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 
 describe('statusLine', () => {
-  it('draws, redraws over what it drew (erasing it first) and clears once on a TTY', () => {
+  it('draws, redraws over what it drew (erasing it first) and clears once on a TTY', async () => {
     const { written, out } = output(true);
     const line = statusLine(out);
     assert.equal(line.enabled, true);
+    await line.ready;
     line.clear();
     assert.deepEqual(written, [], 'nothing to clear before the first draw');
     line.draw('a: 1.0 KiB\noverall: 1 of 2');
@@ -33,11 +34,28 @@ describe('statusLine', () => {
     assert.match(written[2]!, /\x1b\[2K/);
   });
 
-  it('draws on a terminal that reports no size (0 × 0, as under script), as if 80 × 24', () => {
+  it('draws on a terminal that reports no size (0 × 0, as under script), as if 80 × 24', async () => {
     const written: string[] = [];
     const line = statusLine({ isTTY: true, columns: 0, rows: 0, write: (t) => written.push(t) });
+    await line.ready;
     line.draw('x: 1 B');
     assert.equal(plain(written.join('')), 'x: 1 B\n');
+  });
+
+  it('draws what was drawn before log-update loaded once it has, and not what was cleared', async () => {
+    const { written, out } = output(true);
+    const early = statusLine(out);
+    early.draw('first');
+    early.draw('latest');
+    assert.deepEqual(written, [], 'nothing before it loaded');
+    await early.ready;
+    assert.equal(plain(written.join('')), 'latest\n', 'the latest text, once');
+    const cleared = output(true);
+    const gone = statusLine(cleared.out);
+    gone.draw('x');
+    gone.clear();
+    await gone.ready;
+    assert.deepEqual(cleared.written, [], 'a cleared line is not drawn late');
   });
 
   it('writes nothing to what is not a TTY', () => {
