@@ -156,17 +156,22 @@ const MUTATIONS = [
   },
   {
     id: 'signal-no-kill',
-    what: 'btrfs children ignore the abort (no cancelSignal, kill() a no-op, no execa cleanup)',
+    what: 'btrfs children ignore the abort (no abort signal, kill() a no-op, no kill at exit)',
     edits: [
       {
         file: 'src/btrfs/exec.ts',
-        find: '    forceKillAfterDelay: 5000,\n    ...(opts.signal ? { cancelSignal: opts.signal } : {}),\n',
-        replace: '    forceKillAfterDelay: 5000,\n    cleanup: false,\n',
+        find: "    env: { LC_ALL: 'C' },\n    ...(opts.signal ? { signal: opts.signal } : {}),\n",
+        replace: "    env: { LC_ALL: 'C' },\n",
       },
       {
         file: 'src/btrfs/exec.ts',
-        find: '      if (!exited) sub.kill(signal);\n',
-        replace: '      if (!exited && signal === "SIGKILL") sub.kill(signal);\n',
+        find: '      if (!exited) started.kill(signal);\n',
+        replace: '      if (!exited && signal === "SIGKILL") started.kill(signal);\n',
+      },
+      {
+        file: 'src/btrfs/child.ts',
+        find: "    for (const c of live) c.kill('SIGTERM');\n",
+        replace: '    void live;\n',
       },
     ],
     run: [
