@@ -13,7 +13,8 @@
  * it). Bound: one part waiting in the readable buffer + one part being assembled +
  * the current input chunk + the writable highWaterMark. With a {@link PartBudget}
  * shared with the consumer, a part is started only when the budget has room, so the
- * parts alive between the two stages are bounded by the budget's limit.
+ * parts alive between the two stages are bounded by the budget's limit, and their
+ * buffers come from the budget, which reuses a released part's buffer.
  */
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
@@ -356,7 +357,10 @@ class Chunker extends Duplex {
     if (this.#filled === 0) this.#first = piece;
     else {
       if (this.#part === undefined) {
-        this.#part = Buffer.allocUnsafeSlow(this.#size);
+        const budget = this.#s.budget;
+        this.#part = budget
+          ? budget.bufferFor(this.parts + 1, this.#size)
+          : Buffer.allocUnsafeSlow(this.#size);
         this.#first!.copy(this.#part, 0);
         this.#first = undefined;
       }

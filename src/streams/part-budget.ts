@@ -9,6 +9,12 @@
  *
  * Units are keyed by part number: acquiring a part that holds one and releasing a
  * part that holds none do nothing, so every path of both stages may call them.
+ *
+ * The budget also recycles the parts' buffers ({@link PartBudget.bufferFor}): a
+ * released part's buffer is handed to a later part of the same size instead of
+ * being left to the garbage collector, so a long upload holds `limit` part
+ * buffers, not `limit` live ones plus whatever dead ones the collector has not
+ * freed yet (measured: 198–231 MiB peak RSS at 16 MiB × 5 without it).
  */
 import { UsageError } from '../errors.js';
 
@@ -24,6 +30,9 @@ export class PartBudget {
   readonly limit: number;
   readonly #held = new Set<number>();
   readonly #waiters: Waiter[] = [];
+  /** Buffers lent to parts holding a unit, and released ones waiting for reuse. */
+  readonly #lent = new Map<number, Buffer>();
+  #free: Buffer[] = [];
   #peak = 0;
 
   /** Throws UsageError unless `limit` is a positive integer. */
@@ -58,9 +67,32 @@ export class PartBudget {
     return new Promise<void>((resolve) => this.#waiters.push({ partNumber, resolve }));
   }
 
-  /** Gives `partNumber`'s unit back (nothing when it holds none) and serves the waiters. */
+  /**
+   * A buffer of `size` bytes (contents undefined) for the bytes of `partNumber`, which
+   * holds a unit: a released part's buffer of that size when there is one, else a new
+   * one. It is the budget's again once the part is released, so whoever took the part
+   * must not read it after releasing it.
+   */
+  bufferFor(partNumber: number, size: number): Buffer {
+    if (!this.#held.has(partNumber)) {
+      throw new UsageError(`part budget: part ${partNumber} holds no unit`);
+    }
+    const i = this.#free.findIndex((b) => b.length === size);
+    // Parts only grow (growingPartSize): free buffers of another size are not needed again.
+    const buf = i >= 0 ? this.#free.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(size);
+    if (i < 0) this.#free = [];
+    this.#lent.set(partNumber, buf);
+    return buf;
+  }
+
+  /** Gives `partNumber`'s unit (and buffer) back (nothing when it holds none) and serves the waiters. */
   release(partNumber: number): void {
     if (!this.#held.delete(partNumber)) return;
+    const buf = this.#lent.get(partNumber);
+    if (buf) {
+      this.#lent.delete(partNumber);
+      this.#free.push(buf);
+    }
     while (this.#waiters.length > 0 && this.#held.size < this.limit) {
       const w = this.#waiters.shift()!;
       this.#take(w.partNumber);

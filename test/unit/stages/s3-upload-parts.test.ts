@@ -71,14 +71,17 @@ function slowClient() {
         ? (await ownHeaders(cmd))['x-amz-content-sha256']
         : undefined;
       await new Promise((resolve) => setTimeout(resolve, 2));
+      // The bytes as they are when the request ends (a real client reads them until
+      // then): a part buffer reused before its upload finished shows here.
+      const sent = Buffer.from(body);
       parts.push({
         partNumber: (cmd.input.PartNumber as number | undefined) ?? 1,
-        body,
+        body: sent,
         contentMd5: cmd.input.ContentMD5 as string,
         sha256,
       });
-      state.doneBytes += body.length;
-      return { ETag: `"${createHash('md5').update(body).digest('hex')}"` };
+      state.doneBytes += sent.length;
+      return { ETag: `"${createHash('md5').update(sent).digest('hex')}"` };
     },
   } as unknown as S3Client;
   return { client, parts, state };
