@@ -105,7 +105,14 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('npm run bench needs root (btrfs send/receive)');
   if (!existsSync(join(REPO, 'dist', 'bin', 'buttersink.js')))
     throw new Error('run npm run build first');
-  const started = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  // The commit measured, so a figure can be traced to the code it timed.
+  const head = await execa('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { reject: false });
+  const dirty = await execa('git', ['-C', REPO, 'status', '--porcelain', '--', 'src'], {
+    reject: false,
+  });
+  const commit = `${String(head.stdout).trim() || 'unknown'}${String(dirty.stdout).trim() ? ' with uncommitted changes in src/' : ''}`;
+  const started =
+    new Date().toISOString().slice(0, 16).replace('T', ' ') + ` UTC, commit ${commit}`;
   const host = await machine();
   await cleanup();
   await mkdir(BASE, { recursive: true });
