@@ -39,6 +39,10 @@ const RUN_TIMEOUT_MS = 20 * 60_000;
 
 const CORRUPT_SYNC =
   'sync() stops a stream with one flipped data byte with StreamCorruptError before btrfs receive sees it';
+const CORRUPT_PUSH =
+  "a pushed stream with one flipped data byte is stopped by the server's verification, not by btrfs receive";
+const FLIPPED_S3 =
+  'a flipped byte in a stored diff: restore fails naming it, nothing complete-looking, scrub reports it';
 const WRONG_UUID =
   'BtrfsStore leaves a stream whose received UUID is not the announced one as .part, never under its name';
 const WRONG_PARENT =
@@ -57,8 +61,29 @@ const MUTATIONS = [
   {
     id: 'stream-verify',
     what: 'remove streamVerify from the sync pipeline (src/sync.ts transfer())',
-    edits: [{ file: 'src/sync.ts', find: '              streamVerify(sig),\n', replace: '' }],
+    edits: [
+      {
+        file: 'src/sync.ts',
+        find: '...(receive.verifies ? [] : [streamVerify(sig)]),',
+        replace: '',
+      },
+    ],
     run: [{ file: 'test/integration/sync-guards.test.ts', tests: [CORRUPT_SYNC] }],
+  },
+  {
+    id: 'guard-verify',
+    what: 'the receive guard of an untrusted stream stops verifying CRCs (BtrfsStore.receive), still claiming it does',
+    edits: [
+      {
+        file: 'src/stores/btrfs/btrfs-store.ts',
+        find: '              verify: true,\n',
+        replace: '              verify: false,\n',
+      },
+    ],
+    run: [
+      { file: 'test/integration/ssh.test.ts', tests: [CORRUPT_PUSH] },
+      { file: 'test/integration/s3.test.ts', tests: [FLIPPED_S3] },
+    ],
   },
   {
     id: 'commit-check',

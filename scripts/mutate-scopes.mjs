@@ -48,6 +48,7 @@ export const scopes = {
       'test/unit/stages/receive-guard-parent.test.ts',
       'test/unit/stages/receive-guard-first.test.ts',
       'test/unit/stages/receive-guard-rules.test.ts',
+      'test/unit/stages/receive-guard-verify.test.ts',
       'test/unit/server/safe-path.test.ts',
       'test/unit/server/safe-path-edges.test.ts',
       'test/unit/server/safe-path-dotdot.test.ts',

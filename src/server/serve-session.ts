@@ -496,7 +496,13 @@ async function receiveLocked(ctx: Context, to: VolumeRef, from: VolumeRef | null
   });
   try {
     await runPipeline(
-      [source, streamVerify(sig(ctx)), ...stages.transforms, stages.sink],
+      [
+        source,
+        // The store's guard verifies in its own parse; any other receive is verified here.
+        ...(stages.verifies ? [] : [streamVerify(sig(ctx))]),
+        ...stages.transforms,
+        stages.sink,
+      ],
       sig(ctx),
     );
   } catch (err) {

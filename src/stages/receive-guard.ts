@@ -34,6 +34,7 @@ import { lstatSync } from 'node:fs';
 import { StreamRefusedError, UsageError } from '../errors.js';
 import { Attr, Cmd, commandName } from '../btrfs/send-stream/constants.js';
 import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
+import { createSendCrc } from '../btrfs/send-stream/crc.js';
 import { SendStreamParser } from '../btrfs/send-stream/parser.js';
 import { parsingStage, parsingTransform } from '../btrfs/send-stream/parsing-transform.js';
 import { StreamTree } from '../btrfs/send-stream/stream-tree.js';
@@ -54,6 +55,13 @@ export interface ReceiveGuardOptions extends StageOptions {
    * as plain files: then only the receiver's confinement covers them.
    */
   parentRoot?: string;
+  /**
+   * Also verify the stream in the same parse, as stream-verify does: every
+   * command's CRC, versions 1–2 only, and the END held back until the input
+   * ended with nothing after it. Then no separate stream-verify is needed in
+   * front (one parse instead of two). Default false: framing is checked, CRCs not.
+   */
+  verify?: boolean;
 }
 
 /** What {@link receiveGuard} saw. */
@@ -95,7 +103,8 @@ const CONTROL = /[\x00-\x1f\x7f]/;
  * Creates the guard. Contract: output equals input; the stream fails with a
  * {@link StreamRefusedError} naming the rule and the command at the first
  * command that breaks a rule (before that command is passed on), and with a
- * StreamCorruptError when it is not a complete send stream.
+ * StreamCorruptError when it is not a complete send stream (with `verify`, also
+ * at the first command whose CRC is wrong, before it is passed on).
  * @throws {UsageError} when `target` or `parent` is not a UUID.
  */
 export function receiveGuard(opts: ReceiveGuardOptions): TransformStage<ReceiveGuardResult> {
@@ -109,18 +118,26 @@ export function receiveGuard(opts: ReceiveGuardOptions): TransformStage<ReceiveG
   const check = commandChecker(target, parent, lookup);
   const result: ReceiveGuardResult = { commands: 0, bytes: 0 };
   const queue = new ByteQueue();
+  const verify = opts.verify === true;
+  let lastEnd = -1;
   const stream = parsingTransform({
-    setup: async () => new SendStreamParser({ verify: 'none' }),
+    setup: async () =>
+      verify
+        ? new SendStreamParser({ verify: 'all', crc: await createSendCrc(), maxVersion: 2 })
+        : new SendStreamParser({ verify: 'none' }),
     onChunk(p, chunk, push) {
       queue.push(chunk);
       for (const ev of p.push(chunk)) {
         if (ev.type === 'header' && p.streams > 1) {
           throw refused('one-subvolume', p.commands, 'a second stream follows END');
         }
-        if (ev.type === 'command') check(ev);
+        if (ev.type !== 'command') continue;
+        check(ev);
+        if (ev.cmd === Cmd.END) lastEnd = ev.offset;
       }
-      // Only checked commands pass: the one in progress waits until it is complete.
-      for (const slice of queue.take(p.boundary)) push(slice);
+      // Only checked commands pass: the one in progress waits until it is complete;
+      // when verifying, a final END waits until the input ended with nothing after it.
+      for (const slice of queue.take(verify && p.atEnd ? lastEnd : p.boundary)) push(slice);
     },
     onEnd(p, push) {
       for (const slice of queue.take(queue.end)) push(slice);

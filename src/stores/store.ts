@@ -61,6 +61,13 @@ export interface ReceiveOptions extends StoreOpOptions {
 export interface ReceiveStages {
   readonly transforms: readonly TransformStage<unknown>[];
   readonly sink: SinkStage<unknown>;
+  /**
+   * True when these stages, or the remote end they feed, check the framing and CRC
+   * of every command and the END before anything is committed (the receive guard
+   * does, in its one parse; an SSH server does, first thing). Whoever feeds them
+   * then does not parse the stream a second time to verify it.
+   */
+  readonly verifies?: boolean;
 }
 
 /** What {@link Store.preflight} needs of a planned transfer (a `Transfer` is one). */

@@ -24,6 +24,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
 import { buttersinkMain } from '../../src/cli.js';
+import { StreamCorruptError, findCause } from '../../src/errors.js';
 import { setLogger } from '../../src/log.js';
 import type { Warning } from '../../src/log.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
@@ -329,6 +330,9 @@ describe('S3 store (moto_server + loop btrfs)', { skip: prereqs.skip }, () => {
         t.diagnostic(`restore error: ${err.message}`);
         assert.match(err.message, /s1/, `names the diff: ${err.message}`);
         assert.match(err.message, /CRC|corrupt/i, err.message);
+        // Our verification stopped it (the guard's, in its one parse), not btrfs receive.
+        assert.ok(findCause(err, StreamCorruptError), `our own error, got: ${err.message}`);
+        assert.doesNotMatch(err.message, /crc32 mismatch/i);
         return true;
       },
     );

@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { listSubvolumes } from '../../src/btrfs/subvolume-list.js';
 import { buttersinkMain } from '../../src/cli.js';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
-import { HostKeyError } from '../../src/errors.js';
+import { HostKeyError, StreamCorruptError, findCause } from '../../src/errors.js';
 import { setLogger } from '../../src/log.js';
 import { RemoteOperationError } from '../../src/wire/protocol.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
@@ -19,6 +19,7 @@ import type { BtrfsLocation, SshLocation } from '../../src/stores/uri.js';
 import { sync } from '../../src/sync.js';
 import { createBtrfs, makeTree, snapshot, subvolume } from '../fixtures/btrfs-fs.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
+import { flipDataByte, sendingBytes } from '../fixtures/corrupt-stream.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
 import { otherHostKey, pidsWithCommandLine, startSshd } from '../fixtures/sshd.js';
 import type { Sshd } from '../fixtures/sshd.js';
@@ -240,6 +241,37 @@ describe('ssh store against OpenSSH sshd', { skip: prereqs.skip }, () => {
       },
     );
     assert.deepEqual(await allSubvolumes(remote.mnt), before);
+  });
+
+  it("a pushed stream with one flipped data byte is stopped by the server's verification, not by btrfs receive", async () => {
+    // The client does not verify a stream bound for an SSH store (verifiesReceived):
+    // the server does, ahead of everything else, so one parse serves both.
+    const srcDir = join(local.mnt, 'corrupt-src');
+    await mkdir(srcDir);
+    await snapshot(vol, join(srcDir, 'x'));
+    const sent = await execa('btrfs', ['send', '-q', join(srcDir, 'x')], { encoding: 'buffer' });
+    const stream = Buffer.from(sent.stdout);
+    const { bad } = flipDataByte(stream);
+    const dir = join(remote.mnt, 'corrupt');
+    await mkdir(dir);
+    const result = await sync(sendingBytes(localStore(srcDir), bad), sshStore(dir)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const remoteErr = findCause(result, RemoteOperationError);
+    const corrupt =
+      remoteErr?.remoteCode === 'STREAM_CORRUPT' || findCause(result, StreamCorruptError);
+    assert.ok(corrupt, `our own verification stopped it, got: ${String(result)}`);
+    assert.doesNotMatch(
+      String(result),
+      /crc32 mismatch/i,
+      'btrfs receive never saw the bad command',
+    );
+    assert.equal((await snapshotsIn(dir)).has('x'), false, 'nothing under the final name');
+    // The same bytes unflipped go through: the failure was the flipped byte.
+    const done = await sync(sendingBytes(localStore(srcDir), stream), sshStore(dir));
+    assert.equal(done.transferred.length, 1);
+    assert.equal((await snapshotsIn(dir)).has('x'), true);
   });
 
   it('an a server refuses to delete; the snapshot stays', async () => {

@@ -13,11 +13,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { Cmd } from '../../src/btrfs/send-stream/constants.js';
-import { SendStreamParser } from '../../src/btrfs/send-stream/parser.js';
 import { subvolumeShow } from '../../src/btrfs/subvolume-show.js';
 import { StoreError, StreamCorruptError, findCause } from '../../src/errors.js';
 import { setLogger } from '../../src/log.js';
@@ -25,11 +22,11 @@ import { uuidRewrite } from '../../src/stages/uuid-rewrite.js';
 import { runPipeline } from '../../src/streams/pipeline.js';
 import { sourceStage } from '../../src/streams/stage.js';
 import { BtrfsStore } from '../../src/stores/btrfs/btrfs-store.js';
-import type { Store } from '../../src/stores/store.js';
 import { parseLocation } from '../../src/stores/uri.js';
 import type { BtrfsLocation } from '../../src/stores/uri.js';
 import { sync } from '../../src/sync.js';
 import { createBtrfs, makeTree, snapshot, subvolume } from '../fixtures/btrfs-fs.js';
+import { byteInWriteData, sendingBytes } from '../fixtures/corrupt-stream.js';
 import type { BtrfsFs } from '../fixtures/btrfs-fs.js';
 import { integrationPrereqs } from '../fixtures/require-integration.js';
 
@@ -37,34 +34,6 @@ const { skip } = integrationPrereqs({ root: true, btrfs: true });
 
 function store(dir: string): BtrfsStore {
   return new BtrfsStore(parseLocation(`${dir}/`) as BtrfsLocation);
-}
-
-/** Offset of a byte in the middle of the data of the stream's largest WRITE command. */
-function byteInWriteData(stream: Buffer): number {
-  const parser = new SendStreamParser({ verify: 'none', collect: () => false });
-  let best: { offset: number; length: number } | undefined;
-  for (const e of parser.push(stream)) {
-    if (e.type === 'command' && e.cmd === Cmd.WRITE && e.length > (best?.length ?? 0)) {
-      best = { offset: e.offset, length: e.length };
-    }
-  }
-  assert.ok(best, 'the stream has a WRITE command');
-  // Past the 10-byte command header and the path/offset attributes: file data.
-  return best.offset + 10 + best.length - Math.floor(best.length / 4);
-}
-
-/**
- * `real` as a source store (kind 'btrfs', so its streams are trusted and skip
- * the receive guard) whose `send` yields `bytes` instead of a live `btrfs send`.
- */
-function sendingBytes(real: BtrfsStore, bytes: Buffer): Store {
-  return new Proxy(real, {
-    get(target, prop) {
-      if (prop === 'send') return () => sourceStage('recorded-send', Readable.from([bytes]));
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
 }
 
 /** Everything `btrfs receive` printed, from the debug channel, while `fn` ran. */

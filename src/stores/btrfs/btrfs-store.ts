@@ -435,6 +435,7 @@ export class BtrfsStore implements Store {
               target: to.uuid,
               ...(from ? { parent: from.uuid } : {}),
               ...(parent ? { parentRoot: parent.path } : {}),
+              verify: true,
               ...sig,
             }),
           ]),
@@ -448,7 +449,8 @@ export class BtrfsStore implements Store {
         ...sig,
       }),
     ];
-    return { transforms, sink };
+    // An untrusted stream is verified by the guard, in the parse that checks it.
+    return { transforms, sink, verifies: !opts.trustedSource };
   }
 
   /**

@@ -392,7 +392,8 @@ export class SshStore implements Store {
       settle.reject(err);
       sink.stream.destroy(err as Error);
     });
-    return { transforms: gate, sink };
+    // The server verifies every stream it receives before committing it.
+    return { transforms: gate, sink, verifies: true };
   }
 
   /**
