@@ -151,8 +151,8 @@ const MUTATIONS = [
     edits: [
       {
         file: 'src/stages/receive-guard.ts',
-        find: "        if (ev.type === 'command') check(ev);\n",
-        replace: "        if (ev.type === 'command') void check;\n",
+        find: '        check(ev);\n',
+        replace: '        void check;\n',
       },
     ],
     run: GUARD_TESTS,
@@ -163,8 +163,8 @@ const MUTATIONS = [
     edits: [
       {
         file: 'src/stores/s3/s3-store.ts',
-        find: '    if (!(source instanceof S3Store)) return undefined;\n',
-        replace: '    if (source) return undefined;\n',
+        find: '    if (!(s3 instanceof S3Store)) return undefined;\n',
+        replace: '    if (s3) return undefined;\n',
       },
     ],
     run: [
