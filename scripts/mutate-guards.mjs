@@ -202,7 +202,7 @@ const MUTATIONS = [
     run: [
       {
         file: 'test/integration/sync-btrfs.test.ts',
-        tests: ['SIGINT mid-transfer: non-zero exit, no btrfs send/receive left, only a .part'],
+        tests: ['SIGINT mid-transfer: non-zero exit, no btrfs send/receive left, only a partial'],
       },
     ],
   },
