@@ -111,6 +111,41 @@ describe('searchPlan: improvement passes', () => {
     assert.equal(parent(4), 'r/b');
   });
 
+  it('restates everything below a node it moves, also what it moved under node 0 before', () => {
+    // Greedy: r; v<-r; a<-r; p<-a; q<-r. Pass 1: p moves under q, v under a (node 0).
+    // Pass 2: a moves under p (no longer below a), taking v along: v ends 5 deep.
+    const a = vol('r/a', 1);
+    const p = vol('r/p', 2);
+    const q = vol('r/q', 3);
+    const r = vol('r/r', 4);
+    const v = vol('r/v', 5);
+    const plan = planSync(
+      offered(
+        [a, p, q, r, v],
+        [
+          offer(r, null, 100),
+          offer(a, r, 50),
+          offer(p, a, 20),
+          offer(q, r, 80),
+          offer(p, q, 5),
+          offer(a, p, 10),
+          offer(v, r, 40),
+          offer(v, a, 1),
+        ],
+      ),
+    );
+    assert.deepEqual(
+      plan.transfers.map((t) => [t.to.path, t.from?.path ?? '', t.height]),
+      [
+        ['r/r', '', 1],
+        ['r/q', 'r/r', 2],
+        ['r/p', 'r/q', 3],
+        ['r/a', 'r/p', 4],
+        ['r/v', 'r/a', 5],
+      ],
+    );
+  });
+
   it('records the height of full sends and of the diffs on them', () => {
     const a = vol('r/a', 1);
     const b = vol('r/b', 2);
