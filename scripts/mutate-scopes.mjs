@@ -116,7 +116,10 @@ export const scopes = {
     tests: [
       'test/unit/planner/cost-model.test.ts',
       'test/unit/planner/estimate.test.ts',
+      'test/unit/planner/graph.test.ts',
       'test/unit/planner/measure-loop.test.ts',
+      'test/unit/planner/min-heap.test.ts',
+      'test/unit/planner/plan-search.test.ts',
       'test/unit/planner/plan-sync.test.ts',
       'test/unit/planner/plan.test.ts',
       'test/unit/planner/retention.test.ts',

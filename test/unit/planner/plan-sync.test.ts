@@ -347,3 +347,141 @@ describe('planSync: determinism and graph size', () => {
     assert.ok(g.edges.length <= n * 5, `edges: ${g.edges.length}`);
   });
 });
+
+describe('planSync: what a plan names, keeps and counts', () => {
+  it('sends from a parent only the destination lists, shows the destination’s copy and deletes it after', () => {
+    const b = vol('h/b', 2);
+    const x = vol('h/x', 1);
+    const plan = planSync(
+      input({
+        source: [b],
+        sourceKind: 's3',
+        sourceDiffs: [offer(b, x, 10 * MiB)],
+        dest: [x],
+        options: { delete: true },
+      }),
+    );
+    assert.deepEqual(edges(plan), ['h/b<-h/x']);
+    assert.equal(plan.transfers[0]?.from, x);
+    assert.deepEqual(plan.deletes.volumes, [x]);
+    assert.deepEqual(plan.keep, []);
+  });
+
+  it('lists keeps by path and as the destination lists them', () => {
+    const p = vol('h/b', 1);
+    const q = vol('h/a', 2);
+    const plan = planSync(input({ source: [p, q], dest: [p, q] }));
+    assert.deepEqual(
+      plan.keep.map((v) => v.path),
+      ['h/a', 'h/b'],
+    );
+    const moved = planSync(
+      input({ source: [vol('src/a', 1)], dest: [{ uuid: 'u:src/a', path: 'backup/a', gen: 1 }] }),
+    );
+    assert.deepEqual(moved.keep, [{ uuid: 'u:src/a', path: 'backup/a', gen: 1 }]);
+  });
+
+  it('keeps only the destination snapshots it needs', () => {
+    const a = vol('h/a', 1);
+    const old = vol('h/b-old', 2);
+    const c = vol('h/c', 3);
+    const plan = planSync(input({ source: [a, c], dest: [a, old] }));
+    assert.deepEqual(
+      plan.keep.map((v) => v.path),
+      ['h/a'],
+    );
+    assert.deepEqual(edges(plan), ['h/c<-h/a']);
+  });
+
+  it('keeps every stored link of a chain a snapshot needs, however long', () => {
+    const [a, b, c, d] = chain(4) as [Volume, Volume, Volume, Volume];
+    const plan = planSync(
+      input({
+        source: [c, d],
+        dest: [a, b, c],
+        destKind: 's3',
+        destDiffs: [
+          offer(a, null, GiB, { store: 'dest' }),
+          offer(b, a, 10 * MiB, { store: 'dest' }),
+          offer(c, b, 10 * MiB, { store: 'dest' }),
+        ],
+        options: { delete: true },
+      }),
+    );
+    assert.deepEqual(edges(plan), ['home/s03<-home/s02']);
+    assert.deepEqual(
+      plan.keep.map((v) => v.path),
+      ['home/s00', 'home/s01', 'home/s02'],
+    );
+    assert.deepEqual(plan.deletes.diffs, []);
+  });
+
+  it('sends ready snapshots oldest first, and a parent before its child even when the child is older', () => {
+    const x = vol('a/x', 300);
+    const y = vol('b/y', 100);
+    const z = vol('c/z', 200);
+    assert.deepEqual(edges(planSync(input({ source: [x, y, z] }))), ['b/y<-', 'c/z<-', 'a/x<-']);
+    const a = vol('h/a', 2);
+    const b = vol('h/b', 1);
+    const plan = planSync(
+      input({
+        source: [a, b],
+        sourceKind: 's3',
+        sourceDiffs: [offer(a, null, 100), offer(b, a, 10)],
+      }),
+    );
+    assert.deepEqual(edges(plan), ['h/a<-', 'h/b<-h/a']);
+  });
+
+  it('counts the cost of needed snapshots only', () => {
+    const x = vol('a/x', 1);
+    const w = vol('b/w', 2);
+    const xFull = offer(x, null, 1600, { store: 'dest' });
+    const plan = planSync(
+      input({
+        source: [w],
+        sourceKind: 's3',
+        sourceDiffs: [offer(w, null, 3200)],
+        dest: [x],
+        destKind: 's3',
+        destDiffs: [xFull],
+        options: { delete: true },
+      }),
+    );
+    assert.deepEqual(edges(plan), ['b/w<-']);
+    // 3200 sent, 3200/16 stored, 3200 · 2^(1 − 8) risk; x (attached first, cheaper) is not needed.
+    assert.equal(plan.cost, 3200 + 200 + 25);
+    assert.deepEqual(plan.deletes.diffs, [xFull]);
+  });
+
+  it('deletes no stored diff of an excluded snapshot, and names unlisted ones by UUID', () => {
+    const a = vol('home/a', 1);
+    const tmp = vol('tmp/old', 1);
+    const tmpFull = offer(tmp, null, MiB, { store: 'dest' });
+    const ghostFull = { ...tmpFull, to: 'ghost' };
+    const plan = planSync(
+      input({
+        source: [a],
+        dest: [tmp],
+        destKind: 's3',
+        destDiffs: [tmpFull, ghostFull],
+        options: { delete: true, exclude: [/^tmp\//] },
+      }),
+    );
+    assert.deepEqual(plan.deletes.diffs, [ghostFull]);
+  });
+
+  it('explains each unreachable snapshot', () => {
+    const [a, b] = chain(2) as [Volume, Volume];
+    const plan = planSync(
+      input({ source: [a, b], sourceKind: 's3', sourceDiffs: [offer(b, a, MiB)] }),
+    );
+    assert.deepEqual(
+      plan.warnings.map((w) => [w.code, w.details]),
+      [
+        ['UNREACHABLE', { uuid: a.uuid, path: a.path }],
+        ['UNREACHABLE', { uuid: b.uuid, path: b.path }],
+      ],
+    );
+  });
+});

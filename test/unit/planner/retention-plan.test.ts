@@ -177,3 +177,179 @@ describe('planChainRetention, small cases', () => {
     assert.match(plan.warnings[0] ?? '', /^s\/c cannot be restored/);
   });
 });
+
+describe('planChainRetention: order, ties and edge cases', () => {
+  const vol = (x: string, path = `s/${x}`): Volume => ({ uuid: x, path });
+  const diff = (to: string, from: string | null): Diff => ({ to, from, size: 1, estimated: false });
+
+  it('sorts diffs by key and snapshots by path, whatever the input order', () => {
+    const plan = planChainRetention({
+      volumes: ['y', 'c', 'x', 'a', 'd', 'b'].map((x) => vol(x)),
+      diffs: [
+        diff('d', 'c'),
+        diff('y', null),
+        diff('b', 'a'),
+        diff('a', null),
+        diff('x', null),
+        diff('c', 'b'),
+      ],
+      keep: new Set(['c', 'd']),
+      rebaseable: new Set(),
+      maxChain: 30,
+    });
+    assert.deepEqual(plan.keepDiffs, [
+      diff('a', null),
+      diff('b', 'a'),
+      diff('c', 'b'),
+      diff('d', 'c'),
+    ]);
+    assert.deepEqual(plan.deleteDiffs, [diff('x', null), diff('y', null)]);
+    assert.deepEqual(plan.links, [vol('a'), vol('b')]);
+    assert.deepEqual(plan.dropped, [vol('x'), vol('y')]);
+  });
+
+  it('leaves a long chain with a note when only its base could be sent again', () => {
+    const plan = planChainRetention({
+      volumes: ['a', 'b', 'c', 'd'].map((x) => vol(x)),
+      diffs: [diff('a', null), diff('b', 'a'), diff('c', 'b'), diff('d', 'c')],
+      keep: new Set(['a', 'd']),
+      rebaseable: new Set(['a']),
+      maxChain: 2,
+    });
+    assert.deepEqual(plan.rebases, []);
+    assert.equal(plan.notes.length, 1);
+    assert.match(plan.notes[0] ?? '', /^s\/d: its chain of 4 diffs is longer than 2/);
+  });
+
+  it('fixes the shortest too-long chain first (greedy from the oldest), whatever the keep order', () => {
+    // c0 (a full) … c6, one diff each; paths run the other way (c6 is s/a).
+    const ids = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6'];
+    const volumes = ids.map((x, i) => vol(x, `s/${'gfedcba'[i]}`));
+    const plan = planChainRetention({
+      volumes,
+      diffs: ids.map((x, i) => diff(x, i === 0 ? null : (ids[i - 1] as string))),
+      keep: new Set([...ids].reverse()),
+      rebaseable: new Set(ids),
+      maxChain: 3,
+    });
+    assert.deepEqual(
+      plan.rebases.map((r) => [r.volume.uuid, r.reason, r.chainBefore]),
+      [
+        ['c3', 'long', 4],
+        ['c6', 'long', 4],
+      ],
+    );
+  });
+
+  it('between equally long chains, fixes the one with the lower path first', () => {
+    // z, then two branches: A1, A2 (paths s/y…) and B1, B2 (paths s/x…).
+    const volumes = [
+      vol('z'),
+      vol('A1', 's/y1'),
+      vol('A2', 's/y2'),
+      vol('B1', 's/x1'),
+      vol('B2', 's/x2'),
+    ];
+    const diffs = [
+      diff('z', null),
+      diff('A1', 'z'),
+      diff('A2', 'A1'),
+      diff('B1', 'z'),
+      diff('B2', 'B1'),
+    ];
+    for (const keep of [
+      ['A2', 'A1', 'B2', 'B1', 'z'],
+      ['B2', 'B1', 'A2', 'A1', 'z'],
+    ]) {
+      const plan = planChainRetention({
+        volumes,
+        diffs,
+        keep: new Set(keep),
+        rebaseable: new Set(keep),
+        maxChain: 2,
+      });
+      assert.deepEqual(
+        plan.rebases.map((r) => [r.volume.uuid, r.reason, r.chainBefore]),
+        [
+          ['B2', 'long', 3],
+          ['A2', 'long', 3],
+        ],
+        keep.join(','),
+      );
+    }
+  });
+
+  it('starts equally short chains from the new full with the lower UUID', () => {
+    // u2 (path s/a) is re-based first, then u1; w can be restored from either.
+    const volumes = [vol('z'), vol('u1', 's/b'), vol('u2', 's/a'), vol('w')];
+    const plan = planChainRetention({
+      volumes,
+      diffs: [diff('z', null), diff('u1', 'z'), diff('u2', 'z'), diff('w', 'u1'), diff('w', 'u2')],
+      keep: new Set(['u1', 'u2', 'w']),
+      rebaseable: new Set(['u1', 'u2']),
+      maxChain: 30,
+    });
+    assert.deepEqual(
+      plan.rebases.map((r) => [r.volume.uuid, r.reason, r.chainBefore]),
+      [
+        ['u2', 'base', 2],
+        ['u1', 'base', 2],
+      ],
+    );
+    assert.deepEqual(plan.keepDiffs, [diff('w', 'u1')]);
+    assert.deepEqual(plan.deleteDiffs, [
+      diff('u1', 'z'),
+      diff('u2', 'z'),
+      diff('w', 'u2'),
+      diff('z', null),
+    ]);
+  });
+
+  it('for a broken chain keeps only the diffs leading to the kept snapshot', () => {
+    const plan = planChainRetention({
+      volumes: ['a', 'b', 'c', 'x'].map((x) => vol(x)),
+      diffs: [diff('b', 'a'), diff('x', null), diff('c', 'b')],
+      keep: new Set(['c']),
+      rebaseable: new Set(),
+      maxChain: 30,
+    });
+    assert.deepEqual(plan.keepDiffs, [diff('b', 'a'), diff('c', 'b')]);
+    assert.deepEqual(plan.deleteDiffs, [diff('x', null)]);
+  });
+
+  it('lists broken chains by path', () => {
+    const plan = planChainRetention({
+      volumes: ['c', 'a', 'b'].map((x) => vol(x)),
+      diffs: [diff('a', 'gone'), diff('b', 'gone'), diff('c', 'gone')],
+      keep: new Set(['b', 'c', 'a']),
+      rebaseable: new Set(),
+      maxChain: 30,
+    });
+    assert.deepEqual(
+      plan.warnings.map((w) => w.slice(0, 3)),
+      ['s/a', 's/b', 's/c'],
+    );
+  });
+
+  it('names a kept UUID the bucket lists no snapshot for by its UUID, and never warns about it', () => {
+    const noted = planChainRetention({
+      volumes: [vol('a')],
+      diffs: [diff('a', null), diff('g', 'a')],
+      keep: new Set(['g', 'ghost']),
+      rebaseable: new Set(),
+      maxChain: 30,
+    });
+    assert.equal(noted.notes.length, 1);
+    assert.match(noted.notes[0] ?? '', /^g: its full base is dropped/);
+    assert.deepEqual(noted.warnings, []);
+    // A re-base needs a snapshot to name: none is planned for g.
+    const rebased = planChainRetention({
+      volumes: [vol('a')],
+      diffs: [diff('a', null), diff('g', 'a')],
+      keep: new Set(['g']),
+      rebaseable: new Set(['g']),
+      maxChain: 30,
+    });
+    assert.deepEqual(rebased.rebases, []);
+  });
+});

@@ -43,6 +43,8 @@ describe('parseKeepPolicy', () => {
     ['daily=3,daily=4', /'daily' given twice/],
     ['latest=0,daily=0', /keeps nothing/],
     ['daily=3,', /cannot read ''/],
+    ['   ', /empty/],
+    ['1daily=3', /cannot read '1daily=3'/],
   ] as const) {
     it(`refuses '${spec}' with one line`, () => {
       assert.throws(
@@ -165,5 +167,99 @@ describe('applyKeepPolicy on a synthetic year of daily snapshots', () => {
       applyKeepPolicy(items, parseKeepPolicy('hourly=2')).kept.map((k) => k.item.id),
       ['a', 'c'],
     );
+  });
+});
+
+describe('nameDate: the accepted forms and ranges', () => {
+  const iso = (path: string) => nameDate(path)?.toISOString();
+
+  it('reads a time with or without colons, with or without seconds', () => {
+    assert.equal(iso('x/2024-01-03T0300'), '2024-01-03T03:00:00.000Z');
+    assert.equal(iso('x/2024-01-03T03:00'), '2024-01-03T03:00:00.000Z');
+    assert.equal(iso('x/2024-01-03T030059'), '2024-01-03T03:00:59.000Z');
+    assert.equal(iso('x/2024-01-03 03:00:59'), '2024-01-03T03:00:59.000Z');
+    assert.equal(iso('root.20240103'), '2024-01-03T00:00:00.000Z');
+    assert.equal(iso('root.20240103T030059'), '2024-01-03T03:00:59.000Z');
+    assert.equal(iso('home/snap-20240103-daily'), '2024-01-03T00:00:00.000Z');
+  });
+
+  it('takes the last valid date of the name', () => {
+    assert.equal(iso('a/2024-01-01.2024-02-02'), '2024-02-02T00:00:00.000Z');
+    assert.equal(iso('x/20240101-backup-2024-02-02'), '2024-02-02T00:00:00.000Z');
+    assert.equal(iso('x/2024-01-03-9999-99-99'), '2024-01-03T00:00:00.000Z');
+  });
+
+  it('accepts the edges of each field and refuses what lies beyond', () => {
+    assert.equal(iso('x/1970-01-01'), '1970-01-01T00:00:00.000Z');
+    assert.equal(iso('x/2024-01-03T23:59:59'), '2024-01-03T23:59:59.000Z');
+    for (const bad of [
+      'x/1969-12-31',
+      'x/2024-00-10',
+      'x/2024-13-10',
+      'x/2024-01-03T10:60',
+      'x/2024-01-03T10:00:60',
+    ]) {
+      assert.equal(nameDate(bad), undefined, bad);
+    }
+  });
+
+  it('names the series of a snapshot at the top of its store', () => {
+    assert.equal(seriesOf('root.20240103'), 'root.{date}');
+  });
+});
+
+describe('applyKeepPolicy: order and periods', () => {
+  it('counts months across a year boundary', () => {
+    const d = applyKeepPolicy(dailySnapshots('2023-11-01', 92), parseKeepPolicy('monthly=2'));
+    assert.deepEqual(keptPaths(d), ['home/2023-12-01', 'home/2024-01-01']);
+  });
+
+  it('decides the same for any input order, and lists oldest first', () => {
+    const days = dailySnapshots('2024-01-01', 60);
+    const shuffled = days.map((_, i) => days[(i * 17) % 60] as (typeof days)[number]);
+    const policy = parseKeepPolicy('latest=3,weekly=2,monthly=2');
+    const d = applyKeepPolicy(shuffled, policy);
+    assert.deepEqual(d, applyKeepPolicy(days, policy));
+    assert.deepEqual(keptPaths(d), [
+      'home/2024-01-01',
+      'home/2024-02-01',
+      'home/2024-02-19',
+      'home/2024-02-26',
+      'home/2024-02-27',
+      'home/2024-02-28',
+      'home/2024-02-29',
+    ]);
+    assert.deepEqual(
+      d.dropped.map((x) => x.path),
+      days.map((x) => x.path).filter((p) => !keptPaths(d).includes(p)),
+    );
+  });
+
+  it('merges series by time, then by path, whichever series comes first', () => {
+    const home = dailySnapshots('2024-01-01', 3, 'home');
+    const root = dailySnapshots('2024-01-01', 3, 'root');
+    const expected = [
+      'home/2024-01-01',
+      'root/2024-01-01',
+      'home/2024-01-02',
+      'root/2024-01-02',
+      'home/2024-01-03',
+      'root/2024-01-03',
+    ];
+    for (const items of [
+      [...home, ...root],
+      [...root, ...home],
+    ]) {
+      assert.deepEqual(keptPaths(applyKeepPolicy(items, parseKeepPolicy('latest=3'))), expected);
+    }
+  });
+
+  it('lists undated snapshots last, by path', () => {
+    const items = ['u/c', 'u/a', 'u/b'].map((path) => ({ id: path, path }));
+    assert.deepEqual(keptPaths(applyKeepPolicy(items, parseKeepPolicy('latest=1'))), [
+      'u/a',
+      'u/b',
+      'u/c',
+    ]);
   });
 });
