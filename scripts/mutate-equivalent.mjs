@@ -340,16 +340,6 @@ export const equivalent = [
   },
   {
     file: 'src/planner/graph.ts',
-    line: 347,
-    column: 9,
-    mutator: 'ConditionalExpression',
-    replacement: 'false',
-    open: true,
-    reason:
-      'CAN change the plan: a snapshot alone in both its families (directory and parentUuid) gets no candidate from its parentUuid snapshot, which the module header promises; processing one-member families would add that edge. A test would pin the missing candidate (a doc/code mismatch, reported; not changed here)',
-  },
-  {
-    file: 'src/planner/graph.ts',
     line: 352,
     mutator: 'ArrayDeclaration',
     reason: 'the array is filled index by index right after',

@@ -344,7 +344,7 @@ function generateCandidates(
   const sourceBy = new Map(sourceVols.map((v) => [v.uuid, v]));
   for (const key of keys) {
     const members = families.get(key) as Volume[];
-    if (members.length < 2) continue;
+    // A family of one has no neighbours, but still offers its parent UUID's snapshot.
     const stats = statsOf.get(key) as FamilyStats;
     const usable = members.filter((v) => index.has(v.uuid)).sort(compareGen);
     const n = usable.length;

@@ -289,6 +289,16 @@ describe('buildGraph: generated candidates', () => {
     assert.deepEqual(edges(only), ['d/v<-']);
   });
 
+  it('offers the parent UUID’s snapshot also to a snapshot alone in both its families', () => {
+    // v is the only snapshot in d2/ and the only one made from p: no family of two.
+    const p = vol('d1/p', 1);
+    const v = vol('d2/v', 50, { parentUuid: p.uuid });
+    const g = buildGraph(input({ source: [p, v], options: { neighbours: 0 } }));
+    assert.ok(edgeOf(g, v, p), 'the diff from its parent snapshot is a candidate');
+    const plan = planSync(input({ source: [p, v], options: { neighbours: 0 } }));
+    assert.deepEqual(edges(plan), ['d1/p<-', 'd2/v<-d1/p']);
+  });
+
   it('generates no edge into a snapshot the destination already has', () => {
     const vols = chain(3);
     const g = buildGraph(input({ source: vols, dest: vols.slice(0, 2) }));
