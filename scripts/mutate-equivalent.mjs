@@ -40,14 +40,14 @@ const KEEP_REGEX =
 export const equivalent = [
   {
     file: 'src/stages/receive-guard.ts',
-    line: 111,
+    line: 119,
     mutator: 'ObjectLiteral',
     reason:
       'the result object gets both fields assigned when the stream ends, before anyone can read it',
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 118,
+    line: 131,
     mutator: 'ConditionalExpression',
     replacement: 'true',
     reason:
@@ -55,21 +55,36 @@ export const equivalent = [
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 118,
+    line: 131,
     mutator: 'EqualityOperator',
     reason:
       'a second stream is then refused at its first command (END at the latest, by the one-subvolume or first checks) instead of at its header: refused either way, only the 17 header bytes may pass before the error',
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 149,
+    line: 122,
+    mutator: 'UnaryOperator',
+    reason:
+      'the initial lastEnd is never read: it is used only when the parser is at the END of a stream, and seeing that END set it',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 136,
+    mutator: 'ConditionalExpression',
+    replacement: 'true',
+    reason:
+      'lastEnd is read only right after END (p.atEnd), and END is then the last command seen: recording every command offset leaves it at END’s offset all the same',
+  },
+  {
+    file: 'src/stages/receive-guard.ts',
+    line: 160,
     mutator: 'Regex',
     reason:
       'trailing slashes left on the parent root only double a slash in the looked-up path, which lstat ignores',
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 152,
+    line: 163,
     mutator: 'ConditionalExpression',
     replacement: 'false',
     reason:
@@ -77,7 +92,7 @@ export const equivalent = [
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 172,
+    line: 183,
     mutator: 'ConditionalExpression',
     replacement: 'false',
     reason:
@@ -85,7 +100,7 @@ export const equivalent = [
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 223,
+    line: 234,
     mutator: 'ConditionalExpression',
     replacement: 'true',
     reason:
@@ -93,21 +108,21 @@ export const equivalent = [
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 249,
+    line: 260,
     mutator: 'ArrayDeclaration',
     reason:
       'a root command then resolves one made-up name below the root: absent in any tree, so nothing is refused or recorded differently',
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 259,
+    line: 270,
     mutator: 'ConditionalExpression',
     reason:
       'MKSOCK then falls through to MKDIR and is recorded as a directory instead of a plain entry: neither is a symlink, and the guard refuses only symlinks on the way (a path through a non-directory fails in the receiver)',
   },
   {
     file: 'src/stages/receive-guard.ts',
-    line: 303,
+    line: 314,
     mutator: 'ConditionalExpression',
     reason: 'an empty default case: any case label in its place changes nothing',
   },
