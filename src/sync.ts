@@ -27,7 +27,7 @@ import {
   describeError,
   findCause,
 } from './errors.js';
-import { warn } from './log.js';
+import { debug, warn } from './log.js';
 import { planWithMeasurement } from './planner/measure-loop.js';
 import type { DiffOffer, PlanOptions, StoreView } from './planner/plan-input.js';
 import type { Plan, Transfer } from './planner/plan.js';
@@ -96,6 +96,12 @@ export interface TransferDone {
   readonly seconds: number;
   /** True when the no-op stages were left out (see {@link skipsNoOpStages}). */
   readonly fused?: boolean;
+  /**
+   * The streams that ran in this process, in order, parsing stages that shared
+   * one parse joined with `+` (e.g. `uuid-rewrite+receive-guard+uuid-rewrite`).
+   * Absent when no stream passed through Node (a joined OS pipe, a server-side copy).
+   */
+  readonly streams?: readonly string[];
 }
 
 /**
@@ -326,10 +332,22 @@ export async function transfer(
     ...(opts.onStored ? { onStored: (b: number) => opts.onStored?.(t, b) } : {}),
   });
   let bytes = 0;
+  let ran;
   try {
-    await runPipeline(
+    ran = await runPipeline(
       [
         source.send(t.to, t.from, { ...sig, compressedData }),
+        progressTap({
+          ...(t.size > 0 ? { total: t.size } : {}),
+          onProgress: (p) => {
+            bytes = p.bytes;
+            opts.onProgress?.(t, p);
+          },
+          ...sig,
+        }),
+        ...(opts.bwLimit ? [rateLimit({ bytesPerSecond: opts.bwLimit, ...sig })] : []),
+        // The parsing stages sit together, so that they share one parse (stream-pass.ts):
+        // this rewrite, and the receive's guard and rewrite when they come first.
         ...(fused
           ? []
           : [
@@ -341,15 +359,6 @@ export async function transfer(
               // Not a second parse when the receive verifies by itself (guard, SSH server).
               ...(receive.verifies ? [] : [streamVerify(sig)]),
             ]),
-        progressTap({
-          ...(t.size > 0 ? { total: t.size } : {}),
-          onProgress: (p) => {
-            bytes = p.bytes;
-            opts.onProgress?.(t, p);
-          },
-          ...sig,
-        }),
-        ...(opts.bwLimit ? [rateLimit({ bytesPerSecond: opts.bwLimit, ...sig })] : []),
         ...receive.transforms,
         receive.sink,
       ],
@@ -358,5 +367,6 @@ export async function transfer(
   } catch (err) {
     throw new TransferError(t.to.path, err);
   }
-  return { transfer: t, bytes, seconds: elapsed(), fused };
+  debug('transfer streams', { path: t.to.path, streams: ran.streams });
+  return { transfer: t, bytes, seconds: elapsed(), fused, streams: ran.streams };
 }

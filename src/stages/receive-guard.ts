@@ -28,15 +28,14 @@
  *
  * Buffering/backpressure: chunks pass through unchanged (same Buffers); only a
  * command spanning chunks is joined (≤ the v2 command cap). Backpressure is
- * the Transform's own.
+ * the Transform's own. Next to other parsing stages in a pipeline it shares
+ * their parse (stream-pass.ts).
  */
 import { lstatSync } from 'node:fs';
 import { StreamRefusedError, UsageError } from '../errors.js';
 import { Attr, Cmd, commandName } from '../btrfs/send-stream/constants.js';
-import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
-import { createSendCrc } from '../btrfs/send-stream/crc.js';
-import { SendStreamParser } from '../btrfs/send-stream/parser.js';
-import { parsingStage, parsingTransform } from '../btrfs/send-stream/parsing-transform.js';
+import { passStage } from '../btrfs/send-stream/stream-pass.js';
+import type { SendStreamPass } from '../btrfs/send-stream/stream-pass.js';
 import { StreamTree } from '../btrfs/send-stream/stream-tree.js';
 import type { EntryKind, ParentLookup } from '../btrfs/send-stream/stream-tree.js';
 import type { CommandEvent } from '../btrfs/send-stream/types.js';
@@ -116,36 +115,27 @@ export function receiveGuard(opts: ReceiveGuardOptions): TransformStage<ReceiveG
   const parent = opts.parent?.toLowerCase();
   const lookup = opts.parentRoot === undefined ? undefined : parentLookup(opts.parentRoot);
   const check = commandChecker(target, parent, lookup);
-  const result: ReceiveGuardResult = { commands: 0, bytes: 0 };
-  const queue = new ByteQueue();
   const verify = opts.verify === true;
-  let lastEnd = -1;
-  const stream = parsingTransform({
-    setup: async () =>
-      verify
-        ? new SendStreamParser({ verify: 'all', crc: await createSendCrc(), maxVersion: 2 })
-        : new SendStreamParser({ verify: 'none' }),
-    onChunk(p, chunk, push) {
-      queue.push(chunk);
-      for (const ev of p.push(chunk)) {
-        if (ev.type === 'header' && p.streams > 1) {
-          throw refused('one-subvolume', p.commands, 'a second stream follows END');
-        }
-        if (ev.type !== 'command') continue;
-        check(ev);
-        if (ev.cmd === Cmd.END) lastEnd = ev.offset;
-      }
-      // Only checked commands pass: the one in progress waits until it is complete;
-      // when verifying, a final END waits until the input ended with nothing after it.
-      for (const slice of queue.take(verify && p.atEnd ? lastEnd : p.boundary)) push(slice);
+  let checked = 0;
+  const pass: SendStreamPass<ReceiveGuardResult> = {
+    verify: verify ? 'all' : 'none',
+    ...(verify ? { maxVersion: 2 } : {}),
+    reads: () => true,
+    // Only checked commands pass: the one in progress waits until it is complete;
+    // when verifying, a final END waits until the input ended with nothing after it.
+    holds: () => true,
+    holdsEnd: verify,
+    header(_ev, streams) {
+      if (streams > 1) throw refused('one-subvolume', checked, 'a second stream follows END');
     },
-    onEnd(p, push) {
-      for (const slice of queue.take(queue.end)) push(slice);
-      result.commands = p.commands;
-      result.bytes = p.offset;
+    command(ev) {
+      check(ev);
+      checked++;
+      return undefined;
     },
-  });
-  return parsingStage('receive-guard', stream, opts.signal, () => result);
+    end: ({ commands, bytes }) => ({ commands, bytes }),
+  };
+  return passStage('receive-guard', pass, opts.signal);
 }
 
 function refused(rule: string, index: number, detail: string): StreamRefusedError {

@@ -14,17 +14,13 @@
  * streams sent back to back (`btrfs send a b`), each END is released once the
  * next stream header verified: the guarantee holds per stream.
  * Backpressure is the Transform's own: no read-ahead beyond one chunk.
+ * Next to other parsing stages in a pipeline it shares their parse (stream-pass.ts).
  */
 import { UsageError } from '../errors.js';
-import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
-import { Cmd, MAX_STREAM_VERSION } from '../btrfs/send-stream/constants.js';
-import { createSendCrc } from '../btrfs/send-stream/crc.js';
-import { SendStreamParser } from '../btrfs/send-stream/parser.js';
-import {
-  checkMaxCommandLength,
-  parsingStage,
-  parsingTransform,
-} from '../btrfs/send-stream/parsing-transform.js';
+import { MAX_STREAM_VERSION } from '../btrfs/send-stream/constants.js';
+import { checkMaxCommandLength } from '../btrfs/send-stream/parsing-transform.js';
+import { passStage } from '../btrfs/send-stream/stream-pass.js';
+import type { SendStreamPass } from '../btrfs/send-stream/stream-pass.js';
 import type { StageOptions, TransformStage } from '../streams/stage.js';
 
 /** Options of {@link streamVerify}. */
@@ -68,32 +64,15 @@ export function streamVerify(opts: StreamVerifyOptions = {}): TransformStage<Ver
     throw new UsageError(`streamVerify: maxVersion must be 1–${MAX_STREAM_VERSION}`);
   }
   const maxCommandLength = checkMaxCommandLength('streamVerify', opts.maxCommandLength);
-  const queue = new ByteQueue();
-  let lastEnd = -1;
-  let summary: VerifyResult | undefined;
-
-  const stream = parsingTransform({
-    setup: async () =>
-      new SendStreamParser({
-        crc: await createSendCrc(),
-        verify: 'all',
-        collect: () => false,
-        maxVersion,
-        ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
-      }),
-    onChunk(p, chunk, push) {
-      queue.push(chunk);
-      for (const e of p.push(chunk)) {
-        if (e.type === 'command' && e.cmd === Cmd.END) lastEnd = e.offset;
-      }
-      // Release every verified command, but keep a final END back until flush.
-      for (const slice of queue.take(p.atEnd ? lastEnd : p.boundary)) push(slice);
-    },
-    onEnd(p, push) {
-      for (const slice of queue.take(queue.end)) push(slice);
-      summary = { bytes: p.offset, commands: p.commands, version: p.version, streams: p.streams };
-    },
-  });
-
-  return parsingStage('stream-verify', stream, opts.signal, () => summary!);
+  const pass: SendStreamPass<VerifyResult> = {
+    verify: 'all',
+    reads: () => false,
+    // Release every verified command, but keep a final END back until the input ended.
+    holds: () => true,
+    holdsEnd: true,
+    maxVersion,
+    ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
+    end: (totals) => ({ ...totals }),
+  };
+  return passStage('stream-verify', pass, opts.signal);
 }

@@ -13,20 +13,17 @@
  * are held back until complete; every other byte passes through as slices of
  * the input chunks, unparsed and uncopied. Backpressure is the Transform's own.
  * Commands other than those three are not CRC-checked here: add stream-verify
- * for that.
+ * for that. Next to other parsing stages in a pipeline it shares their parse
+ * (stream-pass.ts): the stages behind it see the rewritten commands.
  */
 import { StreamCorruptError, UsageError } from '../errors.js';
-import { ByteQueue } from '../btrfs/send-stream/byte-queue.js';
-import { Attr, Cmd, commandName } from '../btrfs/send-stream/constants.js';
+import { Attr, COMMAND_HEADER_SIZE, Cmd, commandName } from '../btrfs/send-stream/constants.js';
 import { createSendCrc } from '../btrfs/send-stream/crc.js';
 import type { SendCrc } from '../btrfs/send-stream/crc.js';
-import { SendStreamParser } from '../btrfs/send-stream/parser.js';
-import {
-  checkMaxCommandLength,
-  parsingStage,
-  parsingTransform,
-} from '../btrfs/send-stream/parsing-transform.js';
+import { checkMaxCommandLength } from '../btrfs/send-stream/parsing-transform.js';
 import { serializeCommand } from '../btrfs/send-stream/serialize.js';
+import { passStage } from '../btrfs/send-stream/stream-pass.js';
+import type { RewrittenCommand, SendStreamPass } from '../btrfs/send-stream/stream-pass.js';
 import type { CommandEvent, SendAttribute } from '../btrfs/send-stream/types.js';
 import {
   isUuid,
@@ -136,41 +133,24 @@ interface Identity {
 export function uuidRewrite(opts: UuidRewriteOptions = {}): TransformStage<UuidRewriteResult> {
   const rewriter = new UuidRewriter(checkOptions(opts));
   const maxCommandLength = checkMaxCommandLength('uuidRewrite', opts.maxCommandLength);
-  const queue = new ByteQueue();
-  const stream = parsingTransform({
+  const pass: SendStreamPass<UuidRewriteResult> = {
+    // A command that may change is CRC-checked first, so corruption is never laundered.
+    verify: 'collected',
+    reads: mayChange,
+    // Hold back a command that may change, or a header not yet complete.
+    holds: (cmd) => cmd === undefined || mayChange(cmd),
+    ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
     setup: async () => {
-      const [parserCrc, serializerCrc] = await Promise.all([createSendCrc(), createSendCrc()]);
-      rewriter.crc = serializerCrc;
-      return new SendStreamParser({
-        crc: parserCrc,
-        verify: 'collected',
-        collect: mayChange,
-        ...(maxCommandLength === undefined ? {} : { maxCommandLength }),
-      });
+      rewriter.crc = await createSendCrc();
     },
-    onChunk(p, chunk, push) {
-      queue.push(chunk);
-      for (const e of p.push(chunk)) {
-        if (e.type !== 'command' || !e.attributes) continue;
-        const replacement = rewriter.rewrite(e);
-        if (!replacement) continue;
-        for (const slice of queue.take(e.offset)) push(slice);
-        queue.drop(e.offset + 10 + e.length);
-        push(replacement);
-        rewriter.summary.rewritten++;
-      }
-      // Hold back a command that may change, or a header not yet complete.
-      const pending = p.pendingCommand;
-      const hold = p.boundary < p.offset && (pending === undefined || mayChange(pending));
-      for (const slice of queue.take(hold ? p.boundary : p.offset)) push(slice);
+    command: (ev) => rewriter.rewrite(ev),
+    end: (totals) => {
+      rewriter.summary.bytes = totals.bytes;
+      rewriter.summary.commands = totals.commands;
+      return rewriter.summary;
     },
-    onEnd(p, push) {
-      for (const slice of queue.take(queue.end)) push(slice);
-      rewriter.summary.bytes = p.offset;
-      rewriter.summary.commands = p.commands;
-    },
-  });
-  return parsingStage('uuid-rewrite', stream, opts.signal, () => rewriter.summary);
+  };
+  return passStage('uuid-rewrite', pass, opts.signal);
 }
 
 /** The commands this stage may change: SUBVOL, SNAPSHOT, CLONE. */
@@ -250,8 +230,8 @@ class UuidRewriter {
 
   constructor(private readonly settings: RewriteSettings) {}
 
-  /** Returns the command's new bytes, or undefined when nothing changes. */
-  rewrite(e: CommandEvent): Buffer | undefined {
+  /** Returns the command rewritten, or undefined when nothing changes. */
+  rewrite(e: CommandEvent): RewrittenCommand | undefined {
     const attrs = e.attributes!;
     const isSubvol = e.cmd === Cmd.SUBVOL || e.cmd === Cmd.SNAPSHOT;
     const { own, cloneUuid } = commandUuids(e);
@@ -269,11 +249,20 @@ class UuidRewriter {
     if (isSubvol) this.summary.subvolumes.push(describeSubvolume(e, replace));
     if (replace.size === 0) return undefined;
     if (e.cmd === Cmd.CLONE) this.summary.clonesRewritten++;
+    this.summary.rewritten++;
     const next = attrs.map((a) => {
       const value = replace.get(a.type);
       return value ? { type: a.type, value } : a;
     });
-    return serializeCommand(e.cmd, next, e.version, this.crc!);
+    const bytes = serializeCommand(e.cmd, next, e.version, this.crc!);
+    const event: CommandEvent = {
+      ...e,
+      length: bytes.length - COMMAND_HEADER_SIZE,
+      crc: bytes.readUInt32LE(6),
+      payload: bytes.subarray(COMMAND_HEADER_SIZE),
+      attributes: next,
+    };
+    return { event, bytes };
   }
 
   /** The first SUBVOL/SNAPSHOT: its UUID maps to `target`, its parent's to `parent`; renamed. */

@@ -1,6 +1,7 @@
 /**
  * Runs a chain of stages: one source, any transforms, one sink, wired with `pipeline`
- * from `node:stream/promises`.
+ * from `node:stream/promises`. Adjacent mergeable stages (the send-stream parsing
+ * stages) first become one stream, so they share one parse (see mergeable.ts).
  *
  * Buffering/backpressure: adds none of its own; each stage buffers what its streams'
  * highWaterMarks allow and Node's pipeline carries backpressure from the sink back to
@@ -11,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { performance } from 'node:perf_hooks';
 import { AbortedError, UsageError } from '../errors.js';
 import { isByteCounter } from './byte-counter.js';
+import { mergeAdjacent } from './mergeable.js';
 import type { SinkStage, SourceStage, Stage, TransformStage } from './stage.js';
 
 /** What {@link runPipeline} accepts: a source, any number of transforms, a sink. */
@@ -29,6 +31,11 @@ export type StageResults<S extends readonly Stage<unknown>[]> = {
 export interface PipelineOptions {
   /** Aborting it destroys every stage; the call then rejects with an AbortedError. */
   signal?: AbortSignal;
+  /**
+   * Run adjacent mergeable stages as one stream (default true). False runs
+   * every stage as its own stream: for comparisons and benchmarks.
+   */
+  merge?: boolean;
 }
 
 /** What a successful {@link runPipeline} returns. */
@@ -39,6 +46,11 @@ export interface PipelineResult<S extends PipelineStages> {
   bytes?: number;
   /** Wall-clock milliseconds the run took. */
   elapsedMs: number;
+  /**
+   * The names of the streams that ran, in order: a merged stage is named by its
+   * members joined with `+`, e.g. `uuid-rewrite+receive-guard+uuid-rewrite`.
+   */
+  streams: string[];
 }
 
 // Errors that teardown causes in the stages next to a failure; never the root cause
@@ -85,22 +97,23 @@ export async function runPipeline<const S extends PipelineStages>(
   const record = (err: unknown) => {
     if (!errors.includes(err)) errors.push(err);
   };
-  for (const stage of stages) {
-    stage.stream.on('error', record);
-    stage.result.catch(record);
-  }
+  // What runs: merged stages settle their members' results, which are read below.
+  const running = opts.merge === false ? [...stages] : mergeAdjacent(stages);
+  const settling = [...new Set([...running, ...stages])];
+  for (const stage of running) stage.stream.on('error', record);
+  for (const stage of settling) stage.result.catch(record);
 
   let aborted: AbortedError | undefined;
   const onAbort = () => {
     aborted = new AbortedError('aborted', { cause: signal?.reason });
     record(aborted);
-    for (const stage of stages) stage.stream.destroy(aborted);
+    for (const stage of running) stage.stream.destroy(aborted);
   };
   if (signal?.aborted) onAbort();
   else signal?.addEventListener('abort', onAbort, { once: true });
 
   try {
-    if (!aborted) await pipeline(stages.map((s) => s.stream));
+    if (!aborted) await pipeline(running.map((s) => s.stream));
   } catch (err) {
     record(err);
   } finally {
@@ -109,10 +122,11 @@ export async function runPipeline<const S extends PipelineStages>(
 
   if (errors.length > 0) {
     const first = errors.find((e) => !isSecondary(e)) ?? errors[0];
-    for (const stage of stages) {
+    for (const stage of running) {
       if (!stage.stream.destroyed) stage.stream.destroy(first as Error);
     }
   }
+  await Promise.allSettled(settling.map((s) => s.result));
   const settled = await Promise.allSettled(stages.map((s) => s.result));
   if (errors.length > 0) {
     const root = errors.find((e) => !isSecondary(e)) ?? errors[0];
@@ -123,6 +137,7 @@ export async function runPipeline<const S extends PipelineStages>(
   const out: PipelineResult<S> = {
     results: results as StageResults<S>,
     elapsedMs: performance.now() - started,
+    streams: running.map((s) => s.name),
   };
   const counter = stages.findIndex((s) => isByteCounter(s));
   if (counter >= 0) out.bytes = results[counter] as number;

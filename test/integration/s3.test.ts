@@ -160,6 +160,10 @@ describe('S3 store (moto_server + loop btrfs)', { skip: prereqs.skip }, () => {
     const s3 = s3Store('s3://bkt-chain/backups/', moto.endpoint);
     const up = await sync(btrfsStore(snaps), s3);
     assert.equal(up.transferred.length, 3);
+    for (const d of up.transferred) {
+      // One parse rewrites and verifies the upload (issue 12: one pass where Node must look).
+      assert.ok(d.streams?.includes('uuid-rewrite+stream-verify'), `${d.streams?.join(' | ')}`);
+    }
     const stored = await keys(client, 'bkt-chain');
     for (const name of ['s0', 's1', 's2']) {
       const uuid = uuids.get(name)!;
@@ -185,6 +189,11 @@ describe('S3 store (moto_server + loop btrfs)', { skip: prereqs.skip }, () => {
     await mkdir(restore);
     const down = await sync(s3Store('s3://bkt-chain/backups/', moto.endpoint), btrfsStore(restore));
     assert.equal(down.transferred.length, 3);
+    for (const d of down.transferred) {
+      // One parse gives the identity, guards, verifies and names the .part of each restore.
+      const one = 'uuid-rewrite+receive-guard+uuid-rewrite';
+      assert.ok(d.streams?.includes(one), `${d.streams?.join(' | ')}`);
+    }
     for (const name of ['s0', 's1', 's2']) {
       const show = await subvolumeShow(join(restore, name));
       assert.equal(show.receivedUuid, uuids.get(name), `${name}: received UUID = original UUID`);

@@ -1,6 +1,7 @@
 /**
- * The skeleton shared by the stages that parse a send stream as it passes
- * (stream-verify, uuid-rewrite): a Transform whose parser is built
+ * The skeleton of a stage that parses a send stream as it passes on its own
+ * parse (clone-to-write, which reads files and so cannot share one; the other
+ * parsing stages are passes, see stream-pass.ts): a Transform whose parser is built
  * asynchronously before the first chunk (CRC engines load asynchronously),
  * whose per-chunk and end-of-stream work is the stage's own, and where any
  * throw (a StreamCorruptError, say) errors the stream.

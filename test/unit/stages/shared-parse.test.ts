@@ -1,0 +1,252 @@
+/**
+ * One parse for adjacent parsing stages (issue 12, "one pass where Node must
+ * look"): in `runPipeline`, uuid-rewrite, receive-guard and stream-verify next
+ * to each other run as one stream on one parser. The merged run must be the
+ * chain it replaces: the same output bytes, the same results, the same error
+ * at the same command, with each stage seeing what the stage before it wrote.
+ */
+import assert from 'node:assert/strict';
+import { Readable, Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { AbortedError, StreamCorruptError, StreamRefusedError } from '../../../src/errors.js';
+import { SendStreamParser } from '../../../src/btrfs/send-stream/parser.js';
+import { runPipeline } from '../../../src/streams/pipeline.js';
+import { handled, sinkStage, sourceStage } from '../../../src/streams/stage.js';
+import type { SinkStage, TransformStage } from '../../../src/streams/stage.js';
+import { receiveGuard } from '../../../src/stages/receive-guard.js';
+import { streamVerify } from '../../../src/stages/stream-verify.js';
+import { uuidRewrite } from '../../../src/stages/uuid-rewrite.js';
+import { FIXTURES, fixture, golden, randomChunks, rng } from '../../fixtures/streams/index.js';
+import { HOSTILE } from '../../fixtures/hostile-streams.js';
+
+const NEW_TARGET = '11111111-2222-4333-8444-555555555555';
+const NEW_PARENT = '66666666-7777-4888-9999-aaaaaaaaaaaa';
+const PIN = 'bbbbbbbb-cccc-4ddd-8eee-ffffffffffff';
+
+/** The recorded stream's own UUID and parent UUID. */
+function identityOf(name: string): { target: string; parent?: string } {
+  const first = golden(name).events.find((e) => e.type === 'command') as {
+    attributes: { name: string; value: string }[];
+  };
+  const attr = (n: string) => first.attributes.find((a) => a.name === n)?.value;
+  return { target: attr('uuid')!, ...(attr('clone_uuid') ? { parent: attr('clone_uuid')! } : {}) };
+}
+
+function collect(): SinkStage<Buffer> {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk);
+      cb();
+    },
+  });
+  const stage = sinkStage('collect', stream);
+  return { ...stage, result: handled(stage.result.then(() => Buffer.concat(chunks))) };
+}
+
+/** An untrusted receive as sync() and the btrfs store build it: rewrite, guard + verify, rename. */
+function receiveChain(name: string): TransformStage<unknown>[] {
+  const own = identityOf(name);
+  return [
+    uuidRewrite({
+      target: { uuid: NEW_TARGET },
+      ...(own.parent ? { parent: { uuid: NEW_PARENT } } : {}),
+    }),
+    receiveGuard({
+      target: NEW_TARGET,
+      ...(own.parent ? { parent: NEW_PARENT } : {}),
+      verify: true,
+    }),
+    uuidRewrite({ subvolumeName: 'x.part', ...(own.parent ? { pinParent: PIN } : {}) }),
+  ];
+}
+
+/**
+ * Checks that `out` holds only whole commands from before `failed`: the command
+ * a failure names never reaches the receiver, not even in part.
+ */
+function onlyBefore(out: Buffer, failed: unknown, what: string): void {
+  const index = (failed as { commandIndex?: number }).commandIndex ?? -1;
+  const p = new SendStreamParser({ verify: 'none', collect: () => false, requireEnd: false });
+  p.push(out);
+  assert.equal(p.boundary, out.length, `${what}: a partial command was passed on`);
+  assert.ok(p.commands <= Math.max(index, 0), `${what}: command ${index} or later passed on`);
+}
+
+interface Run {
+  out: Buffer;
+  error: unknown;
+  results: unknown[];
+  streams: string[];
+}
+
+/** Runs `chunks` through `transforms`, merged or not; keeps what reached the sink even on failure. */
+async function run(
+  chunks: Buffer[],
+  transforms: TransformStage<unknown>[],
+  merge: boolean,
+): Promise<Run> {
+  const got: Buffer[] = [];
+  const keep = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      got.push(chunk);
+      cb();
+    },
+  });
+  const tee = sinkStage('tee', keep);
+  try {
+    const r = await runPipeline(
+      [sourceStage('source', Readable.from(chunks, { objectMode: false })), ...transforms, tee],
+      { merge },
+    );
+    return {
+      out: Buffer.concat(got),
+      error: undefined,
+      results: r.results.slice(1, -1),
+      streams: r.streams,
+    };
+  } catch (error) {
+    return { out: Buffer.concat(got), error, results: [], streams: [] };
+  }
+}
+
+describe('adjacent parsing stages share one parse', () => {
+  it('runs rewrite, guard and rename as one stream, and names it so', async () => {
+    const r = await run([fixture('incr-v1')], receiveChain('incr-v1'), true);
+    assert.equal(r.error, undefined, String(r.error));
+    assert.deepEqual(r.streams, ['source', 'uuid-rewrite+receive-guard+uuid-rewrite', 'tee']);
+    const apart = await run([fixture('incr-v1')], receiveChain('incr-v1'), false);
+    assert.deepEqual(apart.streams, [
+      'source',
+      'uuid-rewrite',
+      'receive-guard',
+      'uuid-rewrite',
+      'tee',
+    ]);
+  });
+
+  it('gives every recorded stream the same bytes and results as the chain, however chunked', async () => {
+    for (const name of FIXTURES.filter((f) => !f.startsWith('multi'))) {
+      const bytes = fixture(name);
+      for (const seed of [1, 2, 3]) {
+        const chunks = randomChunks(bytes, rng(seed), seed === 1 ? 7 : 9000);
+        const merged = await run(chunks, receiveChain(name), true);
+        const chained = await run(chunks, receiveChain(name), false);
+        assert.equal(merged.error, undefined, `${name}: ${String(merged.error)}`);
+        assert.ok(merged.out.equals(chained.out), `${name} seed ${seed}: output differs`);
+        assert.ok(!merged.out.equals(bytes), `${name}: the rewrite changed nothing`);
+        assert.deepEqual(merged.results, chained.results, name);
+      }
+    }
+  });
+
+  it('lets the guard see what the rewrite in front of it wrote', async () => {
+    // The guard expects NEW_TARGET, which only the rewrite's output carries: were the
+    // guard fed the parsed input instead, it would refuse the stream (target-uuid).
+    const r = await run([fixture('full-v2')], receiveChain('full-v2').slice(0, 2), true);
+    assert.equal(r.error, undefined, String(r.error));
+    assert.equal(r.streams[1], 'uuid-rewrite+receive-guard');
+  });
+
+  it('rewrite + verify (an S3 upload) is one stream with the chain’s output', async () => {
+    for (const name of FIXTURES) {
+      const stages = () => [uuidRewrite({ target: { uuid: NEW_TARGET } }), streamVerify()];
+      const merged = await run([fixture(name)], stages(), true);
+      const chained = await run([fixture(name)], stages(), false);
+      assert.equal(merged.error, undefined, `${name}: ${String(merged.error)}`);
+      assert.deepEqual(merged.streams, ['source', 'uuid-rewrite+stream-verify', 'tee']);
+      assert.ok(merged.out.equals(chained.out), name);
+      assert.deepEqual(merged.results, chained.results, name);
+    }
+  });
+
+  it('fails a flipped bit anywhere as the chain does, passing on nothing of the bad command', async () => {
+    const bytes = fixture('incr-v2');
+    const good = (await run([bytes], receiveChain('incr-v2'), true)).out;
+    const random = rng(42);
+    for (let i = 0; i < 60; i++) {
+      const bad = Buffer.from(bytes);
+      const bit = Math.floor(random() * bytes.length * 8);
+      bad[bit >> 3]! ^= 1 << (bit & 7);
+      const chunks = randomChunks(bad, rng(i), 3000);
+      const merged = await run(chunks, receiveChain('incr-v2'), true);
+      const chained = await run(chunks, receiveChain('incr-v2'), false);
+      assert.ok(merged.error, `bit ${bit}: the merged parse passed a damaged stream`);
+      assert.equal(
+        (merged.error as Error).constructor,
+        (chained.error as Error).constructor,
+        `bit ${bit}: ${String(merged.error)} vs ${String(chained.error)}`,
+      );
+      assert.ok(
+        merged.error instanceof StreamCorruptError || merged.error instanceof StreamRefusedError,
+      );
+      onlyBefore(merged.out, merged.error, `bit ${bit}`);
+      assert.ok(
+        merged.out.equals(good.subarray(0, merged.out.length)),
+        `bit ${bit}: damage passed`,
+      );
+    }
+  });
+
+  it('refuses every hostile stream with the rule the guard alone names', async () => {
+    const ctx = {
+      target: NEW_TARGET,
+      name: 'snap',
+      parent: NEW_PARENT,
+      canary: '/tmp/canary',
+      outsideUuid: '01234567-89ab-4cde-8f01-23456789abcd',
+      parentSymlink: 'link',
+    };
+    let refused = 0;
+    for (const c of HOSTILE) {
+      const bytes = await c.build(ctx);
+      const stages = () => [
+        uuidRewrite({ target: { uuid: NEW_TARGET } }),
+        receiveGuard({ target: NEW_TARGET, ...(c.incremental ? { parent: NEW_PARENT } : {}) }),
+        uuidRewrite({ subvolumeName: 'snap.part' }),
+      ];
+      const merged = await run([bytes], stages(), true);
+      const chained = await run([bytes], stages(), false);
+      if (!chained.error) {
+        // Cases about what the parent holds on disk need a filesystem (integration tests).
+        assert.equal(merged.error, undefined, c.name);
+        continue;
+      }
+      refused++;
+      assert.ok(merged.error, `${c.name}: passed`);
+      const rule = (e: unknown) =>
+        e instanceof StreamRefusedError
+          ? e.rule
+          : e instanceof StreamCorruptError
+            ? 'corrupt'
+            : String(e);
+      assert.equal(rule(merged.error), rule(chained.error), c.name);
+      onlyBefore(merged.out, merged.error, c.name);
+    }
+    assert.ok(refused >= HOSTILE.length - 3, `only ${refused} of ${HOSTILE.length} refused`);
+  });
+
+  it('leaves a stage whose stream was already used to run alone', async () => {
+    const [rewrite, guard, rename] = receiveChain('full-v1');
+    void guard!.stream; // built: it runs as its own stream
+    const r = await run([fixture('full-v1')], [rewrite!, guard!, rename!], true);
+    assert.equal(r.error, undefined, String(r.error));
+    assert.deepEqual(r.streams, ['source', 'uuid-rewrite', 'receive-guard', 'uuid-rewrite', 'tee']);
+  });
+
+  it('rejects every member’s result with AbortedError on abort', async () => {
+    const ac = new AbortController();
+    const stages = [
+      uuidRewrite({ target: { uuid: NEW_TARGET }, signal: ac.signal }),
+      streamVerify({ signal: ac.signal }),
+    ];
+    const endless = new Readable({ read() {} });
+    endless.push(fixture('full-v1').subarray(0, 100));
+    const pipelineRun = runPipeline([sourceStage('s', endless), ...stages, collect()], {
+      signal: ac.signal,
+    });
+    setImmediate(() => ac.abort());
+    await assert.rejects(pipelineRun, AbortedError);
+    for (const s of stages) await assert.rejects(s.result, AbortedError);
+  });
+});
