@@ -11,6 +11,9 @@
  * - receiveGuard alone against streamVerify alone over the same send stream
  *   held in memory (1 MiB chunks, as btrfs-send emits them), in-process:
  *   the CPU cost per GB of each parser pass.
+ * - the parsing stages of an untrusted receive (rewrite, guard with verify,
+ *   `.part` rename) on one shared parse against a parse each (`merge: false`),
+ *   over the same in-memory stream.
  */
 import { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
@@ -19,6 +22,7 @@ import { btrfsSend } from '../src/stages/btrfs-send.js';
 import { receiveGuard } from '../src/stages/receive-guard.js';
 import { countBytes } from '../src/stages/size-probe.js';
 import { streamVerify } from '../src/stages/stream-verify.js';
+import { uuidRewrite } from '../src/stages/uuid-rewrite.js';
 import { runPipeline } from '../src/streams/pipeline.js';
 import { sinkStage, sourceStage } from '../src/streams/stage.js';
 import type { TransformStage } from '../src/streams/stage.js';
@@ -101,14 +105,35 @@ async function capture(path: string, parent?: string): Promise<Buffer[]> {
   return chunks;
 }
 
-async function passThrough(chunks: Buffer[], stage: TransformStage<unknown>): Promise<void> {
-  const { results } = await runPipeline([
-    sourceStage('memory', Readable.from(chunks, { objectMode: false })),
-    stage,
-    countBytes(),
-  ] as const);
+async function passThrough(
+  chunks: Buffer[],
+  stages: TransformStage<unknown> | TransformStage<unknown>[],
+  merge = true,
+): Promise<string[]> {
+  const list = Array.isArray(stages) ? stages : [stages];
+  const counter = countBytes();
+  const ran = await runPipeline(
+    [sourceStage('memory', Readable.from(chunks, { objectMode: false })), ...list, counter],
+    { merge },
+  );
+  const got = await counter.result;
+  // A rename changes the stream's length by the name's: allow for it.
   const want = chunks.reduce((n, c) => n + c.length, 0);
-  if (results[2] !== want) throw new Error(`${stage.name} passed ${results[2]} of ${want} bytes`);
+  if (Math.abs(got - want) > 64)
+    throw new Error(`${ran.streams.join(' | ')} passed ${got} of ${want} bytes`);
+  return ran.streams;
+}
+
+/**
+ * The parsing stages of an untrusted local receive, as sync() and the btrfs
+ * store chain them: identity rewrite, guard with verification, `.part` rename.
+ */
+function untrustedReceiveStages(target: string): TransformStage<unknown>[] {
+  return [
+    uuidRewrite({ target: { uuid: target } }),
+    receiveGuard({ target, verify: true }),
+    uuidRewrite({ subvolumeName: 's1.part' }),
+  ];
 }
 
 /** Runs the guard scenarios; returns their rows and notes for RESULTS.md. */
@@ -180,8 +205,8 @@ export async function guardScenarios(
     const r = await runFnScenario({
       name,
       bytes,
-      project: () => passThrough(chunks, m.guard()),
-      baseline: () => passThrough(chunks, streamVerify()),
+      project: () => passThrough(chunks, m.guard()).then(() => undefined),
+      baseline: () => passThrough(chunks, streamVerify()).then(() => undefined),
       pairs,
     });
     results.push(r);
@@ -191,5 +216,25 @@ export async function guardScenarios(
       `CPU per GB of stream (${m.what}, in memory, one core): receiveGuard ${((g / bytes) * 1e9).toFixed(2)} s/GB (${(bytes / 1e6 / g).toFixed(0)} MB/s), streamVerify ${((v / bytes) * 1e9).toFixed(2)} s/GB (${(bytes / 1e6 / v).toFixed(0)} MB/s).`,
     );
   }
+
+  // The parsing stages of an untrusted receive: one shared parse against one parse each.
+  const chunks = await capture(s1);
+  const bytes = chunks.reduce((n, c) => n + c.length, 0);
+  const merged = await passThrough(chunks, untrustedReceiveStages(u1));
+  const apart = await passThrough(chunks, untrustedReceiveStages(u1), false);
+  const name = `in-memory stream (full s1, ${(bytes / 1e6).toFixed(0)} MB): uuid-rewrite, receive-guard (verify), uuid-rewrite (.part): one shared parse (${merged[1]}) vs a parse each (merge: false)`;
+  console.error(`running: ${name}`);
+  if (merged.length !== 3 || apart.length !== 5) {
+    throw new Error(`shared-parse bench: ran ${merged.join(' | ')} and ${apart.join(' | ')}`);
+  }
+  results.push(
+    await runFnScenario({
+      name,
+      bytes,
+      project: () => passThrough(chunks, untrustedReceiveStages(u1)).then(() => undefined),
+      baseline: () => passThrough(chunks, untrustedReceiveStages(u1), false).then(() => undefined),
+      pairs,
+    }),
+  );
   return { results, notes };
 }

@@ -427,7 +427,6 @@ export class BtrfsStore implements Store {
       },
     });
     const transforms = [
-      ...(opts.trustedSource ? [] : await this.#versionGate(sig)),
       ...(opts.trustedSource
         ? []
         : [
@@ -448,6 +447,9 @@ export class BtrfsStore implements Store {
         ...(parent ? { pinParent: parent.ownUuid } : {}),
         ...sig,
       }),
+      // Last, so the parsing stages above sit together and share one parse; it still
+      // holds the stream header until it knows the receiver reads that version.
+      ...(opts.trustedSource ? [] : await this.#versionGate(sig)),
     ];
     // An untrusted stream is verified by the guard, in the parse that checks it.
     return { transforms, sink, verifies: !opts.trustedSource };
