@@ -89,8 +89,10 @@ export function frameSource(opts: FrameSourceOptions): SourceStage<number> {
         throw new ProtocolError('connection closed before the end of the stream');
       }
       if (frame.kind === 'data') {
-        bytes += frame.data.length;
-        if (!stream.push(frame.data)) await new Promise<void>((r) => (resume = r));
+        bytes += frame.length;
+        let more = true;
+        for (const part of frame.parts) more = stream.push(part);
+        if (!more) await new Promise<void>((r) => (resume = r));
         continue;
       }
       if (opts.onControl(frame.message, bytes) === 'end') {

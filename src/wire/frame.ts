@@ -55,8 +55,13 @@ export class TimeoutError extends ButtersinkError {
 /** Longest delay `setTimeout` honours (a larger one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** One frame as read. */
-export type Frame = { kind: 'json'; message: unknown } | { kind: 'data'; data: Buffer };
+/**
+ * One frame as read. A data frame's payload is the pieces of the chunks it
+ * arrived in (views, not copies: a 1 MiB frame read from 64 KiB chunks is not
+ * copied into a buffer of its own); `length` is their total.
+ */
+export type Frame =
+  { kind: 'json'; message: unknown } | { kind: 'data'; parts: readonly Buffer[]; length: number };
 
 /** Limits of a {@link FrameReader}; every frame larger than its limit is a ProtocolError. */
 export interface FrameReaderOptions {
@@ -238,6 +243,26 @@ export class FrameReader {
     return out;
   }
 
+  /** The next `n` buffered bytes as views of the chunks they arrived in (no copy). */
+  #takeParts(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.#chunks[0]!;
+      if (c.length <= left) {
+        out.push(c);
+        this.#chunks.shift();
+        left -= c.length;
+      } else {
+        out.push(c.subarray(0, left));
+        this.#chunks[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    this.#buffered -= n;
+    return out;
+  }
+
   /** The next frame; null at a clean end of stream. */
   async next(): Promise<Frame | null> {
     if (this.#failure) throw this.#failure;
@@ -265,9 +290,9 @@ export class FrameReader {
       if (this.#discarding) return null;
       throw new ProtocolError(`${this.#peer} closed the connection in the middle of a frame`);
     }
-    const payload = this.#take(length);
     this.#frames += 1;
-    if (type === FRAME_DATA) return { kind: 'data', data: payload };
+    if (type === FRAME_DATA) return { kind: 'data', parts: this.#takeParts(length), length };
+    const payload = this.#take(length);
     let message: unknown;
     try {
       message = JSON.parse(payload.toString('utf8'));

@@ -43,10 +43,26 @@ describe('frames', () => {
       assert.deepEqual(await r.next(), { kind: 'json', message: { type: 'hello', n: 1 } });
       const d = await r.next();
       assert.equal(d?.kind, 'data');
-      assert.deepEqual(d?.kind === 'data' && d.data, Buffer.alloc(3000, 7));
+      assert.deepEqual(d?.kind === 'data' && Buffer.concat(d.parts), Buffer.alloc(3000, 7));
+      assert.equal(d?.kind === 'data' && d.length, 3000);
       assert.deepEqual(await r.next(), { kind: 'json', message: { type: 'end' } });
       assert.equal(await r.next(), null, 'clean end at a frame boundary');
     }
+  });
+
+  it('hands a data frame over as views of the chunks it arrived in, not a copy', async () => {
+    const wire = new PassThrough({ highWaterMark: 1 << 20 });
+    const w = new FrameWriter(wire, { peer: 'peer' });
+    await w.data(Buffer.alloc(30000, 9));
+    w.end();
+    const bytes = Buffer.concat(await wire.toArray());
+    const r = new FrameReader(chunked(bytes, 10000), { ...opts, maxData: 65536 });
+    const d = await r.next();
+    assert.ok(d?.kind === 'data');
+    assert.deepEqual(Buffer.concat(d.parts), Buffer.alloc(30000, 9));
+    assert.ok(d.parts.length >= 3, 'one view per chunk the payload spans');
+    // Every part lies in the memory of the input (one allocation here): nothing was copied.
+    for (const part of d.parts) assert.equal(part.buffer, bytes.buffer);
   });
 
   it('splits large data into the fewest frames of at most 1 MiB, of equal size', async () => {
@@ -59,8 +75,7 @@ describe('frames', () => {
     wire.end();
     const r = new FrameReader(wire, { ...opts, maxData: MAX_DATA_FRAME });
     const sizes: number[] = [];
-    for (let f = await r.next(); f; f = await r.next())
-      if (f.kind === 'data') sizes.push(f.data.length);
+    for (let f = await r.next(); f; f = await r.next()) if (f.kind === 'data') sizes.push(f.length);
     // 2.5 MiB: three frames of 873,814 bytes and the rest; 1 MiB + 1: two halves.
     assert.deepEqual(sizes, [873814, 873814, 873812, 1 << 20, (1 << 19) + 1, 1 << 19]);
   });
