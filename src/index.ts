@@ -67,6 +67,12 @@ export { decideCompressedData } from './stores/compressed-data.js';
 export type { StreamVersionGateOptions } from './stages/stream-version-gate.js';
 export { StreamVersionError, streamVersionGate } from './stages/stream-version-gate.js';
 export { SendStreamParser } from './btrfs/send-stream/parser.js';
+export type {
+  ParseTotals,
+  RewrittenCommand,
+  SendStreamPass,
+} from './btrfs/send-stream/stream-pass.js';
+export { passStage } from './btrfs/send-stream/stream-pass.js';
 
 // Planner.
 export * from './planner/index.js';

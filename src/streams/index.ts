@@ -22,6 +22,8 @@ export type { TapStageOptions } from './make-stage.js';
 export { resultTransformStage, tapStage } from './make-stage.js';
 export type { PipelineOptions, PipelineResult, PipelineStages, StageResults } from './pipeline.js';
 export { runPipeline } from './pipeline.js';
+export type { MergeFunction, MergeableStage } from './mergeable.js';
+export { canMerge, mergeAdjacent } from './mergeable.js';
 export type { CommitSinkOptions } from './commit-sink.js';
 export { commitSink } from './commit-sink.js';
 export type { ByteCounterOptions, ByteCounterStage } from './byte-counter.js';
