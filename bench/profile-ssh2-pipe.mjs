@@ -7,7 +7,12 @@
 // Usage: node bench/profile-ssh2-pipe.mjs <ssh_config file> <host> <remote command>
 // The config's Host block for <host> gives HostName, Port, User, IdentityFile.
 // The host key is not checked: this talks only to the bench's own sshd.
+// Options measured by bench/ssh.ts (issue 12: what ssh2's options allow):
+//   SSH2_CIPHER=<name>  offer only this cipher (default: ssh2's list, aes128-gcm first);
+//   SSH2_CORK=1         cork the socket while one input chunk is written, so the
+//                       packets ssh2 makes of it leave in one writev.
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import ssh2 from 'ssh2';
 
 const [configFile, host, command] = process.argv.slice(2);
@@ -41,13 +46,27 @@ client.on('ready', () => {
       client.end();
       process.exitCode = typeof code === 'number' ? code : 255;
     });
-    process.stdin.pipe(channel);
+    if (process.env.SSH2_CORK !== '1') {
+      process.stdin.pipe(channel);
+      return;
+    }
+    process.stdin.on('data', (chunk) => {
+      sock.cork();
+      if (!channel.write(chunk)) {
+        process.stdin.pause();
+        channel.once('drain', () => process.stdin.resume());
+      }
+      process.nextTick(() => sock.uncork());
+    });
+    process.stdin.on('end', () => channel.end());
   });
 });
+const sock = connect(Number(opts.port ?? 22), opts.hostname ?? host);
+const cipher = process.env.SSH2_CIPHER;
 client.connect({
-  host: opts.hostname ?? host,
-  port: Number(opts.port ?? 22),
+  sock,
   username: opts.user ?? process.env.USER ?? 'root',
   privateKey: readFileSync(opts.identityfile ?? `${process.env.HOME}/.ssh/id_ed25519`),
   hostVerifier: () => true,
+  ...(cipher ? { algorithms: { cipher: [cipher] } } : {}),
 });

@@ -161,7 +161,44 @@ export async function scenarios(ctx: SshBenchContext): Promise<Scenario[]> {
       baseline: `btrfs send -q ${snap} | ssh -F ${sshConfig} benchhost btrfs receive -q ${base}/`,
       reset: `${clear(oursOpenSsh)}; ${clear(base)}`,
     },
+    ...ssh2OptionScenarios(ctx, sshConfig, snap, clear),
   ];
+}
+
+/**
+ * What ssh2's options allow (issue 12): the same stream through ssh2 alone
+ * (bench/profile-ssh2-pipe.mjs, no buttersink) with one option changed,
+ * against ssh2 with its defaults (aes128-gcm with the native binding, socket
+ * not corked). Window (2 MiB) and packet (32 KiB) sizes are constants in ssh2
+ * 1.x, not options, so they are not rows.
+ */
+function ssh2OptionScenarios(
+  ctx: SshBenchContext,
+  sshConfig: string,
+  snap: string,
+  clear: (d: string) => string,
+): Scenario[] {
+  const pipe = (env: string, dir: string) =>
+    `btrfs send -q ${snap} | ${env} ${ctx.node} ${ctx.repo}bench/profile-ssh2-pipe.mjs ${sshConfig} benchhost 'btrfs receive -q ${dir}/'`;
+  const a = join(ctx.dst, 'ssh2-option');
+  const b = join(ctx.dst, 'ssh2-default');
+  const setup = `mkdir -p ${a} ${b}`;
+  const options = [
+    {
+      what: 'cipher chacha20-poly1305@openssh.com',
+      env: 'SSH2_CIPHER=chacha20-poly1305@openssh.com',
+    },
+    { what: 'cipher aes256-gcm@openssh.com', env: 'SSH2_CIPHER=aes256-gcm@openssh.com' },
+    { what: 'cipher aes128-ctr (+ HMAC)', env: 'SSH2_CIPHER=aes128-ctr' },
+    { what: 'socket corked per input chunk', env: 'SSH2_CORK=1' },
+  ];
+  return options.map((o) => ({
+    name: `ssh2 transport alone (full s1): ${o.what} vs ssh2 defaults (aes128-gcm, native binding, not corked)`,
+    bytes: ctx.fullBytes,
+    project: pipe(o.env, a),
+    baseline: pipe('', b),
+    reset: `${setup}; ${clear(a)}; ${clear(b)}`,
+  }));
 }
 
 async function main(): Promise<void> {
