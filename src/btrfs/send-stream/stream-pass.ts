@@ -20,7 +20,7 @@
  */
 import { Transform } from 'node:stream';
 import { UsageError } from '../../errors.js';
-import { destroyOnAbort, handled, streamDone, transformStage } from '../../streams/stage.js';
+import { destroyOnAbort, handled, streamDone } from '../../streams/stage.js';
 import type { TransformStage } from '../../streams/stage.js';
 import type { MergeableStage } from '../../streams/mergeable.js';
 import { ByteQueue } from './byte-queue.js';
@@ -119,7 +119,7 @@ export function passStage<R>(
     name,
     result,
     get stream() {
-      return part.stream ?? run([part]);
+      return part.stream ?? run([part]).stream;
     },
     merging: {
       merge: mergePasses,
@@ -132,7 +132,7 @@ export function passStage<R>(
   // An abort settles the result also of a stage never built: building it destroys it.
   if (signal?.aborted) run([part]);
   else if (signal) {
-    const build = () => part.stream ?? run([part]);
+    const build = () => part.stream ?? run([part]).stream;
     signal.addEventListener('abort', build, { once: true });
     part.detach = () => signal.removeEventListener('abort', build);
   }
@@ -143,12 +143,15 @@ function noop(): void {}
 
 /** The merge function of pass stages: one stream, one parse, for all of them. */
 function mergePasses(stages: readonly MergeableStage<unknown>[]): TransformStage<unknown> {
-  const parts = stages.map((s) => (s as PassStage<unknown>)[PART]);
-  return transformStage(stages.map((s) => s.name).join('+'), run(parts));
+  const { stream, done } = run(stages.map((s) => (s as PassStage<unknown>)[PART]));
+  return { kind: 'transform', name: stages.map((s) => s.name).join('+'), stream, result: done };
 }
 
-/** Builds the stream running `parts` and settles their results from it. */
-function run(parts: PassPart[]): Transform {
+/**
+ * Builds the stream running `parts` and settles their results from it; `done`
+ * settles when the stream finished (resolves) or failed (rejects).
+ */
+function run(parts: PassPart[]): { stream: Transform; done: Promise<void> } {
   let results: unknown[] | undefined;
   const stream = passTransform(
     parts.map((p) => p.pass),
@@ -159,13 +162,15 @@ function run(parts: PassPart[]): Transform {
   for (const part of parts) {
     part.stream = stream;
     part.detach();
-    destroyOnAbort(stream, part.signal);
   }
-  streamDone(stream).then(
+  // Once per signal: the members of a merge usually share one (a listener each would pile up).
+  for (const signal of new Set(parts.map((p) => p.signal))) destroyOnAbort(stream, signal);
+  const done = streamDone(stream);
+  done.then(
     () => parts.forEach((p, i) => p.resolve(results![i])),
     (err: unknown) => parts.forEach((p) => p.reject(err)),
   );
-  return stream;
+  return { stream, done };
 }
 
 /** The parser options that serve every pass: the strictest of each. */

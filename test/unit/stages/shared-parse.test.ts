@@ -234,6 +234,26 @@ describe('adjacent parsing stages share one parse', () => {
     assert.deepEqual(r.streams, ['source', 'uuid-rewrite', 'receive-guard', 'uuid-rewrite', 'tee']);
   });
 
+  it('adds one abort listener per signal, however many stages merge (no MaxListeners warning)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const ac = new AbortController();
+      const stages = Array.from({ length: 8 }, () => streamVerify({ signal: ac.signal }));
+      const r = await run([fixture('full-v1')], stages, true);
+      assert.equal(r.error, undefined, String(r.error));
+      assert.equal(r.streams.length, 3, 'the eight ran as one stream');
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(
+      warnings.map((w) => w.message),
+      [],
+    );
+  });
+
   it('rejects every member’s result with AbortedError on abort', async () => {
     const ac = new AbortController();
     const stages = [
