@@ -59,6 +59,23 @@ export function ssh2Floor(ctx: FloorContext): FloorSpec | undefined {
   };
 }
 
+/**
+ * The plain OpenSSH pipe with a bare Node process copying the stream on each
+ * end, from a baseline `<source> | ssh -F <config> <host> <remote command>`:
+ * the floor of any design that moves the bytes through Node on both sides.
+ */
+export function sshPassThroughFloor(ctx: FloorContext): FloorSpec | undefined {
+  const m = /^(.*?) \| ssh -F (\S+) (\S+) (.+)$/.exec(ctx.baseline);
+  if (!m) return undefined;
+  const [, source, config, host, remote] = m;
+  const pass = `${ctx.node} -e 'process.stdin.pipe(process.stdout)'`;
+  return {
+    name: 'Node pass-through at both ends',
+    what: 'the plain pipe with a bare Node process copying the stream before `ssh` and another after it on the remote side: the floor of any design that moves the bytes through Node on both ends',
+    command: `${source} | ${pass} | ssh -F ${config} ${host} "${pass} | ${remote!.replace(/(["\\$`])/g, '\\$1')}"`,
+  };
+}
+
 /** The SDK's multipart upload alone, from a baseline `<source> | aws --endpoint-url E s3 cp - s3://B/K`. */
 export function s3UploadFloor(ctx: FloorContext): FloorSpec | undefined {
   const m = /^(.*?) \| aws --endpoint-url (\S+) s3 cp - s3:\/\/([^/\s]+)\/(\S+)/.exec(ctx.baseline);
@@ -117,6 +134,7 @@ export function floorsFor(ctx: FloorContext): Floors {
     );
   }
   if (ctx.group === 'ssh' && !/openssh|ssh-program/i.test(ctx.name)) want(ssh2Floor(ctx), 'ssh2');
+  if (ctx.group === 'ssh') want(sshPassThroughFloor(ctx), 'Node pass-through at both ends');
   if (ctx.group === 's3' && /btrfs → S3/.test(ctx.name)) want(s3UploadFloor(ctx), 'SDK upload');
   if (ctx.group === 's3' && /S3.*→ btrfs/.test(ctx.name))
     want(s3DownloadFloor(ctx), 'SDK download');

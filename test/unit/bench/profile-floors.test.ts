@@ -5,6 +5,7 @@ import type { FloorContext } from '../../../bench/profile-floors.js';
 
 const node = '/usr/bin/node';
 const cli = `${node} /r/dist/bin/buttersink.js`;
+const pass = `${node} -e 'process.stdin.pipe(process.stdout)'`;
 const ctx = (over: Partial<FloorContext>): FloorContext => ({
   group: 'sync',
   name: 'buttersink full sync of one snapshot (probe + transfer)',
@@ -58,11 +59,12 @@ describe('bench design floors', () => {
       [
         `${cli} --version >/dev/null && { btrfs send -q /s/snaps/s1 | ssh -F /h/.ssh/config benchhost btrfs receive -q /d/ssh-base/; }`,
         `btrfs send -q /s/snaps/s1 | ${node} /r/bench/profile-ssh2-pipe.mjs /h/.ssh/config benchhost 'btrfs receive -q /d/ssh-base/'`,
+        `btrfs send -q /s/snaps/s1 | ${pass} | ssh -F /h/.ssh/config benchhost "${pass} | btrfs receive -q /d/ssh-base/"`,
       ],
     );
   });
 
-  it('SSH with the OpenSSH transport has no ssh2 floor', () => {
+  it('SSH with the OpenSSH transport: no ssh2 floor, Node pass-through at both ends', () => {
     const { floors } = floorsFor(
       ctx({
         group: 'ssh',
@@ -71,8 +73,11 @@ describe('bench design floors', () => {
       }),
     );
     assert.deepEqual(
-      floors.map((f) => f.name),
-      ['CLI start-up + plain'],
+      floors.map((f) => [f.name, f.command]),
+      [
+        ['CLI start-up + plain', `${cli} --version >/dev/null && { a | ssh -F c h b; }`],
+        ['Node pass-through at both ends', `a | ${pass} | ssh -F c h "${pass} | b"`],
+      ],
     );
   });
 
