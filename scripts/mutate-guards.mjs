@@ -151,8 +151,8 @@ const MUTATIONS = [
     edits: [
       {
         file: 'src/stages/receive-guard.ts',
-        find: '        check(ev);\n',
-        replace: '        void check;\n',
+        find: '      check(ev);\n',
+        replace: '      void check;\n',
       },
     ],
     run: GUARD_TESTS,
