@@ -94,7 +94,10 @@ export const scopes = {
   },
   codec: {
     what: 'send-stream codec (parser, serializer, values, byte queue, tree, describe)',
-    mutate: ['src/btrfs/send-stream/*.ts', '!src/btrfs/send-stream/{index,types,crc}.ts'],
+    mutate: [
+      'src/btrfs/send-stream/*.ts',
+      '!src/btrfs/send-stream/{index,types,crc,stream-pass}.ts',
+    ],
     tests: [
       'test/unit/btrfs/send-stream/byte-queue.test.ts',
       'test/unit/btrfs/send-stream/byte-queue-bounds.test.ts',
@@ -103,6 +106,20 @@ export const scopes = {
       'test/unit/btrfs/send-stream/serialize.test.ts',
       'test/unit/btrfs/send-stream/parser.test.ts',
       'test/unit/stages/stream-verify.test.ts',
+    ],
+  },
+  pass: {
+    what: 'one parse for adjacent parsing stages: the pass runner and the merging of stages',
+    mutate: ['src/btrfs/send-stream/stream-pass.ts', 'src/streams/mergeable.ts'],
+    tests: [
+      'test/unit/stages/shared-parse.test.ts',
+      'test/unit/stages/stream-verify.test.ts',
+      'test/unit/stages/uuid-rewrite.test.ts',
+      'test/unit/stages/uuid-rewrite-pin.test.ts',
+      'test/unit/stages/receive-guard.test.ts',
+      'test/unit/stages/receive-guard-rules.test.ts',
+      'test/unit/stages/receive-guard-verify.test.ts',
+      'test/unit/streams/pipeline.test.ts',
     ],
   },
   rewrite: {
