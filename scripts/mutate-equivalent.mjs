@@ -768,4 +768,149 @@ export const equivalent = [
     mutator: 'EqualityOperator',
     reason: V8_SORT,
   },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 136,
+    mutator: 'ObjectLiteral',
+    reason:
+      "the listener is removed when the stage is built, and an AbortSignal fires 'abort' once: `once` changes nothing",
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 136,
+    mutator: 'BooleanLiteral',
+    reason:
+      "the listener is removed when the stage is built, and an AbortSignal fires 'abort' once: `once` changes nothing",
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 194,
+    mutator: 'ConditionalExpression',
+    reason:
+      'collecting a command no pass reads only costs work: the command loop hands it to no pass (its reader list is empty)',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 194,
+    mutator: 'EqualityOperator',
+    reason:
+      'collecting a command no pass reads only costs work: the command loop hands it to no pass (its reader list is empty)',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 195,
+    mutator: 'ConditionalExpression',
+    reason: 'the parser takes an undefined maxVersion as its default, as when the key is absent',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 196,
+    mutator: 'ConditionalExpression',
+    reason:
+      'the parser takes an undefined maxCommandLength as its default, as when the key is absent',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 207,
+    mutator: 'ConditionalExpression',
+    reason:
+      'recomputing the list every time gives the same list (the passes do not change): only CPU differs',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 223,
+    mutator: 'ConditionalExpression',
+    reason: 'unreachable: passStage runs one pass and a merge at least two',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 229,
+    mutator: 'UnaryOperator',
+    reason: 'lastEnd is read only when the parser is right after an END, which set it',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 238,
+    mutator: 'ConditionalExpression',
+    reason:
+      'lastEnd is read only when the parser is right after an END, and the last command seen is then that END',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 253,
+    mutator: 'ConditionalExpression',
+    reason:
+      'when boundary equals offset, releasing up to the boundary is releasing up to the offset',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 253,
+    mutator: 'EqualityOperator',
+    reason:
+      'when boundary equals offset, releasing up to the boundary is releasing up to the offset',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 260,
+    mutator: 'ConditionalExpression',
+    reason:
+      'a CRC engine the parser is given with verify "none" is never used: only the load differs',
+  },
+  {
+    file: 'src/streams/mergeable.ts',
+    line: 30,
+    mutator: 'ConditionalExpression',
+    reason: 'only transform stages carry `merging` (pass stages are transforms)',
+  },
+  {
+    file: 'src/streams/mergeable.ts',
+    line: 46,
+    mutator: 'LogicalOperator',
+    reason:
+      'without a merge function the inner loop breaks at once (a next mergeable stage has another function than undefined) or ends at the last stage',
+  },
+  {
+    file: 'src/streams/mergeable.ts',
+    line: 46,
+    mutator: 'EqualityOperator',
+    reason:
+      'j reaches stages.length only when every later stage merges; a pipeline ends with a sink, which never does',
+  },
+  {
+    file: 'src/streams/mergeable.ts',
+    line: 51,
+    mutator: 'LogicalOperator',
+    reason:
+      'a run of one mergeable stage then goes through its merge function: one stream running that one pass, with the same name and result as its own stream',
+  },
+  {
+    file: 'src/streams/mergeable.ts',
+    line: 51,
+    mutator: 'ConditionalExpression',
+    reason:
+      'a run of one mergeable stage then goes through its merge function: one stream running that one pass, with the same name and result as its own stream',
+  },
+  {
+    file: 'src/streams/mergeable.ts',
+    line: 51,
+    mutator: 'ArithmeticOperator',
+    reason:
+      'j + i >= 2 differs only for a run of one mergeable stage after the first, which then goes through its merge function: the same stream, name and result as its own',
+  },
+  {
+    file: 'src/btrfs/send-stream/stream-pass.ts',
+    line: 226,
+    column: 39,
+    mutator: 'ConditionalExpression',
+    reason:
+      'holding every final END until the input ends only delays it: at the end the parser has already required that nothing followed END (requireEnd), and a next stream header releases it as before',
+  },
+  {
+    file: 'src/streams/mergeable.ts',
+    line: 48,
+    column: 30,
+    mutator: 'ConditionalExpression',
+    reason:
+      'every mergeable stage today is a pass stage, with the one merge function: none differs',
+  },
 ];

@@ -10,7 +10,9 @@ import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { AbortedError, StreamCorruptError, StreamRefusedError } from '../../../src/errors.js';
 import { SendStreamParser } from '../../../src/btrfs/send-stream/parser.js';
+import { passStage } from '../../../src/btrfs/send-stream/stream-pass.js';
 import { runPipeline } from '../../../src/streams/pipeline.js';
+import { progressTap } from '../../../src/streams/progress-tap.js';
 import { handled, sinkStage, sourceStage } from '../../../src/streams/stage.js';
 import type { SinkStage, TransformStage } from '../../../src/streams/stage.js';
 import { receiveGuard } from '../../../src/stages/receive-guard.js';
@@ -18,6 +20,7 @@ import { streamVerify } from '../../../src/stages/stream-verify.js';
 import { uuidRewrite } from '../../../src/stages/uuid-rewrite.js';
 import { FIXTURES, fixture, golden, randomChunks, rng } from '../../fixtures/streams/index.js';
 import { HOSTILE } from '../../fixtures/hostile-streams.js';
+import { byteInWriteData } from '../../fixtures/corrupt-stream.js';
 
 const NEW_TARGET = '11111111-2222-4333-8444-555555555555';
 const NEW_PARENT = '66666666-7777-4888-9999-aaaaaaaaaaaa';
@@ -224,6 +227,123 @@ describe('adjacent parsing stages share one parse', () => {
       onlyBefore(merged.out, merged.error, c.name);
     }
     assert.ok(refused >= HOSTILE.length - 3, `only ${refused} of ${HOSTILE.length} refused`);
+  });
+
+  it('checks what the strictest member asks: every CRC, the lowest version, the END held', async () => {
+    const bytes = fixture('full-v2');
+    const at = byteInWriteData(bytes);
+    const bad = Buffer.from(bytes);
+    bad[at]! ^= 0x10;
+    const target = { uuid: NEW_TARGET };
+    // rewrite (its own commands' CRCs) + verify (every CRC): the damaged WRITE is caught.
+    const both = await run([bad], [uuidRewrite({ target }), streamVerify()], true);
+    assert.ok(both.error instanceof StreamCorruptError, `got ${String(both.error)}`);
+    // rewrite (its commands' CRCs) + a guard that checks no CRC: a damaged SUBVOL is not laundered.
+    const subvol = Buffer.from(bytes);
+    subvol[17 + 10 + 4 + 2]! ^= 0x01; // a byte of the SUBVOL's path: the stream's first command
+    const own = identityOf('full-v2').target;
+    const laundered = await run(
+      [subvol],
+      [uuidRewrite({ target }), receiveGuard({ target: NEW_TARGET }), uuidRewrite({})],
+      true,
+    );
+    assert.ok(laundered.error instanceof StreamCorruptError, `got ${String(laundered.error)}`);
+    assert.notEqual(own, NEW_TARGET);
+    // A version cap of 1 in one member refuses a version 2 stream, whatever the others allow.
+    const v1only = await run(
+      [bytes],
+      [receiveGuard({ target: own, verify: true }), streamVerify({ maxVersion: 1 })],
+      true,
+    );
+    assert.ok(v1only.error instanceof StreamCorruptError, `got ${String(v1only.error)}`);
+    // One member that holds END: trailing bytes after END fail it, and END never passes.
+    const trailing = await run(
+      [bytes, Buffer.from('garbage')],
+      [uuidRewrite({ target }), streamVerify()],
+      true,
+    );
+    assert.ok(trailing.error instanceof StreamCorruptError, `got ${String(trailing.error)}`);
+    assert.ok(trailing.out.length <= bytes.length - 10, 'the END command was passed on');
+  });
+
+  it('runs a pass of one’s own (passStage) in the shared parse, one that only counts too', async () => {
+    const seen: number[] = [];
+    const counter = passStage(
+      'count',
+      {
+        verify: 'none',
+        reads: () => true,
+        holds: () => false,
+        header: (_ev, streams) => void seen.push(streams),
+        end: (totals) => totals.commands,
+      },
+      undefined,
+    );
+    const r = await run(
+      [fixture('full-v1')],
+      [uuidRewrite({ target: { uuid: NEW_TARGET } }), counter],
+      true,
+    );
+    assert.equal(r.error, undefined, String(r.error));
+    assert.deepEqual(r.streams, ['source', 'uuid-rewrite+count', 'tee']);
+    assert.equal(
+      await counter.result,
+      golden('full-v1').events.filter((e) => e.type === 'command').length,
+    );
+    assert.deepEqual(seen, [1]);
+  });
+
+  it('merges only stages that sit next to each other', async () => {
+    const target = { uuid: NEW_TARGET };
+    const r = await run(
+      [fixture('full-v1')],
+      [
+        uuidRewrite({ target }),
+        streamVerify(),
+        progressTap({ onProgress: () => undefined }),
+        streamVerify(),
+        uuidRewrite({ subvolumeName: 'x.part' }),
+      ],
+      true,
+    );
+    assert.equal(r.error, undefined, String(r.error));
+    assert.deepEqual(r.streams, [
+      'source',
+      'uuid-rewrite+stream-verify',
+      'progress',
+      'stream-verify+uuid-rewrite',
+      'tee',
+    ]);
+    const alone = await run(
+      [fixture('full-v1')],
+      [
+        progressTap({ onProgress: () => undefined }),
+        streamVerify(),
+        progressTap({ onProgress: () => undefined }),
+      ],
+      true,
+    );
+    assert.deepEqual(alone.streams, ['source', 'progress', 'stream-verify', 'progress', 'tee']);
+  });
+
+  it('leaves no abort listener behind on a signal that outlives many pipelines', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const ac = new AbortController();
+      for (let i = 0; i < 15; i++) {
+        const r = await run([fixture('full-v1')], [streamVerify({ signal: ac.signal })], true);
+        assert.equal(r.error, undefined, String(r.error));
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(
+      warnings.map((w) => w.message),
+      [],
+    );
   });
 
   it('leaves a stage whose stream was already used to run alone', async () => {
