@@ -13,11 +13,12 @@ import { SendStreamParser } from '../../../src/btrfs/send-stream/parser.js';
 import { passStage } from '../../../src/btrfs/send-stream/stream-pass.js';
 import { runPipeline } from '../../../src/streams/pipeline.js';
 import { progressTap } from '../../../src/streams/progress-tap.js';
-import { handled, sinkStage, sourceStage } from '../../../src/streams/stage.js';
-import type { SinkStage, TransformStage } from '../../../src/streams/stage.js';
+import { sinkStage, sourceStage } from '../../../src/streams/stage.js';
+import type { TransformStage } from '../../../src/streams/stage.js';
 import { receiveGuard } from '../../../src/stages/receive-guard.js';
 import { streamVerify } from '../../../src/stages/stream-verify.js';
 import { uuidRewrite } from '../../../src/stages/uuid-rewrite.js';
+import { collectSink } from '../streams/helpers.js';
 import { FIXTURES, fixture, golden, randomChunks, rng } from '../../fixtures/streams/index.js';
 import { HOSTILE } from '../../fixtures/hostile-streams.js';
 import { byteInWriteData } from '../../fixtures/corrupt-stream.js';
@@ -33,18 +34,6 @@ function identityOf(name: string): { target: string; parent?: string } {
   };
   const attr = (n: string) => first.attributes.find((a) => a.name === n)?.value;
   return { target: attr('uuid')!, ...(attr('clone_uuid') ? { parent: attr('clone_uuid')! } : {}) };
-}
-
-function collect(): SinkStage<Buffer> {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk);
-      cb();
-    },
-  });
-  const stage = sinkStage('collect', stream);
-  return { ...stage, result: handled(stage.result.then(() => Buffer.concat(chunks))) };
 }
 
 /** An untrusted receive as sync() and the btrfs store build it: rewrite, guard + verify, rename. */
@@ -74,6 +63,20 @@ function onlyBefore(out: Buffer, failed: unknown, what: string): void {
   p.push(out);
   assert.equal(p.boundary, out.length, `${what}: a partial command was passed on`);
   assert.ok(p.commands <= Math.max(index, 0), `${what}: command ${index} or later passed on`);
+}
+
+/** Runs `fn` and returns the process warnings (e.g. MaxListenersExceeded) emitted meanwhile. */
+async function warningsDuring(fn: () => Promise<void>): Promise<string[]> {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    await fn();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', onWarning);
+  }
+  return warnings.map((w) => w.message);
 }
 
 interface Run {
@@ -327,23 +330,14 @@ describe('adjacent parsing stages share one parse', () => {
   });
 
   it('leaves no abort listener behind on a signal that outlives many pipelines', async () => {
-    const warnings: Error[] = [];
-    const onWarning = (w: Error) => warnings.push(w);
-    process.on('warning', onWarning);
-    try {
+    const warnings = await warningsDuring(async () => {
       const ac = new AbortController();
       for (let i = 0; i < 15; i++) {
         const r = await run([fixture('full-v1')], [streamVerify({ signal: ac.signal })], true);
         assert.equal(r.error, undefined, String(r.error));
       }
-      await new Promise((resolve) => setImmediate(resolve));
-    } finally {
-      process.off('warning', onWarning);
-    }
-    assert.deepEqual(
-      warnings.map((w) => w.message),
-      [],
-    );
+    });
+    assert.deepEqual(warnings, []);
   });
 
   it('leaves a stage whose stream was already used to run alone', async () => {
@@ -355,23 +349,14 @@ describe('adjacent parsing stages share one parse', () => {
   });
 
   it('adds one abort listener per signal, however many stages merge (no MaxListeners warning)', async () => {
-    const warnings: Error[] = [];
-    const onWarning = (w: Error) => warnings.push(w);
-    process.on('warning', onWarning);
-    try {
+    const warnings = await warningsDuring(async () => {
       const ac = new AbortController();
       const stages = Array.from({ length: 8 }, () => streamVerify({ signal: ac.signal }));
       const r = await run([fixture('full-v1')], stages, true);
       assert.equal(r.error, undefined, String(r.error));
       assert.equal(r.streams.length, 3, 'the eight ran as one stream');
-      await new Promise((resolve) => setImmediate(resolve));
-    } finally {
-      process.off('warning', onWarning);
-    }
-    assert.deepEqual(
-      warnings.map((w) => w.message),
-      [],
-    );
+    });
+    assert.deepEqual(warnings, []);
   });
 
   it('rejects every member’s result with AbortedError on abort', async () => {
@@ -382,7 +367,7 @@ describe('adjacent parsing stages share one parse', () => {
     ];
     const endless = new Readable({ read() {} });
     endless.push(fixture('full-v1').subarray(0, 100));
-    const pipelineRun = runPipeline([sourceStage('s', endless), ...stages, collect()], {
+    const pipelineRun = runPipeline([sourceStage('s', endless), ...stages, collectSink()], {
       signal: ac.signal,
     });
     setImmediate(() => ac.abort());
